@@ -1,0 +1,37 @@
+# One-command setup. `make run` and `make test` are the README's quick start.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+
+.PHONY: run test lint sample-data clean help
+
+help:
+	@echo "make run          set up .venv and run the default pipeline on the bundled sample (out/sample/)"
+	@echo "make test         set up .venv with the test extra and run the whole test suite"
+	@echo "make lint         ruff over the project"
+	@echo "make sample-data  regenerate sample_rasters/ from the committed endmember table"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	rm -f $(VENV)/.installed-* && touch $@
+
+run: $(STAMP)
+	$(BIN)/geo run pipelines/landsat_alteration.yaml --out out/sample --overwrite
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+sample-data: $(STAMP)
+	$(BIN)/geo sample-data sample_rasters --overwrite
+
+clean:
+	rm -rf out .pytest_cache .ruff_cache
