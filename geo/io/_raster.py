@@ -1,0 +1,96 @@
+"""Low-level raster reading shared by the product readers: open, check, chunk."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import rasterio
+import rioxarray
+import xarray as xr
+from rasterio.errors import RasterioIOError
+
+from geo.errors import CRSError, GridMismatchError, InputNotFoundError, ProductError
+
+logger = logging.getLogger(__name__)
+
+#: Default chunk edge in pixels. Chunks are snapped to a multiple of the file's
+#: internal tile size so every chunk decodes whole tiles exactly once.
+DEFAULT_CHUNK = 1024
+
+
+def aligned_chunk(block: int, target: int = DEFAULT_CHUNK) -> int:
+    """Return a chunk edge that is a multiple of ``block`` and close to ``target``.
+
+    Examples
+    --------
+    >>> aligned_chunk(512, 1024), aligned_chunk(256, 1000), aligned_chunk(1, 1024)
+    (1024, 1024, 1024)
+    """
+    block = max(int(block), 1)
+    return max(block, round(target / block) * block)
+
+
+def open_band(path: str, *, label: str, chunk: int = DEFAULT_CHUNK) -> xr.DataArray:
+    """Open one single-band raster lazily as a (y, x) dask-backed DataArray of raw values.
+
+    Parameters
+    ----------
+    path : str
+        File path or GDAL virtual path (``/vsitar/...``).
+    label : str
+        What the file is (``"band 4 (red)"``), used in error messages.
+    chunk : int
+        Target chunk edge; snapped to the file's block size.
+
+    Raises
+    ------
+    InputNotFoundError
+        The file is missing or GDAL cannot open it.
+    CRSError
+        The file has no CRS.
+    """
+    try:
+        with rasterio.open(path) as src:
+            block_h, block_w = src.block_shapes[0]
+            crs = src.crs
+            count = src.count
+    except RasterioIOError as exc:
+        raise InputNotFoundError(f"{path}: cannot open {label}: {exc}") from None
+    if crs is None:
+        raise CRSError(
+            f"{path}: {label} has no CRS. geo never guesses a CRS; assign the right one "
+            "first (e.g. `gdal_edit.py -a_srs EPSG:32635 FILE`)."
+        )
+    if count != 1:
+        raise ProductError(f"{path}: {label} should hold 1 band, found {count}.")
+    edge = aligned_chunk(max(block_h, block_w), chunk)
+    da = rioxarray.open_rasterio(
+        path, chunks={"band": 1, "y": edge, "x": edge}, lock=False, cache=False, masked=False
+    )
+    return da.squeeze("band", drop=True)
+
+
+def check_same_grid(arrays: dict[str, xr.DataArray], *, source: str) -> None:
+    """Raise :class:`GridMismatchError` unless all arrays share shape, transform and CRS."""
+    items = list(arrays.items())
+    ref_name, ref = items[0]
+    for name, da in items[1:]:
+        if da.shape != ref.shape or da.rio.transform() != ref.rio.transform():
+            raise GridMismatchError(
+                f"{source}: {name} is on a different pixel grid from {ref_name} "
+                f"(shape {da.shape} vs {ref.shape}, transform {tuple(da.rio.transform())[:6]} vs "
+                f"{tuple(ref.rio.transform())[:6]}). Resample them onto one grid before ingesting."
+            )
+        if da.rio.crs != ref.rio.crs:
+            raise CRSError(
+                f"{source}: {name} has CRS {da.rio.crs} but {ref_name} has {ref.rio.crs}; "
+                "all bands of a product must share one CRS."
+            )
+
+
+def require_exists(path: Path, what: str) -> Path:
+    """Return ``path`` if it exists, else raise :class:`InputNotFoundError` naming ``what``."""
+    if not path.exists():
+        raise InputNotFoundError(f"{path}: {what} not found.")
+    return path
