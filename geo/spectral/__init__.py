@@ -1,0 +1,1 @@
+"""Per-pixel science: masks, index catalogue, anomaly thresholds."""

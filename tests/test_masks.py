@@ -1,0 +1,136 @@
+import numpy as np
+import pytest
+
+from geo.errors import InvalidParameterError
+from geo.spectral.masks import MASK_RULES, MaskConfig, build_mask, mask_fractions, qa_bit
+from geo.testing import make_raster
+
+ROLES = ["coastal", "blue", "green", "red", "nir", "swir1", "swir2"]
+SOIL = [0.08, 0.10, 0.15, 0.22, 0.28, 0.35, 0.30]
+VEG = [0.03, 0.04, 0.09, 0.05, 0.45, 0.25, 0.12]
+WATER = [0.05, 0.06, 0.07, 0.04, 0.03, 0.02, 0.015]
+DARK = [v * 0.1 for v in SOIL]
+
+# USGS example QA_PIXEL values (Landsat 8/9 C2): clear land, fill, high-confidence cloud,
+# dilated cloud, cloud shadow, high cirrus, snow, clear water
+QA = {
+    "clear": 21824,
+    "fill": 1,
+    "cloud": 22280,
+    "dilated": 21762,
+    "shadow": 23888,
+    "cirrus": 54596,
+    "snow": 30048,
+    "water": 21952,
+}
+
+
+def reasons_of(value):
+    return {MASK_RULES[i] for i in range(len(MASK_RULES)) if int(value) >> i & 1}
+
+
+def scene(pixels):
+    """pixels: list of spectra -> 1 x N raster."""
+    data = np.array(pixels, dtype="float32").T[:, None, :]
+    return make_raster(data, bands=ROLES)
+
+
+def test_qa_bits_of_usgs_values():
+    import xarray as xr
+
+    qa = xr.DataArray(np.array(list(QA.values()), dtype="uint16"))
+    names = list(QA)
+    assert [names[i] for i in np.flatnonzero(qa_bit(qa, 3).values)] == ["cloud"]
+    assert [names[i] for i in np.flatnonzero(qa_bit(qa, 1).values)] == ["dilated"]
+    assert [names[i] for i in np.flatnonzero(qa_bit(qa, 4).values)] == ["shadow"]
+    assert [names[i] for i in np.flatnonzero(qa_bit(qa, 2).values)] == ["cirrus"]
+    assert [names[i] for i in np.flatnonzero(qa_bit(qa, 5).values)] == ["snow"]
+    assert [names[i] for i in np.flatnonzero(qa_bit(qa, 7).values)] == ["water"]
+    assert [names[i] for i in np.flatnonzero(qa_bit(qa, 0).values)] == ["fill"]
+
+
+def test_each_rule_flags_its_pixel():
+    spectra = [SOIL, SOIL, SOIL, SOIL, SOIL, SOIL, SOIL, VEG, WATER, DARK, [np.nan] * 7, SOIL]
+    qa_values = [
+        QA["clear"],
+        QA["cloud"],
+        QA["dilated"],
+        QA["shadow"],
+        QA["cirrus"],
+        QA["snow"],
+        QA["clear"],
+        QA["clear"],
+        QA["clear"],
+        QA["clear"],
+        QA["fill"],
+        QA["water"],
+    ]
+    radsat = [0] * 12
+    radsat[6] = 0b1000  # band 4 saturated
+    r = scene(spectra)
+    qa = make_raster(np.array([qa_values], dtype="float32")).astype("uint16")
+    rs = make_raster(np.array([radsat], dtype="float32")).astype("uint16")
+    out = build_mask(r, qa_pixel=qa, qa_radsat=rs, config=MaskConfig(buffer_px=0)).values[0]
+    expected = [
+        set(),
+        {"cloud"},
+        {"dilated_cloud"},
+        {"cloud_shadow"},
+        {"cirrus"},
+        {"snow"},
+        {"saturated"},
+        {"vegetation"},
+        {"water", "dark"},
+        {"dark"},
+        {"fill"},
+        {"water"},
+    ]  # water is dark too
+    got = [reasons_of(v) for v in out]
+    assert got[:10] == expected[:10]
+    assert "fill" in got[10]
+    assert got[11] == {"water"}  # QA water bit alone (soil spectrum) is enough
+    assert out.dtype == np.uint16
+
+
+def test_thresholds_are_configurable_and_rules_can_be_switched_off():
+    r = scene([VEG, DARK])
+    off = build_mask(r, config=MaskConfig(ndvi_max=None, dark_albedo=None, mndwi_max=None))
+    assert off.values.tolist() == [[0, 0]]
+    strict = build_mask(r, config=MaskConfig(ndvi_max=0.95, dark_albedo=0.5))
+    assert [reasons_of(v) for v in strict.values[0]] == [{"dark"}, {"dark"}]
+
+
+def test_unknown_qa_flag():
+    with pytest.raises(InvalidParameterError, match=r"Unknown QA mask flag.*cloudd"):
+        MaskConfig(qa=("cloudd",))
+
+
+def test_fractions():
+    r = scene([SOIL, SOIL, VEG, WATER, [np.nan] * 7, SOIL, SOIL, SOIL])
+    f = mask_fractions(build_mask(r, config=MaskConfig(buffer_px=0)))
+    assert f["pixels"] == 8
+    assert f["valid_fraction"] == pytest.approx(5 / 8)
+    assert f["rules"]["vegetation"]["fraction"] == pytest.approx(1 / 8)
+    assert f["rules"]["fill"]["fraction"] == pytest.approx(1 / 8)
+    assert f["rules"]["water"]["of_data"] == pytest.approx(1 / 7, abs=1e-6)
+
+
+def test_buffer_removes_mixed_pixels_next_to_vegetation_only():
+    import dask.array as dsa
+
+    spectra = np.tile(np.array(SOIL, dtype="float32")[:, None, None], (1, 9, 9))
+    spectra[:, 4, 4] = VEG  # one vegetated pixel in the middle
+    spectra[:, 0, 8] = DARK  # dark is not a buffered rule by default
+    r = make_raster(spectra, bands=ROLES)
+    for cube in (r, r.copy(data=dsa.from_array(r.values, chunks=(7, 4, 4)))):  # chunk edges too
+        out = build_mask(cube, config=MaskConfig(buffer_px=2)).values
+        buffer_bit = 1 << MASK_RULES.index("buffer")
+        near = (out & buffer_bit) != 0
+        expected = np.zeros((9, 9), bool)
+        expected[2:7, 2:7] = True
+        expected[4, 4] = False  # the vegetated pixel itself carries 'vegetation', not 'buffer'
+        np.testing.assert_array_equal(near, expected)
+        assert reasons_of(out[4, 4]) == {"vegetation"}
+        assert reasons_of(out[0, 8]) == {"dark"}
+    with pytest.raises(InvalidParameterError, match="Unknown buffer rule"):
+        MaskConfig(buffer_rules=("trees",))
