@@ -1,0 +1,1 @@
+"""From anomaly rasters to ranked, licence-aware targets."""
