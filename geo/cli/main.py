@@ -1,0 +1,226 @@
+"""``geo`` command: thin wrappers that parse arguments, call the pipeline and print summaries.
+
+User errors (any :class:`geo.errors.GeoError`, unreadable files, a full disk) print
+one line on stderr and exit with code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import sys
+import warnings
+from pathlib import Path
+
+import click
+
+from geo.errors import GeoError
+
+EXIT_USER_ERROR = 2
+
+
+def _friendly(func):
+    """Turn user errors into one line on stderr and exit code 2."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        from rasterio.errors import RasterioError
+
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                result = func(*args, **kwargs)
+            except GeoError as exc:
+                _echo_warnings(caught)
+                click.echo(f"geo: error: {exc}", err=True)
+                sys.exit(EXIT_USER_ERROR)
+            except (RasterioError, OSError) as exc:
+                _echo_warnings(caught)
+                click.echo(f"geo: error: {type(exc).__name__}: {exc}", err=True)
+                sys.exit(EXIT_USER_ERROR)
+        _echo_warnings(caught)
+        return result
+
+    return wrapper
+
+
+def _echo_warnings(caught) -> None:
+    from geo.errors import GeoWarning
+
+    seen = set()
+    for w in caught:
+        if issubclass(w.category, GeoWarning) and str(w.message) not in seen:
+            seen.add(str(w.message))
+            click.echo(f"geo: warning: {w.message}", err=True)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="geo")
+@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+@click.option("-q", "--quiet", is_flag=True, help="Only errors and warnings.")
+def main(verbose: int, quiet: bool) -> None:
+    """Multispectral scenes to ranked, licence-aware drill targets."""
+    level = (
+        logging.WARNING
+        if quiet
+        else (logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING)
+    )
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+
+
+@main.command()
+@click.argument("pipeline", type=click.Path(path_type=Path))
+@click.option(
+    "--scene", type=click.Path(path_type=Path), help="Scene product (overrides the pipeline file)."
+)
+@click.option(
+    "--licences",
+    type=click.Path(path_type=Path),
+    help="Licence layer (overrides the pipeline file).",
+)
+@click.option(
+    "--out", type=click.Path(path_type=Path), help="Output folder (overrides the pipeline file)."
+)
+@click.option("--overwrite", is_flag=True, help="Replace an existing run folder.")
+@click.option(
+    "--top",
+    type=int,
+    default=None,
+    help="How many targets to print (default: pipeline's targets.top).",
+)
+@_friendly
+def run(
+    pipeline: Path,
+    scene: Path | None,
+    licences: Path | None,
+    out: Path | None,
+    overwrite: bool,
+    top: int | None,
+) -> None:
+    """Run PIPELINE (a YAML file) and print the best targets."""
+    from geo.pipeline.runner import run_pipeline
+    from geo.pipeline.spec import load_spec
+
+    spec = load_spec(pipeline)
+    result = run_pipeline(
+        spec,
+        scene_path=scene,
+        licences_path=licences,
+        out=out,
+        overwrite=overwrite,
+        pipeline_file=pipeline,
+    )
+    n = spec.targets.top if top is None else top
+    click.echo(
+        f"{len(result.targets)} targets from {result.manifest['scene']['scene_id']}; "
+        f"outputs in {result.out_dir}"
+    )
+    if len(result.targets) and n:
+        click.echo(_target_table(result.targets.head(n)))
+
+
+def _target_table(targets) -> str:
+    columns = {
+        "rank": "rank",
+        "target_id": "target",
+        "score": "score",
+        "licence_id": "licence",
+        "licence_status": "status",
+        "area_ha": "area_ha",
+        "easting": "easting",
+        "northing": "northing",
+        "lat": "lat",
+        "lon": "lon",
+        "iron_intensity": "iron",
+        "clay_intensity": "clay",
+        "coincidence": "coinc",
+        "area": "area",
+    }
+    table = targets[list(columns)].rename(columns=columns).copy()
+    table["licence"] = table["licence"].fillna("(none)")
+    table["status"] = table["status"].fillna("")
+    return table.to_string(
+        index=False,
+        float_format=lambda v: f"{v:.3f}",
+        formatters={
+            "easting": "{:.1f}".format,
+            "northing": "{:.1f}".format,
+            "lat": "{:.6f}".format,
+            "lon": "{:.6f}".format,
+            "area_ha": "{:.1f}".format,
+        },
+    )
+
+
+@main.command()
+@click.argument("scene", type=click.Path(path_type=Path))
+@_friendly
+def info(scene: Path) -> None:
+    """Print what geo detects in SCENE: sensor, date, grid, bands, scaling, valid fraction."""
+    import dask
+
+    from geo.io.scene import open_scene
+    from geo.sensors import SENSORS
+
+    s = open_scene(scene)
+    r, m = s.reflectance, s.metadata
+    valid = float(dask.compute(r.notnull().all("band").mean())[0])
+    click.echo(f"scene      {m.get('scene_id')}")
+    click.echo(f"product    {m.get('product')} {m.get('processing_level', '')}".rstrip())
+    click.echo(f"sensor     {m.get('sensor')} ({m.get('spacecraft', 'unknown platform')})")
+    click.echo(
+        f"date       {m.get('date_acquired', 'unknown')} {m.get('scene_center_time') or ''}".rstrip()
+    )
+    click.echo(f"crs        {r.rio.crs}")
+    res = r.rio.resolution()
+    click.echo(
+        f"grid       {r.shape[2]} x {r.shape[1]} px, {abs(res[0]):g} x {abs(res[1]):g} m, "
+        f"bounds {tuple(round(b, 1) for b in r.rio.bounds())}"
+    )
+    if m.get("cloud_cover") is not None:
+        click.echo(f"cloud      {m['cloud_cover']} % (MTL CLOUD_COVER)")
+    click.echo(f"valid      {valid:.1%} of pixels have data in every band")
+    click.echo(f"qa layers  {', '.join(m.get('qa_layers', [])) or 'none'}")
+    sensor = SENSORS.get(str(m.get("sensor")))
+    click.echo("bands      role      band  centre_um  reflectance = DN x mult + add")
+    for role, b in m["bands"].items():
+        centre = f"{sensor.band(role).centre_um:.3f}" if sensor else "?"
+        click.echo(
+            f"           {role:<9} {b['band']!s:>4}  {centre:>9}  x {b['mult']:g} + {b['add']:g}"
+        )
+
+
+@main.command()
+@click.option("--list", "list_", is_flag=True, help="List the index catalogue.")
+@click.option("--sensor", default=None, help="Only indices with a formula for this sensor.")
+@_friendly
+def indices(list_: bool, sensor: str | None) -> None:
+    """Print the spectral index catalogue (formulas in band roles, targets, references)."""
+    from geo.sensors import get_sensor
+    from geo.spectral.indices import catalogue
+
+    if sensor is not None:
+        get_sensor(sensor)
+    for d in catalogue(sensor):
+        click.echo(
+            f"{d.name:<18} {d.sensor:<12} {d.expression.text:<34} [{d.status}] "
+            f"{', '.join(d.targets)} -- {d.reference}"
+        )
+
+
+@main.command("sample-data")
+@click.argument("out", type=click.Path(path_type=Path))
+@click.option("--seed", type=int, default=None, help="Random seed (default: the bundled sample's).")
+@click.option("--overwrite", is_flag=True, help="Replace existing sample files.")
+@_friendly
+def sample_data(out: Path, seed: int | None, overwrite: bool) -> None:
+    """Regenerate the synthetic Landsat 8 sample product, licences and truth into OUT."""
+    from geo.sampledata import make_landsat_sample
+
+    kwargs = {} if seed is None else {"seed": seed}
+    summary = make_landsat_sample(out, overwrite=overwrite, **kwargs)
+    click.echo(f"wrote {summary.get('product_id')} and licences/truth layers to {out}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,1 @@
+"""Field formats and pictures made from a run's results."""

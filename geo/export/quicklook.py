@@ -1,0 +1,165 @@
+"""Quicklook map: true-colour scene with masks, alteration zones, targets and licences."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.patheffects as pe
+import matplotlib.pyplot as plt
+import numpy as np
+import xarray as xr
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+
+__all__ = ["render_quicklook"]
+
+_MAX_PIXELS = 1600
+_KIND_COLOURS = {"iron_oxide": "#ff7f0e", "clay_hydroxyl": "#17becf"}
+_HALO = [pe.withStroke(linewidth=3, foreground="black")]
+
+
+def _stretch(rgb: np.ndarray) -> np.ndarray:
+    """2–98 % linear stretch per band over finite pixels; NaN stays NaN."""
+    out = np.empty_like(rgb, dtype="float32")
+    for i in range(rgb.shape[0]):
+        band = rgb[i]
+        finite = band[np.isfinite(band)]
+        lo, hi = np.percentile(finite, [2, 98]) if finite.size else (0.0, 1.0)
+        out[i] = np.clip((band - lo) / max(hi - lo, 1e-6), 0, 1)
+    return out
+
+
+def _nice_length(span_m: float) -> float:
+    target = span_m / 5
+    base = 10 ** np.floor(np.log10(target))
+    return float(max(m * base for m in (1, 2, 5) if m * base <= target))
+
+
+def render_quicklook(
+    reflectance: xr.DataArray,
+    *,
+    invalid: xr.DataArray | None = None,
+    zones: gpd.GeoDataFrame | None = None,
+    targets: gpd.GeoDataFrame | None = None,
+    licences: gpd.GeoDataFrame | None = None,
+    title: str = "",
+    label_top: int = 15,
+) -> Figure:
+    """Draw the quicklook map and return the figure (the caller saves it).
+
+    The scene is decimated to at most ~1600 pixels on its long side before it is
+    read, so the cost does not grow with the scene.
+
+    Parameters
+    ----------
+    reflectance : xarray.DataArray
+        ``(band, y, x)`` with ``red``, ``green``, ``blue`` roles.
+    invalid : xarray.DataArray of bool, optional
+        Pixels removed by the masks, drawn as a grey veil.
+    zones, targets, licences : geopandas.GeoDataFrame, optional
+        Layers in the scene CRS.
+    title : str
+        Figure title.
+    label_top : int
+        Label the best ``label_top`` targets with their rank.
+    """
+    ny, nx = reflectance.shape[-2:]
+    step = max(1, int(np.ceil(max(ny, nx) / _MAX_PIXELS)))
+    rgb = reflectance.sel(band=["red", "green", "blue"])[:, ::step, ::step]
+    image = np.moveaxis(_stretch(np.asarray(rgb.values, dtype="float32")), 0, -1)
+    left, bottom, right, top = reflectance.rio.bounds()
+    extent = (left, right, bottom, top)
+    fig, ax = plt.subplots(figsize=(10, 10 * (top - bottom) / (right - left) + 0.8), dpi=110)
+    ax.set_facecolor("#202020")
+    ax.imshow(np.nan_to_num(image, nan=0.12), extent=extent, interpolation="nearest")
+    handles: list = []
+    if invalid is not None:
+        veil = np.asarray(invalid[::step, ::step].values, dtype=bool)
+        overlay = np.zeros((*veil.shape, 4), dtype="float32")
+        overlay[veil] = (0.55, 0.55, 0.6, 0.55)
+        ax.imshow(overlay, extent=extent, interpolation="nearest")
+        handles.append(
+            Patch(
+                facecolor=(0.55, 0.55, 0.6, 0.55),
+                label="masked (cloud, shadow, water, vegetation, fill)",
+            )
+        )
+    if licences is not None and len(licences):
+        licences.boundary.plot(ax=ax, color="white", linewidth=1.4, linestyle="--")
+        for lic_id, point in zip(
+            licences["licence_id"], licences.geometry.representative_point(), strict=True
+        ):
+            ax.annotate(
+                str(lic_id),
+                (point.x, point.y),
+                color="white",
+                fontsize=9,
+                ha="center",
+                path_effects=_HALO,
+            )
+        handles.append(Line2D([], [], color="white", linestyle="--", label="licence"))
+    if zones is not None and len(zones):
+        for kind, group in zones.groupby("kind"):
+            colour = _KIND_COLOURS.get(str(kind), "#e377c2")
+            group.boundary.plot(ax=ax, color=colour, linewidth=0.9)
+            handles.append(Line2D([], [], color=colour, label=f"{kind} zone"))
+    if targets is not None and len(targets):
+        targets.boundary.plot(ax=ax, color="yellow", linewidth=2.0)
+        handles.append(Line2D([], [], color="yellow", linewidth=2, label="target (label = rank)"))
+        for row in targets.sort_values("rank").head(label_top).itertuples():
+            ax.annotate(
+                str(row.rank),
+                (row.easting, row.northing),
+                color="yellow",
+                fontsize=11,
+                fontweight="bold",
+                ha="center",
+                va="center",
+                path_effects=_HALO,
+            )
+    ax.set_xlim(left, right)
+    ax.set_ylim(bottom, top)
+    ax.set_xlabel(f"Easting (m), {reflectance.rio.crs}")
+    ax.set_ylabel("Northing (m)")
+    ax.ticklabel_format(style="plain", useOffset=False)
+    ax.tick_params(labelsize=8)
+    bar = _nice_length(right - left)
+    x0, y0 = left + 0.05 * (right - left), bottom + 0.05 * (top - bottom)
+    ax.plot(
+        [x0, x0 + bar],
+        [y0, y0],
+        color="white",
+        linewidth=4,
+        solid_capstyle="butt",
+        path_effects=_HALO,
+    )
+    ax.annotate(
+        f"{bar / 1000:g} km" if bar >= 1000 else f"{bar:g} m",
+        (x0 + bar / 2, y0),
+        xytext=(0, 6),
+        textcoords="offset points",
+        color="white",
+        ha="center",
+        path_effects=_HALO,
+    )
+    ax.annotate(
+        "N",
+        xy=(0.95, 0.95),
+        xytext=(0.95, 0.86),
+        xycoords="axes fraction",
+        color="white",
+        ha="center",
+        fontsize=14,
+        fontweight="bold",
+        path_effects=_HALO,
+        arrowprops={"arrowstyle": "-|>", "color": "white", "lw": 2},
+    )
+    if handles:
+        ax.legend(handles=handles, loc="lower right", fontsize=8, framealpha=0.8)
+    ax.set_title(title, fontsize=11)
+    fig.tight_layout()
+    return fig

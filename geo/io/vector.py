@@ -1,0 +1,141 @@
+"""Vector inputs: the licence layer, read in its own CRS and reprojected explicitly."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+
+import geopandas as gpd
+import pyogrio
+from pyogrio.errors import DataLayerError, DataSourceError
+
+from geo.errors import CRSError, InputNotFoundError, VectorError
+
+__all__ = ["read_licences"]
+
+logger = logging.getLogger(__name__)
+
+_DEFAULT_FIELDS = {"licence_id": "licence_id", "holder": "holder", "status": "status"}
+
+
+def read_licences(
+    path: str | Path,
+    *,
+    layer: str | None = None,
+    fields: Mapping[str, str] | None = None,
+    to_crs=None,
+) -> tuple[gpd.GeoDataFrame, dict]:
+    """Read a licence layer, map its fields, and reproject it to ``to_crs``.
+
+    Parameters
+    ----------
+    path : str or Path
+        Any vector format GDAL reads (GeoPackage, Shapefile, GeoJSON, ...).
+    layer : str, optional
+        Layer name for multi-layer sources; required when there are several.
+    fields : mapping, optional
+        ``{"licence_id": "<column>", "holder": "<column>", "status": "<column>"}``: which
+        of the layer's columns hold the licence number, holder and status. ``holder``
+        and ``status`` may map to a missing column only if given as ``None``.
+    to_crs : optional
+        Target CRS (the scene CRS); the layer is reprojected to it explicitly.
+
+    Returns
+    -------
+    licences : geopandas.GeoDataFrame
+        Columns ``licence_id``, ``holder``, ``status`` plus the layer's own, geometry
+        in ``to_crs`` (made valid).
+    info : dict
+        What was read and done (source CRS, feature count, reprojection), for the manifest.
+
+    Raises
+    ------
+    InputNotFoundError
+        The file does not exist or cannot be opened.
+    VectorError
+        Ambiguous/missing layer, no features, no polygons, a mapped column is missing,
+        or licence ids are blank.
+    CRSError
+        The layer has no CRS.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputNotFoundError(f"{path}: licence file not found.")
+    try:
+        layers = pyogrio.list_layers(path)
+    except (DataSourceError, OSError) as exc:
+        raise InputNotFoundError(f"{path}: cannot open the licence file ({exc}).") from None
+    names = [str(n) for n in layers[:, 0]] if len(layers) else []
+    if layer is None:
+        if len(names) > 1:
+            raise VectorError(
+                f"{path}: holds layers {', '.join(names)}; name one with inputs.licences.layer "
+                "in the pipeline file."
+            )
+        layer = names[0] if names else None
+    elif layer not in names:
+        raise VectorError(f"{path}: has no layer {layer!r}; layers: {', '.join(names) or 'none'}.")
+    try:
+        gdf = gpd.read_file(path, layer=layer, engine="pyogrio")
+    except (DataSourceError, DataLayerError) as exc:
+        raise InputNotFoundError(f"{path}: cannot read layer {layer!r} ({exc}).") from None
+    where = f"{path} (layer {layer!r})"
+    if len(gdf) == 0:
+        raise VectorError(
+            f"{where}: the licence layer is empty; it must hold at least one polygon."
+        )
+    if gdf.crs is None:
+        raise CRSError(
+            f"{where}: the licence layer has no CRS. geo never guesses one; set it "
+            "(e.g. `ogr2ogr -a_srs EPSG:4326 out.gpkg in.shp`) and try again."
+        )
+    polygonal = gdf.geometry.geom_type.isin(["Polygon", "MultiPolygon"])
+    if not polygonal.any():
+        kinds = ", ".join(sorted(set(gdf.geometry.geom_type.dropna())))
+        raise VectorError(f"{where}: licences must be polygons; found {kinds or 'no geometry'}.")
+    dropped = int((~polygonal).sum())
+    if dropped:
+        logger.warning("%s: ignoring %d non-polygon features", where, dropped)
+        gdf = gdf[polygonal]
+    mapping = {**_DEFAULT_FIELDS, **(fields or {})}
+    out = gdf.copy()
+    for canonical, column in mapping.items():
+        if column is None:
+            out[canonical] = None
+            continue
+        if column not in gdf.columns:
+            raise VectorError(
+                f"{where}: column {column!r} (mapped to {canonical!r}) is missing; the layer has "
+                f"{', '.join(c for c in gdf.columns if c != 'geometry')}. Set "
+                f"inputs.licences.fields.{canonical} in the pipeline file."
+            )
+        out[canonical] = gdf[column].astype("string").str.strip()
+    if out["licence_id"].isna().any() or (out["licence_id"] == "").any():
+        raise VectorError(f"{where}: some licences have a blank {mapping['licence_id']!r}.")
+    duplicates = sorted(set(out.loc[out["licence_id"].duplicated(), "licence_id"]))
+    if duplicates:
+        logger.warning("%s: licence id(s) %s appear more than once", where, ", ".join(duplicates))
+    invalid = int((~out.geometry.is_valid).sum())
+    if invalid:
+        logger.warning(
+            "%s: repairing %d invalid licence polygon(s) with make_valid", where, invalid
+        )
+        out["geometry"] = out.geometry.make_valid()
+    source_crs = out.crs
+    if to_crs is not None and out.crs != to_crs:
+        out = out.to_crs(to_crs)
+    info = {
+        "file": str(path),
+        "layer": layer,
+        "features": len(out),
+        "source_crs": source_crs.to_string(),
+        "reprojected_to": None if to_crs is None or source_crs == to_crs else str(to_crs),
+        "fields": dict(mapping),
+        "repaired_geometries": invalid,
+        "dropped_non_polygons": dropped,
+    }
+    cols = ["licence_id", "holder", "status"] + [
+        c for c in gdf.columns if c not in ("geometry", "licence_id", "holder", "status")
+    ]
+    return out[[*cols, "geometry"]], info

@@ -1,0 +1,186 @@
+"""Writers: Cloud-Optimized GeoTIFFs in one chunked pass, vector layers, and atomic run folders.
+
+Rasters are computed chunk by chunk straight into uncompressed tiled GeoTIFFs (all
+layers of a run in one ``dask.array.store`` call, so the input bands are read once),
+then each is copied once into a deflate-compressed COG with overviews using GDAL's
+threads. Nothing is held whole in memory.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import threading
+import uuid
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import dask.array as dsa
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import rasterio
+import rasterio.shutil
+import xarray as xr
+from rasterio.windows import Window
+
+from geo.errors import OutputExistsError
+
+__all__ = ["RasterLayer", "run_folder", "write_csv", "write_rasters", "write_vectors"]
+
+logger = logging.getLogger(__name__)
+
+_BLOCK = 512
+
+
+@dataclass(frozen=True)
+class RasterLayer:
+    """One raster output.
+
+    Attributes
+    ----------
+    data : xarray.DataArray
+        ``(y, x)`` layer with CRS and transform on ``.rio``, already holding ``nodata``
+        where invalid (NaN for float layers).
+    dtype : str
+        Output data type.
+    nodata : float or int or None
+        Nodata value on disk (NaN for float layers).
+    categorical : bool
+        Overviews by nearest neighbour (masks, classes) instead of averaging.
+    description : str
+        Band description written to the file.
+    """
+
+    data: xr.DataArray
+    dtype: str = "float32"
+    nodata: float | int | None = float("nan")
+    categorical: bool = False
+    description: str = ""
+
+
+class _WindowTarget:
+    """``dask.array.store`` target that writes each block to a window of an open dataset."""
+
+    def __init__(self, dataset: rasterio.io.DatasetWriter) -> None:
+        self.dataset = dataset
+        self.lock = threading.Lock()
+
+    def __setitem__(self, key: tuple[slice, slice], value: np.ndarray) -> None:
+        rows, cols = key
+        window = Window(cols.start, rows.start, cols.stop - cols.start, rows.stop - rows.start)
+        with self.lock:
+            self.dataset.write(value, 1, window=window)
+
+
+def write_rasters(layers: Mapping[str, RasterLayer], folder: Path) -> dict[str, str]:
+    """Compute and write every layer as ``<folder>/<name>.tif`` Cloud-Optimized GeoTIFF.
+
+    All layers are computed in one chunked pass. Returns ``{name: path}``.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    datasets, sources, targets, written = [], [], [], {}
+    try:
+        for name, layer in layers.items():
+            da = layer.data
+            tmp = folder / f".{name}.stage.tif"
+            profile = {
+                "driver": "GTiff",
+                "height": da.shape[-2],
+                "width": da.shape[-1],
+                "count": 1,
+                "dtype": layer.dtype,
+                "crs": da.rio.crs,
+                "transform": da.rio.transform(),
+                "nodata": layer.nodata,
+                "tiled": True,
+                "blockxsize": _BLOCK,
+                "blockysize": _BLOCK,
+                "BIGTIFF": "IF_SAFER",
+            }
+            dst = rasterio.open(tmp, "w", **profile)
+            datasets.append(dst)
+            if layer.description:
+                dst.set_band_description(1, layer.description)
+            data = (
+                da.data if isinstance(da.data, dsa.Array) else dsa.from_array(da.data, chunks=2048)
+            )
+            sources.append(data.astype(layer.dtype))
+            targets.append(_WindowTarget(dst))
+        dsa.store(sources, targets, lock=False, compute=True)
+    finally:
+        for dst in datasets:
+            dst.close()
+    for name, layer in layers.items():
+        tmp = folder / f".{name}.stage.tif"
+        final = folder / f"{name}.tif"
+        rasterio.shutil.copy(
+            tmp,
+            final,
+            driver="COG",
+            COMPRESS="DEFLATE",
+            PREDICTOR="YES",
+            BLOCKSIZE=_BLOCK,
+            NUM_THREADS="ALL_CPUS",
+            OVERVIEW_RESAMPLING="NEAREST" if layer.categorical else "AVERAGE",
+        )
+        tmp.unlink()
+        written[name] = str(final)
+    return written
+
+
+def write_vectors(layers: Mapping[str, gpd.GeoDataFrame], path: Path) -> None:
+    """Write several layers into one GeoPackage (created fresh)."""
+    if path.exists():
+        path.unlink()
+    for name, gdf in layers.items():
+        gdf.to_file(path, layer=name, driver="GPKG", engine="pyogrio")
+
+
+def write_csv(frame: pd.DataFrame, path: Path) -> None:
+    """Write a table as UTF-8 CSV without the index or geometry column."""
+    frame.drop(columns="geometry", errors="ignore").to_csv(path, index=False, lineterminator="\n")
+
+
+@contextmanager
+def run_folder(out: Path, *, overwrite: bool = False) -> Iterator[Path]:
+    """Yield a temporary sibling folder that replaces ``out`` only if the block succeeds.
+
+    A failed or killed run leaves ``out`` untouched (at most a hidden ``.NAME.tmp-*``
+    folder remains beside it, which never looks like a finished run).
+
+    Raises
+    ------
+    OutputExistsError
+        ``out`` is a non-empty folder and ``overwrite`` is False, or ``out`` is not
+        a geo run folder (no ``manifest.json``) and so is never replaced.
+    """
+    out = Path(out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        if not overwrite:
+            raise OutputExistsError(
+                f"{out}: the output folder already holds files; choose another --out or "
+                "pass --overwrite to replace the previous run."
+            )
+        if not (out / "manifest.json").exists():
+            raise OutputExistsError(
+                f"{out}: exists and is not a geo run folder (no manifest.json); geo will not "
+                "replace it even with --overwrite. Choose another --out."
+            )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tag = uuid.uuid4().hex[:8]
+    tmp = out.parent / f".{out.name}.tmp-{tag}"
+    tmp.mkdir()
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    old = out.parent / f".{out.name}.old-{tag}"
+    if out.exists():
+        os.replace(out, old)
+    os.replace(tmp, out)
+    shutil.rmtree(old, ignore_errors=True)

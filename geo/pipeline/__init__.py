@@ -1,0 +1,1 @@
+"""Pipeline files and the runner that executes them."""

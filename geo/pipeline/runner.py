@@ -1,0 +1,402 @@
+"""Run one pipeline on one scene: ingest → masks → indices → anomalies → zones → targets → export.
+
+The runner is the only place besides ``geo.io`` that touches disk. Inputs are opened
+and checked before anything is written, outputs go to a temporary folder that
+replaces the output folder only when the whole run succeeded, and every choice
+goes into ``manifest.json``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import platform
+import time
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from importlib import metadata as importlib_metadata
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import rasterio
+import rioxarray
+import xarray as xr
+
+import geo
+from geo.errors import GeoWarning, InvalidParameterError
+from geo.export.quicklook import render_quicklook
+from geo.io.scene import open_scene
+from geo.io.vector import read_licences
+from geo.io.writers import RasterLayer, run_folder, write_csv, write_rasters, write_vectors
+from geo.pipeline.spec import PipelineSpec
+from geo.spectral.anomaly import Threshold, anomaly_z, fit_threshold
+from geo.spectral.indices import compute_indices, get_index
+from geo.spectral.masks import build_mask, mask_fractions
+from geo.targets.licences import assign_licences, summarise_licences
+from geo.targets.rank import COMPONENTS, locate_targets, merge_zones, rank_targets, score_targets
+from geo.targets.zones import extract_zones
+
+__all__ = ["TARGET_COLUMNS", "RunResult", "run_pipeline"]
+
+logger = logging.getLogger(__name__)
+
+#: Output contract of the ``targets`` layer and ``targets.csv`` (later versions only add columns).
+TARGET_COLUMNS = [
+    "target_id",
+    "rank",
+    "score",
+    "licence_id",
+    "holder",
+    "licence_status",
+    "area_ha",
+    "easting",
+    "northing",
+    "epsg",
+    "lon",
+    "lat",
+    *COMPONENTS,
+    "licence_overlap_pct",
+    "straddles_boundary",
+    "iron_area_ha",
+    "clay_area_ha",
+    "iron_z",
+    "clay_z",
+    "n_zones",
+    "zone_ids",
+    "kinds",
+    "scene_id",
+    "date",
+]
+_ANOMALY_NODATA = 255
+_VERSIONED = (
+    "numpy",
+    "xarray",
+    "rioxarray",
+    "dask",
+    "rasterio",
+    "geopandas",
+    "shapely",
+    "pyproj",
+    "pyogrio",
+    "scipy",
+    "scikit-learn",
+    "pandas",
+    "pydantic",
+)
+
+
+@dataclass
+class RunResult:
+    """What a run produced (also on disk in ``out_dir``)."""
+
+    out_dir: Path
+    targets: gpd.GeoDataFrame
+    zones: gpd.GeoDataFrame
+    licences: gpd.GeoDataFrame | None
+    manifest: dict
+    warnings: list[str] = field(default_factory=list)
+
+
+class _Timer:
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        logger.info("stage %s", name)
+        yield
+        self.seconds[name] = round(time.perf_counter() - start, 3)
+
+
+def _sha256(path: str) -> dict:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return {"path": str(path), "bytes": Path(path).stat().st_size, "sha256": digest.hexdigest()}
+
+
+def _versions() -> dict[str, str]:
+    out = {
+        "geo": geo.__version__,
+        "python": platform.python_version(),
+        "gdal": rasterio.__gdal_version__,
+    }
+    for name in _VERSIONED:
+        try:
+            out[name] = importlib_metadata.version(name)
+        except importlib_metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def _open_layer(path: Path, chunk: int, *, masked: bool = True) -> xr.DataArray:
+    """Re-open a written single-band layer lazily (chunked); ``masked`` turns nodata into NaN."""
+    da = rioxarray.open_rasterio(
+        path, chunks={"band": 1, "y": chunk, "x": chunk}, masked=masked, lock=False
+    )
+    return da.squeeze("band", drop=True)
+
+
+def run_pipeline(
+    spec: PipelineSpec,
+    *,
+    scene_path: str | Path | None = None,
+    licences_path: str | Path | None = None,
+    out: str | Path | None = None,
+    overwrite: bool = False,
+    pipeline_file: str | Path | None = None,
+) -> RunResult:
+    """Run ``spec`` end to end and write the output folder.
+
+    Parameters
+    ----------
+    spec : PipelineSpec
+        Validated pipeline.
+    scene_path, licences_path, out : str or Path, optional
+        Override the pipeline file's inputs and output folder.
+    overwrite : bool
+        Replace an existing run folder.
+    pipeline_file : str or Path, optional
+        The pipeline file, recorded with its checksum in the manifest.
+
+    Returns
+    -------
+    RunResult
+
+    Raises
+    ------
+    GeoError
+        Any bad input (before anything is written) or failed validation.
+    """
+    timer = _Timer()
+    notes: list[str] = []
+    scene_path = (
+        Path(scene_path) if scene_path else (spec.inputs.scene.path if spec.inputs.scene else None)
+    )
+    if scene_path is None:
+        raise InvalidParameterError(
+            "No scene given: pass --scene or set inputs.scene.path in the pipeline file."
+        )
+    out_dir = Path(out) if out else spec.output
+    if out_dir is None:
+        raise InvalidParameterError(
+            "No output folder given: pass --out or set output in the pipeline file."
+        )
+    scene_opts = spec.inputs.scene
+    chunk = spec.processing.chunk
+
+    with timer.stage("ingest"):
+        scene = open_scene(
+            scene_path,
+            roles=scene_opts.roles if scene_opts else None,
+            sensor=scene_opts.sensor if scene_opts else None,
+            scale=scene_opts.scale if scene_opts else None,
+            offset=scene_opts.offset if scene_opts else None,
+            chunk=chunk,
+        )
+        refl = scene.reflectance
+        sensor = refl.attrs["sensor"]
+        for name in spec.indices:
+            get_index(name, sensor)  # fail now, not after the first pass
+        licences, licence_info = None, None
+        lic_opts = spec.inputs.licences
+        lic_path = Path(licences_path) if licences_path else (lic_opts.path if lic_opts else None)
+        if lic_path is not None:
+            licences, licence_info = read_licences(
+                lic_path,
+                layer=lic_opts.layer if lic_opts else None,
+                fields=lic_opts.fields if lic_opts else None,
+                to_crs=refl.rio.crs,
+            )
+            notes += _licence_overlap_notes(licences, refl, lic_path)
+        else:
+            notes.append("no licence layer given: every target has a null licence_id")
+
+    with run_folder(out_dir, overwrite=overwrite) as tmp:
+        rasters = tmp / "rasters"
+        with timer.stage("masks_indices"):
+            reasons = build_mask(
+                refl,
+                qa_pixel=scene.qa.get("qa_pixel"),
+                qa_radsat=scene.qa.get("qa_radsat"),
+                config=spec.masks.to_config(),
+            )
+            indices = compute_indices(refl, spec.indices, sensor=sensor, custom=spec.custom_indices)
+            valid = reasons == 0
+            layers = {
+                "mask_reasons": RasterLayer(
+                    reasons, "uint16", None, True, "mask reasons (bit per rule)"
+                )
+            }
+            for name in indices["index"].values:
+                layers[str(name)] = RasterLayer(
+                    indices.sel(index=name, drop=True).where(valid), description=str(name)
+                )
+            write_rasters(layers, rasters)
+            reasons_disk = _open_layer(rasters / "mask_reasons.tif", chunk, masked=False)
+            fractions = mask_fractions(reasons_disk.assign_attrs(reasons.attrs))
+            if fractions["valid_fraction"] < 0.05:
+                notes.append(
+                    f"only {fractions['valid_fraction']:.1%} of the scene is valid after masking; "
+                    "thresholds rest on few pixels"
+                )
+
+        with timer.stage("anomalies"):
+            thresholds: dict[str, Threshold] = {}
+            anomaly_layers: dict[str, RasterLayer] = {}
+            on_disk = {name: _open_layer(rasters / f"{name}.tif", chunk) for name in spec.anomalies}
+            for name, opts in spec.anomalies.items():
+                log = get_index(name, sensor).log_stats if name in spec.indices else False
+                thr = fit_threshold(
+                    on_disk[name],
+                    name=name,
+                    method=opts.method,
+                    k=opts.k,
+                    percentile=opts.percentile,
+                    log=log,
+                )
+                thresholds[name] = thr
+                z = anomaly_z(on_disk[name], thr)
+                flag = (on_disk[name] >= thr.cutoff).astype("uint8")
+                flag = flag.where(on_disk[name].notnull(), _ANOMALY_NODATA)
+                anomaly_layers[f"{name}_z"] = RasterLayer(z, description=f"{name} z-score")
+                anomaly_layers[f"{name}_anomaly"] = RasterLayer(
+                    flag,
+                    "uint8",
+                    _ANOMALY_NODATA,
+                    True,
+                    f"{name} anomaly (1) at >= {thr.cutoff:.4g}",
+                )
+            write_rasters(anomaly_layers, rasters)
+
+        with timer.stage("zones"):
+            frames = []
+            for name in spec.anomalies:
+                flag = _open_layer(rasters / f"{name}_anomaly.tif", chunk)
+                z = _open_layer(rasters / f"{name}_z.tif", chunk)
+                frames.append(
+                    extract_zones(
+                        flag == 1,
+                        kind=name,
+                        values={"index": on_disk[name], "z": z},
+                        min_area_ha=spec.zones.min_area_ha,
+                        sieve_px=spec.zones.sieve_px,
+                    )
+                )
+            zones = pd.concat(frames, ignore_index=True) if frames else gpd.GeoDataFrame()
+            zones = gpd.GeoDataFrame(zones, geometry="geometry", crs=refl.rio.crs)
+
+        with timer.stage("targets"):
+            merged = merge_zones(zones, distance_m=spec.targets.merge_distance_m)
+            scored = score_targets(merged, zones, spec.targets.to_config())
+            if licences is not None:
+                scored = assign_licences(scored, licences)
+            else:
+                for column in ("licence_id", "holder", "licence_status"):
+                    scored[column] = pd.array([None] * len(scored), dtype="object")
+                scored["licence_overlap_pct"] = 0.0
+                scored["straddles_boundary"] = False
+            targets = locate_targets(rank_targets(scored))
+            targets["scene_id"] = refl.attrs.get("scene_id")
+            targets["date"] = refl.attrs.get("date")
+            targets = targets[[*TARGET_COLUMNS, "geometry"]]
+            outside = int(targets["licence_id"].isna().sum())
+            if outside:
+                notes.append(f"{outside} target(s) lie outside every licence (licence_id is null)")
+            licence_layer = (
+                summarise_licences(licences, targets, zones) if licences is not None else None
+            )
+
+        with timer.stage("export"):
+            vector_layers = {"targets": targets, "zones": zones}
+            if licence_layer is not None:
+                vector_layers["licences"] = licence_layer
+            write_vectors(vector_layers, tmp / "targets.gpkg")
+            write_csv(targets, tmp / "targets.csv")
+            if licence_layer is not None:
+                write_csv(licence_layer, tmp / "licences.csv")
+            fig = render_quicklook(
+                refl,
+                invalid=reasons_disk != 0,
+                zones=zones,
+                targets=targets,
+                licences=licence_layer,
+                title=f"{refl.attrs.get('scene_id')} ({refl.attrs.get('date')}): {len(targets)} targets",
+            )
+            fig.savefig(tmp / "quicklook.png")
+            fig.clear()
+
+        manifest = {
+            "geo_version": geo.__version__,
+            "created_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "pipeline": {
+                "name": spec.name,
+                "file": _sha256(str(pipeline_file)) if pipeline_file else None,
+                "spec": spec.model_dump(mode="json"),
+            },
+            "inputs": {
+                "scene": {"path": str(scene_path), "files": [_sha256(f) for f in scene.files]},
+                "licences": (
+                    {**licence_info, **_sha256(str(lic_path))} if licence_info is not None else None
+                ),
+            },
+            "scene": scene.metadata,
+            "masks": {"config": spec.masks.model_dump(mode="json"), **fractions},
+            "indices": indices.attrs["formulas"],
+            "thresholds": {n: t.to_dict() for n, t in thresholds.items()},
+            "zones": {
+                "count": len(zones),
+                "by_kind": {str(k): int(v) for k, v in zones["kind"].value_counts().items()}
+                if len(zones)
+                else {},
+            },
+            "targets": {
+                "count": len(targets),
+                "outside_licences": outside,
+                "score_components": list(COMPONENTS),
+            },
+            "outputs": sorted(
+                [*(str(p.relative_to(tmp)) for p in tmp.rglob("*") if p.is_file()), "manifest.json"]
+            ),
+            "versions": _versions(),
+            "timings_s": timer.seconds,
+            "warnings": notes,
+        }
+        (tmp / "manifest.json").write_text(
+            json.dumps(manifest, indent=2, default=_json_default) + "\n"
+        )
+    for note in notes:
+        warnings.warn(note, GeoWarning, stacklevel=2)
+    return RunResult(Path(out_dir), targets, zones, licence_layer, manifest, notes)
+
+
+def _json_default(value):
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating,)):
+        return float(value)
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"cannot serialise {type(value).__name__}")
+
+
+def _licence_overlap_notes(licences: gpd.GeoDataFrame, refl: xr.DataArray, path: Path) -> list[str]:
+    from shapely.geometry import box
+
+    footprint = box(*refl.rio.bounds())
+    hits = licences.geometry.intersects(footprint)
+    if not hits.any():
+        return [
+            f"{path}: none of the {len(licences)} licences overlaps the scene (scene bounds "
+            f"{tuple(round(b) for b in refl.rio.bounds())} in {refl.rio.crs}); every target "
+            "will have a null licence_id. Check that the licence layer covers this scene."
+        ]
+    return []

@@ -1,0 +1,236 @@
+"""Pipeline files (YAML) → a validated, frozen :class:`PipelineSpec`.
+
+Every mistake is caught before a pixel is read: unknown keys, wrong types, index
+names missing from the catalogue, anomalies on indices that are not computed, and
+score kinds without anomalies. Messages name the file and the dotted key.
+Relative paths in the file are resolved against the file's own folder.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from geo.errors import InputNotFoundError, PipelineSpecError
+from geo.spectral.anomaly import METHODS
+from geo.spectral.indices import index_names
+from geo.spectral.masks import MaskConfig
+from geo.targets.rank import COMPONENTS, ScoreConfig
+
+__all__ = ["PipelineSpec", "load_spec"]
+
+
+_DEFAULT_MASKS = MaskConfig()
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SceneInput(_Model):
+    """``inputs.scene``: the product, plus band roles and scaling for plain GeoTIFFs."""
+
+    path: Path
+    roles: list[str] | None = None
+    sensor: str | None = None
+    scale: float | None = None
+    offset: float | None = None
+
+
+class LicenceInput(_Model):
+    """``inputs.licences``: the licence layer and which columns identify a licence."""
+
+    path: Path
+    layer: str | None = None
+    fields: dict[Literal["licence_id", "holder", "status"], str | None] = Field(
+        default_factory=dict
+    )
+
+
+class Inputs(_Model):
+    """``inputs``."""
+
+    scene: SceneInput | None = None
+    licences: LicenceInput | None = None
+
+
+class Masks(_Model):
+    """``masks``: see :class:`geo.spectral.masks.MaskConfig`."""
+
+    qa: list[Literal["fill", "cloud", "dilated_cloud", "cirrus", "cloud_shadow", "snow"]] = list(
+        _DEFAULT_MASKS.qa
+    )
+    saturation: bool = True
+    ndvi_max: float | None = 0.3
+    mndwi_max: float | None = 0.0
+    dark_albedo: float | None = 0.04
+    buffer_px: Annotated[int, Field(ge=0, le=50)] = 2
+    buffer_rules: list[
+        Literal[
+            "cloud",
+            "cloud_shadow",
+            "water",
+            "vegetation",
+            "dark",
+            "snow",
+            "cirrus",
+            "dilated_cloud",
+            "saturated",
+            "fill",
+        ]
+    ] = ["cloud", "cloud_shadow", "water", "vegetation"]
+
+    def to_config(self) -> MaskConfig:
+        """Return the domain-level mask configuration."""
+        return MaskConfig(
+            qa=tuple(self.qa),
+            saturation=self.saturation,
+            ndvi_max=self.ndvi_max,
+            mndwi_max=self.mndwi_max,
+            dark_albedo=self.dark_albedo,
+            buffer_px=self.buffer_px,
+            buffer_rules=tuple(self.buffer_rules),
+        )
+
+
+class Anomaly(_Model):
+    """One entry of ``anomalies``."""
+
+    method: Literal[METHODS] = "robust_z"  # type: ignore[valid-type]
+    k: Annotated[float, Field(gt=0)] = 3.0
+    percentile: Annotated[float, Field(gt=0, lt=100)] = 97.5
+
+
+class Zones(_Model):
+    """``zones``."""
+
+    min_area_ha: Annotated[float, Field(ge=0)] = 2.0
+    sieve_px: Annotated[int, Field(ge=0)] = 6
+
+
+class Targets(_Model):
+    """``targets``: merging and scoring."""
+
+    merge_distance_m: Annotated[float, Field(ge=0)] = 150.0
+    iron: list[str] = ["iron_oxide"]
+    clay: list[str] = ["clay_hydroxyl"]
+    weights: dict[Literal[COMPONENTS], Annotated[float, Field(ge=0)]] = {  # type: ignore[valid-type]
+        "iron_intensity": 0.3,
+        "clay_intensity": 0.3,
+        "coincidence": 0.25,
+        "area": 0.15,
+    }
+    z_scale: Annotated[float, Field(gt=0)] = 3.0
+    area_scale_ha: Annotated[float, Field(gt=0)] = 25.0
+    top: Annotated[int, Field(ge=0)] = 10
+
+    def to_config(self) -> ScoreConfig:
+        """Return the domain-level score configuration."""
+        return ScoreConfig(
+            tuple(self.iron), tuple(self.clay), dict(self.weights), self.z_scale, self.area_scale_ha
+        )
+
+
+class Processing(_Model):
+    """``processing``: chunking of the per-pixel stages."""
+
+    chunk: Annotated[int, Field(ge=64, le=8192)] = 1024
+
+
+class PipelineSpec(_Model):
+    """A whole pipeline file."""
+
+    name: str
+    description: str = ""
+    version: Literal[1] = 1
+    inputs: Inputs = Inputs()
+    output: Path | None = None
+    processing: Processing = Processing()
+    masks: Masks = Masks()
+    indices: list[str]
+    custom_indices: dict[str, str] = Field(default_factory=dict)
+    anomalies: dict[str, Anomaly]
+    zones: Zones = Zones()
+    targets: Targets = Targets()
+
+    @model_validator(mode="after")
+    def _cross_check(self) -> PipelineSpec:
+        known = set(index_names())
+        unknown = [n for n in self.indices if n not in known]
+        if unknown:
+            raise ValueError(
+                f"indices: unknown index {', '.join(map(repr, unknown))}; the catalogue has "
+                f"{', '.join(sorted(known))} (or define it under custom_indices)"
+            )
+        computed = set(self.indices) | set(self.custom_indices)
+        missing = [n for n in self.anomalies if n not in computed]
+        if missing:
+            raise ValueError(
+                f"anomalies: {', '.join(map(repr, missing))} not computed; add it to indices"
+            )
+        for key in ("iron", "clay"):
+            absent = [n for n in getattr(self.targets, key) if n not in self.anomalies]
+            if absent:
+                raise ValueError(
+                    f"targets.{key}: {', '.join(map(repr, absent))} has no entry under anomalies"
+                )
+        return self
+
+
+def _describe(err: dict) -> str:
+    where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+    if err["type"] == "extra_forbidden":
+        return f"unknown key {where!r}"
+    if err["type"] == "missing":
+        return f"missing required key {where!r}"
+    return f"{where}: {err['msg']} (got {err.get('input')!r})"
+
+
+def load_spec(path: str | Path) -> PipelineSpec:
+    """Read and validate a pipeline file.
+
+    Raises
+    ------
+    InputNotFoundError
+        The file does not exist.
+    PipelineSpecError
+        YAML syntax errors and any validation failure; the message names the file and key.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputNotFoundError(f"{path}: pipeline file not found.")
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise PipelineSpecError(f"{path}: not valid YAML: {exc}".replace("\n", " ")) from None
+    if not isinstance(doc, dict):
+        raise PipelineSpecError(
+            f"{path}: a pipeline file must be a mapping of keys; got {type(doc).__name__}."
+        )
+    try:
+        spec = PipelineSpec.model_validate(doc)
+    except ValidationError as exc:
+        problems = "; ".join(_describe(e) for e in exc.errors())
+        raise PipelineSpecError(f"{path}: {problems}.") from None
+    return _resolve_paths(spec, path.parent)
+
+
+def _resolve_paths(spec: PipelineSpec, base: Path) -> PipelineSpec:
+    def rel(p: Path | None) -> Path | None:
+        return None if p is None else (p if p.is_absolute() else (base / p))
+
+    inputs = spec.inputs
+    scene = (
+        inputs.scene.model_copy(update={"path": rel(inputs.scene.path)}) if inputs.scene else None
+    )
+    licences = (
+        inputs.licences.model_copy(update={"path": rel(inputs.licences.path)})
+        if inputs.licences
+        else None
+    )
+    return spec.model_copy(
+        update={"inputs": Inputs(scene=scene, licences=licences), "output": rel(spec.output)}
+    )

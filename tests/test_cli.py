@@ -1,0 +1,229 @@
+"""The command line: the sample run, `info`, `indices`, and every bad input of the foundation issue."""
+
+import shutil
+import subprocess
+import sys
+
+import geopandas as gpd
+import numpy as np
+import pytest
+import rasterio
+import yaml
+from click.testing import CliRunner
+from shapely.geometry import box
+
+from geo.cli.main import main
+
+from .conftest import PIPELINE, PRODUCT_ID, SAMPLE
+
+
+def invoke(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def assert_user_error(result, *fragments, out=None):
+    assert result.exit_code == 2, result.output + result.stderr
+    assert isinstance(result.exception, SystemExit)
+    lines = [line for line in result.stderr.splitlines() if line.startswith("geo: error:")]
+    assert len(lines) == 1, result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+    assert "Traceback" not in result.output + result.stderr
+    if out is not None:
+        assert not out.exists(), "a failed run must not leave an output folder"
+        assert not list(out.parent.glob(f".{out.name}.tmp-*")), "temporary folder left behind"
+
+
+def test_run_prints_table_and_refuses_to_overwrite(tmp_path):
+    out = tmp_path / "run"
+    first = invoke("run", PIPELINE, "--out", out)
+    assert first.exit_code == 0, first.stderr
+    assert "rank" in first.output and "T001" in first.output and "PL 012/2021" in first.output
+    again = invoke("run", PIPELINE, "--out", out)
+    assert_user_error(again, str(out), "--overwrite")
+    assert (out / "manifest.json").exists(), "the refused run must leave the previous run intact"
+    assert invoke("run", PIPELINE, "--out", out, "--overwrite").exit_code == 0
+
+
+def test_info_and_indices():
+    info = invoke("info", SAMPLE / PRODUCT_ID)
+    assert info.exit_code == 0, info.stderr
+    assert "landsat_oli (LANDSAT_8)" in info.output and "EPSG:32635" in info.output
+    assert "x 2.75e-05 + -0.2" in info.output and "swir2" in info.output
+    listing = invoke("indices", "--list", "--sensor", "landsat_oli")
+    assert "iron_oxide" in listing.output and "red / blue" in listing.output
+    assert_user_error(
+        invoke("indices", "--list", "--sensor", "sentinel9"), "Unknown sensor 'sentinel9'"
+    )
+
+
+def test_missing_scene(tmp_path):
+    out = tmp_path / "o"
+    assert_user_error(
+        invoke("run", PIPELINE, "--scene", tmp_path / "nope", "--out", out),
+        "nope",
+        "scene not found",
+        out=out,
+    )
+
+
+def test_unreadable_scene(tmp_path):
+    bad = tmp_path / "scene.tif"
+    bad.write_bytes(b"not a tiff at all")
+    out = tmp_path / "o"
+    assert_user_error(
+        invoke("run", PIPELINE, "--scene", bad, "--out", out), "scene.tif", "cannot open", out=out
+    )
+
+
+def test_missing_band_file(tmp_path, product_copy):
+    (product_copy / f"{PRODUCT_ID}_SR_B6.TIF").unlink()
+    out = tmp_path / "o"
+    assert_user_error(
+        invoke("run", PIPELINE, "--scene", product_copy, "--out", out),
+        f"{PRODUCT_ID}_SR_B6.TIF",
+        "band 6 (swir1)",
+        out=out,
+    )
+
+
+def test_mtl_without_level2_group(tmp_path, product_copy):
+    for mtl in product_copy.glob("*_MTL.*"):
+        text = mtl.read_text().replace(
+            "LEVEL2_SURFACE_REFLECTANCE_PARAMETERS", "LEVEL2_SOMETHING_ELSE"
+        )
+        mtl.write_text(text)
+    out = tmp_path / "o"
+    assert_user_error(
+        invoke("run", PIPELINE, "--scene", product_copy, "--out", out),
+        "_MTL.json",
+        "no LEVEL2_SURFACE_REFLECTANCE_PARAMETERS group",
+        out=out,
+    )
+
+
+def test_scene_without_crs(tmp_path, product_copy):
+    band = product_copy / f"{PRODUCT_ID}_SR_B2.TIF"
+    with rasterio.open(band) as src:
+        profile, data = src.profile, src.read()
+    profile.pop("crs")
+    band.unlink()
+    with rasterio.open(band, "w", **profile) as dst:
+        dst.write(data)
+    out = tmp_path / "o"
+    assert_user_error(
+        invoke("run", PIPELINE, "--scene", product_copy, "--out", out),
+        "SR_B2.TIF",
+        "has no CRS",
+        out=out,
+    )
+
+
+def test_licence_file_missing_empty_or_without_crs(tmp_path):
+    out = tmp_path / "o"
+    assert_user_error(
+        invoke("run", PIPELINE, "--licences", tmp_path / "none.gpkg", "--out", out),
+        "none.gpkg",
+        "licence file not found",
+        out=out,
+    )
+    lic = gpd.read_file(SAMPLE / "licences.gpkg", layer="licences")
+    empty = tmp_path / "empty.gpkg"
+    lic.iloc[:0].to_file(empty, layer="licences")
+    assert_user_error(
+        invoke("run", PIPELINE, "--licences", empty, "--out", out),
+        "empty.gpkg",
+        "licence layer is empty",
+        out=out,
+    )
+    no_crs = tmp_path / "nocrs.gpkg"
+    with pytest.warns(UserWarning, match="'crs' was not provided"):
+        lic.set_crs(None, allow_override=True).to_file(no_crs, layer="licences")
+    assert_user_error(
+        invoke("run", PIPELINE, "--licences", no_crs, "--out", out),
+        "nocrs.gpkg",
+        "has no CRS",
+        out=out,
+    )
+
+
+def test_licence_field_mapping_error(tmp_path):
+    lic = gpd.read_file(SAMPLE / "licences.gpkg", layer="licences").rename(
+        columns={"licence_no": "lic_num"}
+    )
+    path = tmp_path / "renamed.gpkg"
+    lic.to_file(path, layer="licences")
+    out = tmp_path / "o"
+    assert_user_error(
+        invoke("run", PIPELINE, "--licences", path, "--out", out),
+        "column 'licence_no' (mapped to 'licence_id') is missing",
+        "lic_num",
+        out=out,
+    )
+
+
+def test_licences_that_do_not_overlap_warn_and_keep_targets_unlicensed(tmp_path):
+    far = gpd.GeoDataFrame(
+        {"licence_no": ["FAR-1"], "holder_name": ["X"], "status": ["granted"]},
+        geometry=[box(10.0, 50.0, 10.1, 50.1)],
+        crs="EPSG:4326",
+    )
+    path = tmp_path / "far.gpkg"
+    far.to_file(path, layer="licences")
+    out = tmp_path / "o"
+    result = invoke("run", PIPELINE, "--licences", path, "--out", out)
+    assert result.exit_code == 0, result.stderr
+    assert "none of the 1 licences overlaps the scene" in result.stderr
+    targets = gpd.read_file(out / "targets.gpkg", layer="targets")
+    assert len(targets) > 0 and targets["licence_id"].isna().all()
+
+
+def test_unknown_pipeline_key(tmp_path):
+    doc = yaml.safe_load(PIPELINE.read_text())
+    doc["zones"]["min_area"] = 3
+    doc["inputs"]["scene"]["path"] = str(SAMPLE / PRODUCT_ID)
+    path = tmp_path / "p.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    out = tmp_path / "o"
+    assert_user_error(
+        invoke("run", path, "--out", out), "p.yaml", "unknown key 'zones.min_area'", out=out
+    )
+
+
+def test_licence_layer_in_a_projected_national_crs(tmp_path):
+    """Licences in Arc 1950 / UTM 35S (southern zone, other datum) join like the WGS84 ones."""
+    lic = gpd.read_file(SAMPLE / "licences.gpkg", layer="licences").to_crs("EPSG:20935")
+    path = tmp_path / "arc1950.gpkg"
+    lic.to_file(path, layer="licences")
+    out = tmp_path / "o"
+    result = invoke("run", PIPELINE, "--licences", path, "--out", out)
+    assert result.exit_code == 0, result.stderr
+    ref = invoke("run", PIPELINE, "--out", tmp_path / "ref")
+    a = gpd.read_file(out / "targets.gpkg", layer="targets")
+    b = gpd.read_file(tmp_path / "ref" / "targets.gpkg", layer="targets")
+    assert ref.exit_code == 0
+    assert a["licence_id"].fillna("-").tolist() == b["licence_id"].fillna("-").tolist()
+    np.testing.assert_allclose(a["licence_overlap_pct"], b["licence_overlap_pct"], atol=0.5)
+
+
+def test_real_process_exit_code_and_no_traceback(tmp_path):
+    """Through the installed console script, as a user runs it."""
+    geo = shutil.which("geo", path=str(__import__("pathlib").Path(sys.executable).parent))
+    assert geo, "the geo console script is not installed"
+    proc = subprocess.run(
+        [
+            geo,
+            "run",
+            str(PIPELINE),
+            "--scene",
+            str(tmp_path / "missing"),
+            "--out",
+            str(tmp_path / "o"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip().startswith("geo: error:") and "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1

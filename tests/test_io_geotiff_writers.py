@@ -1,0 +1,139 @@
+import numpy as np
+import pytest
+import rasterio
+from rasterio.transform import from_origin
+
+from geo.errors import BandError, CRSError, OutputExistsError, ProductError
+from geo.io.scene import open_scene
+from geo.io.writers import RasterLayer, run_folder, write_rasters
+from geo.testing import make_raster
+
+ROLES = ["blue", "green", "red", "nir", "swir1", "swir2"]
+
+
+def write_tif(
+    path, data, *, crs="EPSG:32635", nodata=None, descriptions=None, scales=None, offsets=None
+):
+    count, h, w = data.shape
+    with rasterio.open(
+        path,
+        "w",
+        driver="GTiff",
+        width=w,
+        height=h,
+        count=count,
+        dtype=data.dtype,
+        crs=crs,
+        transform=from_origin(600_000, -2_300_000, 30, 30),
+        nodata=nodata,
+    ) as dst:
+        dst.write(data)
+        for i, d in enumerate(descriptions or [], 1):
+            dst.set_band_description(i, d)
+        if scales:
+            dst.scales = scales
+        if offsets:
+            dst.offsets = offsets
+    return path
+
+
+def test_roles_from_descriptions_and_scale_from_file(tmp_path):
+    dn = np.arange(6 * 4 * 5, dtype="uint16").reshape(6, 4, 5) + 1000
+    dn[:, 0, 0] = 0
+    p = write_tif(
+        tmp_path / "s.tif",
+        dn,
+        nodata=0,
+        descriptions=[r.upper() for r in ROLES],
+        scales=[1e-4] * 6,
+        offsets=[-0.05] * 6,
+    )
+    scene = open_scene(p)
+    r = scene.reflectance
+    assert list(r["band"].values) == ROLES
+    np.testing.assert_allclose(r.sel(band="red").values[1, 2], dn[2, 1, 2] * 1e-4 - 0.05, rtol=1e-6)
+    assert np.isnan(r.values[:, 0, 0]).all()
+    assert r.dtype == np.float32 and r.rio.crs == "EPSG:32635"
+    assert scene.metadata["scale_source"] == "file"
+
+
+def test_roles_from_pipeline_with_skip_and_explicit_scale(tmp_path):
+    data = np.full((7, 3, 3), 2500, dtype="uint16")
+    p = write_tif(tmp_path / "s.tif", data)
+    scene = open_scene(p, roles=["coastal", *ROLES[:5], "skip"], scale=1e-4, offset=0.0)
+    assert list(scene.reflectance["band"].values) == ["coastal", *ROLES[:5]]
+    np.testing.assert_allclose(scene.reflectance.values, 0.25, rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, message",
+    [
+        ({}, BandError, "band roles are unknown"),
+        ({"roles": ["blue", "green"]}, BandError, "give 2 band roles but the file has 3"),
+        ({"roles": ["blue", "green", "rde"]}, BandError, "band 3 has role 'rde'"),
+        ({"roles": ["red", "green", "red"]}, BandError, "red given to more than one band"),
+        ({"roles": ["blue", "green", "red"]}, ProductError, "no scale or offset"),
+    ],
+)
+def test_geotiff_role_errors(tmp_path, kwargs, error, message):
+    p = write_tif(tmp_path / "s.tif", np.ones((3, 2, 2), dtype="uint16"))
+    with pytest.raises(error, match=message):
+        open_scene(p, **kwargs)
+
+
+def test_geotiff_without_crs(tmp_path):
+    p = write_tif(tmp_path / "s.tif", np.ones((3, 2, 2), dtype="float32"), crs=None)
+    with pytest.raises(CRSError, match="has no CRS"):
+        open_scene(p, roles=["blue", "green", "red"])
+
+
+def test_write_rasters_makes_cogs_with_nodata(tmp_path):
+    values = np.random.default_rng(0).random((700, 900)).astype("float32")
+    values[:10] = np.nan
+    layer = make_raster(values).chunk(256)
+    flags = (layer > 0.5).astype("uint8").where(layer.notnull(), 255)
+    written = write_rasters(
+        {
+            "ratio": RasterLayer(layer, description="ratio"),
+            "flag": RasterLayer(flags, "uint8", 255, True, "flag"),
+        },
+        tmp_path,
+    )
+    with rasterio.open(written["ratio"]) as src:
+        assert src.tags(ns="IMAGE_STRUCTURE")["LAYOUT"] == "COG"
+        assert src.compression.name.lower() == "deflate"
+        assert src.overviews(1), "COG should have overviews"
+        assert src.descriptions == ("ratio",)
+        assert np.isnan(src.nodata)
+        np.testing.assert_array_equal(src.read(1), values)
+        assert src.crs == "EPSG:32635" and src.transform == layer.rio.transform()
+    with rasterio.open(written["flag"]) as src:
+        out = src.read(1)
+        assert src.nodata == 255 and (out[:10] == 255).all()
+        np.testing.assert_array_equal(out[10:], (values[10:] > 0.5).astype("uint8"))
+    assert not list(tmp_path.glob(".*stage*")), "staging files must be removed"
+
+
+def test_run_folder_is_atomic(tmp_path):
+    out = tmp_path / "run"
+    with pytest.raises(RuntimeError):
+        with run_folder(out) as tmp:
+            (tmp / "targets.csv").write_text("half")
+            raise RuntimeError("killed")
+    assert not out.exists() and not list(tmp_path.iterdir())
+    with run_folder(out) as tmp:
+        (tmp / "manifest.json").write_text("{}")
+    assert (out / "manifest.json").exists()
+    with pytest.raises(OutputExistsError, match=r"already holds files.*--overwrite"):
+        with run_folder(out):
+            pass
+    with run_folder(out, overwrite=True) as tmp:
+        (tmp / "manifest.json").write_text('{"second": 1}')
+    assert "second" in (out / "manifest.json").read_text()
+    other = tmp_path / "home"
+    other.mkdir()
+    (other / "thesis.docx").write_text("precious")
+    with pytest.raises(OutputExistsError, match="not a geo run folder"):
+        with run_folder(other, overwrite=True):
+            pass
+    assert (other / "thesis.docx").read_text() == "precious"
