@@ -155,6 +155,7 @@ def open_landsat_c2(path: str | Path, *, chunk: int = DEFAULT_CHUNK) -> Scene:
     sensor = get_sensor(_SENSOR_BY_SPACECRAFT[spacecraft])
 
     bands: dict[str, xr.DataArray] = {}
+    grids: dict[str, xr.DataArray] = {}  # keyed by a label that names the file, for messages
     scaling: dict[str, dict[str, float | str]] = {}
     files = list(product.files)
     for band in sensor.bands:
@@ -162,10 +163,10 @@ def open_landsat_c2(path: str | Path, *, chunk: int = DEFAULT_CHUNK) -> Scene:
         source = product.resolve(name)
         mult = _number(mtl, L2_GROUP, f"REFLECTANCE_MULT_BAND_{band.number}")
         add = _number(mtl, L2_GROUP, f"REFLECTANCE_ADD_BAND_{band.number}")
-        dn = open_band(
-            source, label=f"band {band.number} ({band.role}) named by the MTL", chunk=chunk
-        )
+        label = f"band {band.number} ({band.role}) {name}"
+        dn = open_band(source, label=label, chunk=chunk)
         bands[band.role] = _dn_to_reflectance(dn, mult, add)
+        grids[label] = dn
         scaling[band.role] = {"band": band.number, "file": name, "mult": mult, "add": add}
         if not source.startswith("/vsi"):
             files.append(source)
@@ -178,10 +179,12 @@ def open_landsat_c2(path: str | Path, *, chunk: int = DEFAULT_CHUNK) -> Scene:
             )
             continue
         source = product.resolve(str(name))
-        qa[layer] = open_band(source, label=f"{layer} ({key})", chunk=chunk)
+        label = f"{layer} {name}"
+        qa[layer] = open_band(source, label=label, chunk=chunk)
+        grids[label] = qa[layer]
         if not source.startswith("/vsi"):
             files.append(source)
-    check_same_grid({**bands, **qa}, source=mtl.source)
+    check_same_grid(grids, source=mtl.source)
 
     reflectance = xr.concat(list(bands.values()), dim="band", coords="minimal", compat="override")
     reflectance = reflectance.assign_coords(band=list(bands)).rename("reflectance")
