@@ -62,6 +62,7 @@ def test_every_entry_form_gives_the_same_scene(tmp_path, sample_product, folder_
     scene = open_scene(path)
     np.testing.assert_array_equal(scene.reflectance.values, folder_scene.reflectance.values)
     np.testing.assert_array_equal(scene.qa["qa_pixel"].values, folder_scene.qa["qa_pixel"].values)
+
     def plain(attrs):
         return {k: v for k, v in attrs.items() if k != "_FillValue"}  # NaN != NaN
 
@@ -123,7 +124,10 @@ def test_band_on_another_grid_is_rejected(product_copy):
     profile["transform"] = profile["transform"] * rasterio.Affine.translation(1, 0)
     with rasterio.open(band, "w", **profile) as dst:
         dst.write(data)
-    with pytest.raises(GridMismatchError, match=r"band 3 \(green\) .*_SR_B3.TIF is on a different pixel grid from band 1"):
+    with pytest.raises(
+        GridMismatchError,
+        match=r"band 3 \(green\) .*_SR_B3.TIF is on a different pixel grid from band 1",
+    ):
         open_scene(product_copy)
 
 

@@ -95,20 +95,24 @@ def test_merge_respects_distance_single_linkage():
 def test_score_components_hand_computed():
     z = zones_frame(
         [
-            zone("fe", "iron_oxide", box(0, 0, 100, 100), 10.0, 6.0),
-            zone("cl", "clay_hydroxyl", box(150, 0, 250, 100), 30.0, 3.0),
-            zone("solo", "iron_oxide", box(5000, 0, 5100, 100), 5.0, 3.0),
+            zone("fe", "iron_oxide", box(0, 0, 1000, 100), 10.0, 6.0),  # 10 ha
+            zone("cl", "clay_hydroxyl", box(1050, 0, 4050, 100), 30.0, 3.0),  # 30 ha, 50 m away
+            zone("solo", "iron_oxide", box(10_000, 0, 10_500, 100), 5.0, 3.0),
         ]
     )
     cfg = ScoreConfig(z_scale=3.0, area_scale_ha=25.0)
     scored = score_targets(merge_zones(z, distance_m=100), z, cfg).set_index("zone_ids")
     both = scored.loc["fe,cl"]
+    assert both["area_ha"] == pytest.approx(40.0)
     assert both["iron_intensity"] == pytest.approx(1 - np.exp(-2), abs=1e-6)
     assert both["clay_intensity"] == pytest.approx(1 - np.exp(-1), abs=1e-6)
-    assert both["coincidence"] == pytest.approx(2 * 10 / 40)
+    assert both["coincidence"] == pytest.approx(1 - np.exp(-10 / 25), abs=1e-6)
     assert both["area"] == pytest.approx(1 - np.exp(-40 / 25), abs=1e-6)
     expected = (
-        0.3 * (1 - np.exp(-2)) + 0.3 * (1 - np.exp(-1)) + 0.25 * 0.5 + 0.15 * (1 - np.exp(-1.6))
+        0.3 * (1 - np.exp(-2))
+        + 0.3 * (1 - np.exp(-1))
+        + 0.25 * (1 - np.exp(-0.4))
+        + 0.15 * (1 - np.exp(-1.6))
     )
     assert both["score"] == pytest.approx(expected, abs=1e-5)
     solo = scored.loc["solo"]
@@ -118,6 +122,18 @@ def test_score_components_hand_computed():
         ranked["target_id"].tolist() == ["T001", "T002"] and ranked.iloc[0]["zone_ids"] == "fe,cl"
     )
     assert 0 <= ranked["score"].min() and ranked["score"].max() <= 1
+
+
+def test_overlapping_zones_count_once_in_area():
+    z = zones_frame(
+        [
+            zone("fe", "iron_oxide", box(0, 0, 1000, 100), 10.0, 4.0),
+            zone("cl", "clay_hydroxyl", box(500, 0, 1500, 100), 10.0, 4.0),  # half overlaps
+        ]
+    )
+    t = score_targets(merge_zones(z, distance_m=0), z).iloc[0]
+    assert t["area_ha"] == pytest.approx(15.0)
+    assert t["iron_area_ha"] == 10.0 and t["clay_area_ha"] == 10.0
 
 
 def test_score_config_validation():

@@ -115,6 +115,11 @@ def run(
         f"{len(result.targets)} targets from {result.manifest['scene']['scene_id']}; "
         f"outputs in {result.out_dir}"
     )
+    masks = result.manifest["masks"]
+    removed = ", ".join(
+        f"{rule} {v['fraction']:.2%}" for rule, v in masks["rules"].items() if v["fraction"] > 0
+    )
+    click.echo(f"valid {masks['valid_fraction']:.1%} of pixels; masked: {removed or 'nothing'}")
     if len(result.targets) and n:
         click.echo(_target_table(result.targets.head(n)))
 

@@ -13,6 +13,7 @@ import hashlib
 import json
 import logging
 import platform
+import resource
 import time
 import warnings
 from collections.abc import Iterator
@@ -104,8 +105,11 @@ class RunResult:
 
 
 class _Timer:
+    """Wall time per stage, and the process's peak resident memory once each stage is done."""
+
     def __init__(self) -> None:
         self.seconds: dict[str, float] = {}
+        self.peak_rss_mb: dict[str, float] = {}
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
@@ -113,6 +117,8 @@ class _Timer:
         logger.info("stage %s", name)
         yield
         self.seconds[name] = round(time.perf_counter() - start, 3)
+        # ru_maxrss is in KiB on Linux
+        self.peak_rss_mb[name] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
 def _sha256(path: str) -> dict:
@@ -368,6 +374,7 @@ def run_pipeline(
             ),
             "versions": _versions(),
             "timings_s": timer.seconds,
+            "peak_rss_mb_after_stage": timer.peak_rss_mb,
             "warnings": notes,
         }
         (tmp / "manifest.json").write_text(

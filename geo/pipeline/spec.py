@@ -8,6 +8,7 @@ Relative paths in the file are resolved against the file's own folder.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -220,7 +221,7 @@ def load_spec(path: str | Path) -> PipelineSpec:
 
 def _resolve_paths(spec: PipelineSpec, base: Path) -> PipelineSpec:
     def rel(p: Path | None) -> Path | None:
-        return None if p is None else (p if p.is_absolute() else (base / p))
+        return None if p is None else Path(os.path.normpath(p if p.is_absolute() else base / p))
 
     inputs = spec.inputs
     scene = (

@@ -7,9 +7,10 @@ can be explained:
 - ``iron_intensity`` = 1 − exp(−z̄_iron / z_scale), z̄ the area-weighted mean z-score
   of the target's iron-oxide zones (0 when it has none);
 - ``clay_intensity``: the same for clay/hydroxyl zones;
-- ``coincidence`` = 2·min(A_iron, A_clay) / (A_iron + A_clay): 1 when iron and clay
-  anomalies cover equal areas of the target, 0 when only one kind is present
-  (a porphyry-style iron core with a clay halo scores high);
+- ``coincidence`` = 1 − exp(−min(A_iron, A_clay) / area_scale_ha): how much of the
+  weaker of the two kinds of evidence the target holds. It is 0 when only one kind is
+  present and grows with the hectares where both occur, so a zoned porphyry-style
+  system (a small iron core inside a wide clay halo) is not penalised for its zoning;
 - ``area`` = 1 − exp(−A / area_scale_ha), A the target's anomalous area.
 
 The saturating transforms keep each component in [0, 1] without depending on the
@@ -58,7 +59,7 @@ class ScoreConfig:
     z_scale : float
         z-score at which an intensity reaches 1 − 1/e ≈ 0.63.
     area_scale_ha : float
-        Area at which the area component reaches 0.63.
+        Area at which the area and coincidence components reach 0.63.
     """
 
     iron_kinds: tuple[str, ...] = ("iron_oxide",)
@@ -147,9 +148,9 @@ def score_targets(
     weights = {c: float(config.weights.get(c, 0.0)) for c in COMPONENTS}
     total_w = sum(weights.values())
     records = []
-    for ids in targets["zone_ids"]:
+    for ids, geometry in zip(targets["zone_ids"], targets.geometry, strict=True):
         members = by_id.loc[ids.split(",")]
-        rec = {"area_ha": float(members["area_ha"].sum())}
+        rec = {"area_ha": float(geometry.area / 1e4)}  # union: overlapping zones count once
         for label, kinds in (("iron", config.iron_kinds), ("clay", config.clay_kinds)):
             sub = members[members["kind"].isin(kinds)]
             area = float(sub["area_ha"].sum())
@@ -157,8 +158,8 @@ def score_targets(
             rec[f"{label}_area_ha"] = area
             rec[f"{label}_z"] = z
             rec[f"{label}_intensity"] = float(1 - np.exp(-max(z, 0.0) / config.z_scale))
-        a_fe, a_cl = rec["iron_area_ha"], rec["clay_area_ha"]
-        rec["coincidence"] = 2 * min(a_fe, a_cl) / (a_fe + a_cl) if a_fe + a_cl > 0 else 0.0
+        weaker = min(rec["iron_area_ha"], rec["clay_area_ha"])
+        rec["coincidence"] = float(1 - np.exp(-weaker / config.area_scale_ha))
         rec["area"] = float(1 - np.exp(-rec["area_ha"] / config.area_scale_ha))
         rec["score"] = sum(weights[c] * rec[c] for c in COMPONENTS) / total_w
         records.append(rec)
