@@ -1369,9 +1369,10 @@ def make_landsat_sample(
 
     Examples
     --------
-    >>> summary = make_landsat_sample(Path("sample_rasters"), overwrite=True)  # doctest: +SKIP
-    >>> summary["shape"]  # doctest: +SKIP
-    (600, 600)
+    >>> import tempfile
+    >>> summary = make_landsat_sample(Path(tempfile.mkdtemp()) / "sample")
+    >>> summary["shape"], summary["crs"]
+    ((600, 600), 'EPSG:32635')
     """
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():

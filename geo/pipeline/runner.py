@@ -182,6 +182,13 @@ def run_pipeline(
     GeoError
         Any bad input (before anything is written) or failed validation.
     """
+    # GDAL's block cache defaults to 5 % of RAM and is the main reason windowed readers grow
+    # with the scene (see bench/README): cap it, chunks bound the rest.
+    with rasterio.Env(GDAL_CACHEMAX=spec.processing.gdal_cache_mb):
+        return _run(spec, scene_path, licences_path, out, overwrite, pipeline_file)
+
+
+def _run(spec, scene_path, licences_path, out, overwrite, pipeline_file) -> RunResult:
     timer = _Timer()
     notes: list[str] = []
     scene_path = (

@@ -139,6 +139,7 @@ class Processing(_Model):
     """``processing``: chunking of the per-pixel stages."""
 
     chunk: Annotated[int, Field(ge=64, le=8192)] = 1024
+    gdal_cache_mb: Annotated[int, Field(ge=8, le=65536)] = 128
 
 
 class PipelineSpec(_Model):

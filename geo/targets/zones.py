@@ -77,18 +77,20 @@ def extract_zones(
     if n == 0:
         return gpd.GeoDataFrame(columns=columns, geometry=[], crs=crs)
     ids = np.arange(1, n + 1)
-    n_pixels = ndimage.sum_labels(np.ones_like(labels), labels, ids).astype(int)
+    inside = labels > 0
+    zone_of = labels[inside]  # statistics only touch the labelled pixels, not the whole grid
+    n_pixels = np.bincount(zone_of, minlength=n + 1)[1:]
     stats: dict[str, np.ndarray] = {}
     for name, layer in (values or {}).items():
-        v = np.asarray(layer.values, dtype="float64")
+        v = np.asarray(layer.values)[inside].astype("float64")
         finite = np.isfinite(v)
-        count = ndimage.sum_labels(finite, labels, ids)
-        total = ndimage.sum_labels(np.where(finite, v, 0.0), labels, ids)
+        count = np.bincount(zone_of[finite], minlength=n + 1)[1:]
+        total = np.bincount(zone_of[finite], weights=v[finite], minlength=n + 1)[1:]
+        peak = np.full(n + 1, -np.inf)
+        np.maximum.at(peak, zone_of[finite], v[finite])
         with np.errstate(invalid="ignore", divide="ignore"):
             stats[f"mean_{name}"] = np.where(count > 0, total / count, np.nan)
-        stats[f"max_{name}"] = np.where(
-            count > 0, ndimage.maximum(np.where(finite, v, -np.inf), labels, ids), np.nan
-        )
+        stats[f"max_{name}"] = np.where(count > 0, peak[1:], np.nan)
     parts: dict[int, list] = {}
     for geom, value in features.shapes(
         labels.astype("int32"), mask=labels > 0, transform=transform, connectivity=8
