@@ -153,3 +153,17 @@ def test_manifest_records_inputs_scaling_masks_thresholds(run):
     assert sorted(m["outputs"]) == sorted(
         str(p.relative_to(run.out_dir)) for p in run.out_dir.rglob("*") if p.is_file()
     )
+
+
+def test_a_scene_without_anomalies_gives_an_empty_but_complete_output(tmp_path):
+    spec = load_spec(PIPELINE)
+    strict = {name: a.model_copy(update={"k": 80.0}) for name, a in spec.anomalies.items()}
+    spec = spec.model_copy(update={"anomalies": strict})
+    with pytest.warns(GeoWarning, match="no targets: no anomaly zone"):
+        result = run_pipeline(spec, out=tmp_path / "empty")
+    assert result.targets.empty
+    targets = gpd.read_file(tmp_path / "empty" / "targets.gpkg", layer="targets")
+    assert list(targets.columns[: len(TARGET_COLUMNS)]) == TARGET_COLUMNS and targets.empty
+    assert list(pd.read_csv(tmp_path / "empty" / "targets.csv").columns) == TARGET_COLUMNS
+    licences = gpd.read_file(tmp_path / "empty" / "targets.gpkg", layer="licences")
+    assert (licences["n_targets"] == 0).all() and (licences["anomalous_area_ha"] == 0).all()

@@ -159,15 +159,31 @@ def _target_table(targets) -> str:
 
 @main.command()
 @click.argument("scene", type=click.Path(path_type=Path))
+@click.option("--roles", help="Plain GeoTIFF: band roles in band order, comma-separated.")
+@click.option("--sensor", help="Plain GeoTIFF: sensor name (e.g. landsat_oli).")
+@click.option("--scale", type=float, help="Plain GeoTIFF: reflectance = value x scale + offset.")
+@click.option("--offset", type=float, help="Plain GeoTIFF: see --scale.")
 @_friendly
-def info(scene: Path) -> None:
+def info(
+    scene: Path,
+    roles: str | None,
+    sensor: str | None,
+    scale: float | None,
+    offset: float | None,
+) -> None:
     """Print what geo detects in SCENE: sensor, date, grid, bands, scaling, valid fraction."""
     import dask
 
     from geo.io.scene import open_scene
     from geo.sensors import SENSORS
 
-    s = open_scene(scene)
+    s = open_scene(
+        scene,
+        roles=[r.strip() for r in roles.split(",")] if roles else None,
+        sensor=sensor,
+        scale=scale,
+        offset=offset,
+    )
     r, m = s.reflectance, s.metadata
     valid = float(dask.compute(r.notnull().all("band").mean())[0])
     click.echo(f"scene      {m.get('scene_id')}")

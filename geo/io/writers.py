@@ -137,7 +137,9 @@ def write_vectors(layers: Mapping[str, gpd.GeoDataFrame], path: Path) -> None:
     if path.exists():
         path.unlink()
     for name, gdf in layers.items():
-        gdf.to_file(path, layer=name, driver="GPKG", engine="pyogrio")
+        # an empty layer would be typed "Unknown"; every geo layer holds areas
+        extra = {"geometry_type": "MultiPolygon"} if gdf.empty else {}
+        gdf.to_file(path, layer=name, driver="GPKG", engine="pyogrio", **extra)
 
 
 def write_csv(frame: pd.DataFrame, path: Path) -> None:

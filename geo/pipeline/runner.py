@@ -321,6 +321,11 @@ def _run(spec, scene_path, licences_path, out, overwrite, pipeline_file) -> RunR
             targets["scene_id"] = refl.attrs.get("scene_id")
             targets["date"] = refl.attrs.get("date")
             targets = targets[[*TARGET_COLUMNS, "geometry"]]
+            if targets.empty:
+                notes.append(
+                    "no targets: no anomaly zone reached zones.min_area_ha "
+                    f"({spec.zones.min_area_ha} ha); see the thresholds in manifest.json"
+                )
             outside = int(targets["licence_id"].isna().sum())
             if outside:
                 notes.append(f"{outside} target(s) lie outside every licence (licence_id is null)")

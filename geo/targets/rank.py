@@ -44,6 +44,18 @@ __all__ = [
 ]
 
 COMPONENTS = ("iron_intensity", "clay_intensity", "coincidence", "area")
+_SCORE_COLUMNS = (
+    "area_ha",
+    "iron_area_ha",
+    "iron_z",
+    "iron_intensity",
+    "clay_area_ha",
+    "clay_z",
+    "clay_intensity",
+    "coincidence",
+    "area",
+    "score",
+)
 
 
 @dataclass(frozen=True)
@@ -164,8 +176,8 @@ def score_targets(
         rec["score"] = sum(weights[c] * rec[c] for c in COMPONENTS) / total_w
         records.append(rec)
     scored = targets.copy()
-    for column in records[0] if records else ():
-        scored[column] = [round(r[column], 6) for r in records]
+    for column in _SCORE_COLUMNS:  # always present, also for an empty target list
+        scored[column] = np.array([round(r[column], 6) for r in records], dtype="float64")
     return scored
 
 
