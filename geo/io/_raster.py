@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 import rasterio
@@ -31,17 +32,21 @@ def aligned_chunk(block: int, target: int = DEFAULT_CHUNK) -> int:
     return max(block, round(target / block) * block)
 
 
-def open_band(path: str, *, label: str, chunk: int = DEFAULT_CHUNK) -> xr.DataArray:
-    """Open one single-band raster lazily as a (y, x) dask-backed DataArray of raw values.
+@dataclass(frozen=True)
+class RasterInfo:
+    """What a raster file holds, read from its header only."""
 
-    Parameters
-    ----------
-    path : str
-        File path or GDAL virtual path (``/vsitar/...``).
-    label : str
-        What the file is (``"band 4 (red)"``), used in error messages.
-    chunk : int
-        Target chunk edge; snapped to the file's block size.
+    count: int
+    dtype: str
+    nodata: float | None
+    descriptions: tuple
+    scales: tuple
+    offsets: tuple
+    block: int
+
+
+def probe(path: str, *, label: str) -> RasterInfo:
+    """Read a raster's header; require a CRS.
 
     Raises
     ------
@@ -52,9 +57,16 @@ def open_band(path: str, *, label: str, chunk: int = DEFAULT_CHUNK) -> xr.DataAr
     """
     try:
         with rasterio.open(path) as src:
-            block_h, block_w = src.block_shapes[0]
+            info = RasterInfo(
+                count=src.count,
+                dtype=src.dtypes[0],
+                nodata=src.nodata,
+                descriptions=src.descriptions,
+                scales=src.scales,
+                offsets=src.offsets,
+                block=max(src.block_shapes[0]),
+            )
             crs = src.crs
-            count = src.count
     except RasterioIOError as exc:
         raise InputNotFoundError(f"{path}: cannot open {label}: {exc}") from None
     if crs is None:
@@ -62,13 +74,42 @@ def open_band(path: str, *, label: str, chunk: int = DEFAULT_CHUNK) -> xr.DataAr
             f"{path}: {label} has no CRS. geo never guesses a CRS; assign the right one "
             "first (e.g. `gdal_edit.py -a_srs EPSG:32635 FILE`)."
         )
-    if count != 1:
-        raise ProductError(f"{path}: {label} should hold 1 band, found {count}.")
-    edge = aligned_chunk(max(block_h, block_w), chunk)
-    da = rioxarray.open_rasterio(
+    return info
+
+
+def open_chunked(path: str, info: RasterInfo, chunk: int = DEFAULT_CHUNK) -> xr.DataArray:
+    """Open a raster lazily as (band, y, x) raw values, chunks aligned to its tiles."""
+    edge = aligned_chunk(info.block, chunk)
+    return rioxarray.open_rasterio(
         path, chunks={"band": 1, "y": edge, "x": edge}, lock=False, cache=False, masked=False
     )
-    return da.squeeze("band", drop=True)
+
+
+def open_band(path: str, *, label: str, chunk: int = DEFAULT_CHUNK) -> xr.DataArray:
+    """Open one single-band raster lazily as a (y, x) dask-backed DataArray of raw values.
+
+    Parameters
+    ----------
+    path : str
+        File path or GDAL virtual path (``/vsitar/...``).
+    label : str
+        What the file is (``"band 4 (red) X_SR_B4.TIF"``), used in error messages.
+    chunk : int
+        Target chunk edge; snapped to the file's block size.
+
+    Raises
+    ------
+    InputNotFoundError
+        The file is missing or GDAL cannot open it.
+    CRSError
+        The file has no CRS.
+    ProductError
+        The file has more than one band.
+    """
+    info = probe(path, label=label)
+    if info.count != 1:
+        raise ProductError(f"{path}: {label} should hold 1 band, found {info.count}.")
+    return open_chunked(path, info, chunk).squeeze("band", drop=True)
 
 
 def check_same_grid(arrays: dict[str, xr.DataArray], *, source: str) -> None:

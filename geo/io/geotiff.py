@@ -6,12 +6,9 @@ import logging
 from pathlib import Path
 
 import numpy as np
-import rasterio
-import rioxarray
-from rasterio.errors import RasterioIOError
 
-from geo.errors import BandError, CRSError, InputNotFoundError, ProductError
-from geo.io._raster import DEFAULT_CHUNK, aligned_chunk
+from geo.errors import BandError, ProductError
+from geo.io._raster import DEFAULT_CHUNK, open_chunked, probe
 from geo.io.scene import Scene
 from geo.sensors import ROLES
 
@@ -89,19 +86,9 @@ def open_geotiff(
         Integer data without any scale or offset (DN of unknown meaning).
     """
     path = Path(path)
-    try:
-        with rasterio.open(path) as src:
-            count, crs, nodata = src.count, src.crs, src.nodata
-            descriptions, dtype = src.descriptions, src.dtypes[0]
-            file_scales, file_offsets = src.scales, src.offsets
-            block = max(src.block_shapes[0])
-    except RasterioIOError as exc:
-        raise InputNotFoundError(f"{path}: cannot open the GeoTIFF ({exc}).") from None
-    if crs is None:
-        raise CRSError(
-            f"{path}: the GeoTIFF has no CRS. geo never guesses one; assign it first "
-            "(e.g. `gdal_edit.py -a_srs EPSG:32635 FILE`)."
-        )
+    info = probe(str(path), label="the GeoTIFF")
+    count, nodata, dtype = info.count, info.nodata, info.dtype
+    descriptions, file_scales, file_offsets = info.descriptions, info.scales, info.offsets
     roles = _resolve_roles(path, count, descriptions, roles)
     if scale is None and offset is None:
         scales, offsets, scale_source = list(file_scales), list(file_offsets), "file"
@@ -119,10 +106,7 @@ def open_geotiff(
             "reflectance. Give inputs.scene.scale and offset in the pipeline file "
             "(e.g. scale: 0.0001 for reflectance × 10000)."
         )
-    edge = aligned_chunk(block, chunk)
-    raw = rioxarray.open_rasterio(
-        path, chunks={"band": 1, "y": edge, "x": edge}, lock=False, cache=False, masked=False
-    )
+    raw = open_chunked(str(path), info, chunk)
     keep = [i for i, r in enumerate(roles) if r != SKIP_ROLE]
     raw = raw.isel(band=keep)
     valid = raw.notnull() if nodata is None else (raw != nodata) & raw.notnull()
@@ -147,7 +131,7 @@ def open_geotiff(
         "nodata": None if nodata is None else float(nodata),
         "scale_source": scale_source,
         "bands": {roles[i]: {"band": i + 1, "mult": scales[i], "add": offsets[i]} for i in keep},
-        "crs": str(crs),
+        "crs": str(reflectance.rio.crs),
         "shape": list(reflectance.shape[1:]),
         "transform": list(reflectance.rio.transform())[:6],
     }
