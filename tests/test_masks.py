@@ -2,7 +2,15 @@ import numpy as np
 import pytest
 
 from geo.errors import InvalidParameterError
-from geo.spectral.masks import MASK_RULES, MaskConfig, build_mask, mask_fractions, qa_bit
+from geo.spectral.masks import (
+    MASK_RULES,
+    MaskConfig,
+    build_mask,
+    landsat_qa_flags,
+    mask_fractions,
+    qa_bit,
+    scl_flags,
+)
 from geo.testing import make_raster
 
 ROLES = ["coastal", "blue", "green", "red", "nir", "swir1", "swir2"]
@@ -70,7 +78,8 @@ def test_each_rule_flags_its_pixel():
     r = scene(spectra)
     qa = make_raster(np.array([qa_values], dtype="float32")).astype("uint16")
     rs = make_raster(np.array([radsat], dtype="float32")).astype("uint16")
-    out = build_mask(r, qa_pixel=qa, qa_radsat=rs, config=MaskConfig(buffer_px=0)).values[0]
+    flags = landsat_qa_flags(qa, rs)
+    out = build_mask(r, flags=flags, config=MaskConfig(buffer_px=0)).values[0]
     expected = [
         set(),
         {"cloud"},
@@ -134,3 +143,30 @@ def test_buffer_removes_mixed_pixels_next_to_vegetation_only():
         assert reasons_of(out[0, 8]) == {"dark"}
     with pytest.raises(InvalidParameterError, match="Unknown buffer rule"):
         MaskConfig(buffer_rules=("trees",))
+
+
+def test_scl_classes_map_to_rules():
+    scl = make_raster(np.array([[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]], dtype="float32")).astype(
+        "uint8"
+    )
+    spectra = [SOIL] * 12
+    r = scene(spectra)
+    out = build_mask(r, flags=scl_flags(scl), config=MaskConfig(buffer_px=0)).values[0]
+    got = [reasons_of(v) for v in out]
+    assert got == [
+        {"fill"},
+        {"saturated"},
+        {"dark"},
+        {"cloud_shadow"},
+        {"vegetation"},
+        set(),
+        {"water"},
+        {"unclassified"},
+        {"cloud"},
+        {"cloud"},
+        {"cirrus"},
+        {"snow"},
+    ]
+    permissive = MaskConfig(qa=("fill", "cloud", "cloud_shadow"), saturation=False, buffer_px=0)
+    out = build_mask(r, flags=scl_flags(scl), config=permissive).values[0]
+    assert [reasons_of(v) for v in out][7] == set()  # class 7 kept when running permissive

@@ -216,6 +216,7 @@ def open_landsat_c2(path: str | Path, *, chunk: int = DEFAULT_CHUNK) -> Scene:
         "scaling_group": L2_GROUP,
         "bands": scaling,
         "qa_layers": sorted(qa),
+        "qa_kind": "landsat_c2",
         "crs": str(reflectance.rio.crs),
         "shape": list(reflectance.shape[1:]),
         "transform": list(reflectance.rio.transform())[:6],

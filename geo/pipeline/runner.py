@@ -38,7 +38,7 @@ from geo.io.writers import RasterLayer, run_folder, write_csv, write_rasters, wr
 from geo.pipeline.spec import PipelineSpec
 from geo.spectral.anomaly import Threshold, anomaly_z, fit_threshold
 from geo.spectral.indices import compute_indices, get_index
-from geo.spectral.masks import build_mask, mask_fractions
+from geo.spectral.masks import build_mask, mask_fractions, product_flags
 from geo.targets.licences import assign_licences, summarise_licences
 from geo.targets.rank import COMPONENTS, locate_targets, merge_zones, rank_targets, score_targets
 from geo.targets.zones import extract_zones
@@ -238,8 +238,7 @@ def _run(spec, scene_path, licences_path, out, overwrite, pipeline_file) -> RunR
         with timer.stage("masks_indices"):
             reasons = build_mask(
                 refl,
-                qa_pixel=scene.qa.get("qa_pixel"),
-                qa_radsat=scene.qa.get("qa_radsat"),
+                flags=product_flags(scene.qa, scene.metadata.get("qa_kind")),
                 config=spec.masks.to_config(),
             )
             indices = compute_indices(refl, spec.indices, sensor=sensor, custom=spec.custom_indices)

@@ -61,9 +61,21 @@ class Inputs(_Model):
 class Masks(_Model):
     """``masks``: see :class:`geo.spectral.masks.MaskConfig`."""
 
-    qa: list[Literal["fill", "cloud", "dilated_cloud", "cirrus", "cloud_shadow", "snow"]] = list(
-        _DEFAULT_MASKS.qa
-    )
+    qa: list[
+        Literal[
+            "fill",
+            "cloud",
+            "dilated_cloud",
+            "cirrus",
+            "cloud_shadow",
+            "snow",
+            "saturated",
+            "water",
+            "vegetation",
+            "dark",
+            "unclassified",
+        ]
+    ] = list(_DEFAULT_MASKS.qa)
     saturation: bool = True
     ndvi_max: float | None = 0.3
     mndwi_max: float | None = 0.0

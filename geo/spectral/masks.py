@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import operator
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import dask
@@ -28,11 +29,16 @@ from geo.spectral.expression import parse_expression
 
 __all__ = [
     "MASK_RULES",
+    "PRODUCT_RULES",
     "QA_PIXEL_BITS",
+    "SCL_RULES",
     "MaskConfig",
     "build_mask",
+    "landsat_qa_flags",
     "mask_fractions",
+    "product_flags",
     "qa_bit",
+    "scl_flags",
 ]
 
 #: Rule names in reason-bit order.
@@ -48,6 +54,7 @@ MASK_RULES: tuple[str, ...] = (
     "vegetation",
     "dark",
     "buffer",
+    "unclassified",
 )
 
 #: CFMask QA_PIXEL single-bit flags.
@@ -62,7 +69,21 @@ QA_PIXEL_BITS: dict[str, int] = {
     "water": 7,
 }
 
-_QA_RULES = ("fill", "cloud", "dilated_cloud", "cirrus", "cloud_shadow", "snow")
+#: Rules a product's own QA can raise (Landsat QA_PIXEL/QA_RADSAT, Sentinel-2 SCL).
+PRODUCT_RULES = (
+    "fill",
+    "cloud",
+    "dilated_cloud",
+    "cirrus",
+    "cloud_shadow",
+    "snow",
+    "saturated",
+    "water",
+    "vegetation",
+    "dark",
+    "unclassified",
+)
+_ALBEDO_BANDS = ("blue", "green", "red", "nir", "swir1", "swir2")
 _RADSAT_REFLECTIVE = 0b1111111  # OLI bands 1-7
 
 
@@ -73,10 +94,11 @@ class MaskConfig:
     Attributes
     ----------
     qa : tuple of str
-        QA_PIXEL flags that remove a pixel (subset of fill, cloud, dilated_cloud,
-        cirrus, cloud_shadow, snow). Water from QA_PIXEL joins the ``water`` rule.
+        Rules from the product's own QA that remove a pixel (any of
+        :data:`PRODUCT_RULES`). QA water joins the ``water`` rule whenever the
+        MNDWI rule is on.
     saturation : bool
-        Remove pixels saturated in any reflective band (QA_RADSAT), where present.
+        Remove pixels the product flags as saturated (Landsat QA_RADSAT, SCL class 1).
     ndvi_max : float or None
         Remove vegetation: NDVI above this. Typical 0.3–0.4 (heuristic, DOMAIN.md §2.5).
     mndwi_max : float or None
@@ -91,7 +113,7 @@ class MaskConfig:
         Rules whose pixels are buffered.
     """
 
-    qa: tuple[str, ...] = _QA_RULES
+    qa: tuple[str, ...] = PRODUCT_RULES
     saturation: bool = True
     ndvi_max: float | None = 0.3
     mndwi_max: float | None = 0.0
@@ -100,10 +122,10 @@ class MaskConfig:
     buffer_rules: tuple[str, ...] = ("cloud", "cloud_shadow", "water", "vegetation")
 
     def __post_init__(self) -> None:
-        unknown = sorted(set(self.qa) - set(_QA_RULES))
+        unknown = sorted(set(self.qa) - set(PRODUCT_RULES))
         if unknown:
             raise InvalidParameterError(
-                f"Unknown QA mask flag(s) {', '.join(unknown)}; choose from {', '.join(_QA_RULES)}."
+                f"Unknown QA mask flag(s) {', '.join(unknown)}; choose from {', '.join(PRODUCT_RULES)}."
             )
         bad = sorted(set(self.buffer_rules) - (set(MASK_RULES) - {"buffer"}))
         if bad:
@@ -131,11 +153,70 @@ _NDVI = parse_expression("(nir - red) / (nir + red)")
 _MNDWI = parse_expression("(green - swir1) / (green + swir1)")
 
 
+def landsat_qa_flags(
+    qa_pixel: xr.DataArray | None = None, qa_radsat: xr.DataArray | None = None
+) -> dict[str, xr.DataArray]:
+    """Decode Landsat Collection 2 QA_PIXEL / QA_RADSAT into named rule flags.
+
+    QA_PIXEL gives fill, dilated_cloud, cirrus, cloud, cloud_shadow, snow and water;
+    QA_RADSAT gives ``saturated`` (any reflective band, bits 0–6). Cirrus is unused
+    (always 0) for TM/ETM+, so it flags nothing there.
+    """
+    flags: dict[str, xr.DataArray] = {}
+    if qa_pixel is not None:
+        for rule in ("fill", "dilated_cloud", "cirrus", "cloud", "cloud_shadow", "snow", "water"):
+            flags[rule] = qa_bit(qa_pixel, QA_PIXEL_BITS[rule])
+    if qa_radsat is not None:
+        flags["saturated"] = (qa_radsat.astype("uint16") & np.uint16(_RADSAT_REFLECTIVE)) != 0
+    return flags
+
+
+#: Sentinel-2 L2A scene classification (SCL) classes → rules ([V GEE-S2SR, Sentinel Hub];
+#: DOMAIN.md §1.5). Class 5 (bare soil) is what geology keeps; 7 (unclassified / cloud low
+#: probability) is masked unless the pipeline drops "unclassified" from ``masks.qa``.
+SCL_RULES: dict[int, str] = {
+    0: "fill",
+    1: "saturated",
+    2: "dark",  # dark area pixels; "topographic casted shadows" from baseline 04.00
+    3: "cloud_shadow",
+    4: "vegetation",
+    6: "water",
+    7: "unclassified",
+    8: "cloud",
+    9: "cloud",
+    10: "cirrus",
+    11: "snow",
+}
+
+
+def scl_flags(scl: xr.DataArray) -> dict[str, xr.DataArray]:
+    """Decode a Sentinel-2 SCL layer (already on the analysis grid) into named rule flags."""
+    flags: dict[str, xr.DataArray] = {}
+    for value, rule in SCL_RULES.items():
+        hit = scl == value
+        flags[rule] = flags[rule] | hit if rule in flags else hit
+    return flags
+
+
+def product_flags(qa: Mapping[str, xr.DataArray], kind: str | None) -> dict[str, xr.DataArray]:
+    """Decode a product's QA layers by product kind (``scene.metadata["qa_kind"]``).
+
+    Kinds: ``"landsat_c2"`` (``qa_pixel``, ``qa_radsat``), ``"sentinel2_scl"`` (``scl``);
+    ``None`` or no layers gives no flags (spectral rules still apply).
+    """
+    if not qa or kind is None:
+        return {}
+    if kind == "landsat_c2":
+        return landsat_qa_flags(qa.get("qa_pixel"), qa.get("qa_radsat"))
+    if kind == "sentinel2_scl":
+        return scl_flags(qa["scl"])
+    raise InvalidParameterError(f"Unknown QA kind {kind!r}; known: landsat_c2, sentinel2_scl.")
+
+
 def build_mask(
     reflectance: xr.DataArray,
     *,
-    qa_pixel: xr.DataArray | None = None,
-    qa_radsat: xr.DataArray | None = None,
+    flags: Mapping[str, xr.DataArray] | None = None,
     config: MaskConfig = MaskConfig(),
 ) -> xr.DataArray:
     """Build the per-pixel reason raster.
@@ -144,8 +225,9 @@ def build_mask(
     ----------
     reflectance : xarray.DataArray
         ``(band, y, x)`` reflectance with role names; NaN = no data.
-    qa_pixel, qa_radsat : xarray.DataArray, optional
-        Raw QA layers on the same grid.
+    flags : mapping of str to xarray.DataArray, optional
+        Boolean rule flags decoded from the product's own QA (see :func:`product_flags`),
+        on the reflectance grid. Only the rules named in ``config.qa`` are used.
     config : MaskConfig
         Rules and thresholds.
 
@@ -161,41 +243,36 @@ def build_mask(
     >>> r = make_raster([[[0.1, 0.1]], [[0.1, 0.1]], [[0.1, 0.05]], [[0.2, 0.5]],
     ...                  [[0.3, 0.3]], [[0.25, 0.2]]],
     ...                 bands=["blue", "green", "red", "nir", "swir1", "swir2"])
-    >>> [MASK_RULES[i] for i in range(10) if int(build_mask(r)[0, 1]) >> i & 1]
+    >>> reasons = int(build_mask(r, config=MaskConfig(buffer_px=0))[0, 1])
+    >>> [rule for i, rule in enumerate(MASK_RULES) if reasons >> i & 1]
     ['vegetation']
     """
     bands = {str(b): reflectance.sel(band=b, drop=True) for b in reflectance["band"].values}
     zero = xr.zeros_like(bands[next(iter(bands))], dtype="uint16")
-    flags: dict[str, xr.DataArray] = {"fill": reflectance.isnull().any("band")}
-    if qa_pixel is not None:
-        for rule in config.qa:
-            bit_set = qa_bit(qa_pixel, QA_PIXEL_BITS[rule])
-            flags[rule] = flags[rule] | bit_set if rule in flags else bit_set
-    if config.saturation and qa_radsat is not None:
-        flags["saturated"] = (qa_radsat.astype("uint16") & np.uint16(_RADSAT_REFLECTIVE)) != 0
-    water = []
-    if qa_pixel is not None:
-        water.append(qa_bit(qa_pixel, QA_PIXEL_BITS["water"]))
+    found: dict[str, list[xr.DataArray]] = {"fill": [reflectance.isnull().any("band")]}
+    use = set(config.qa) | ({"saturated"} if config.saturation else set())
+    for rule, flag in (flags or {}).items():
+        if rule in use or (rule == "water" and config.mndwi_max is not None):
+            found.setdefault(rule, []).append(flag)
     if config.mndwi_max is not None and {"green", "swir1"} <= set(bands):
-        water.append(_MNDWI.evaluate(bands) > config.mndwi_max)
-    if water:
-        flags["water"] = water[0] | water[1] if len(water) == 2 else water[0]
+        found.setdefault("water", []).append(_MNDWI.evaluate(bands) > config.mndwi_max)
     if config.ndvi_max is not None and {"nir", "red"} <= set(bands):
-        flags["vegetation"] = _NDVI.evaluate(bands) > config.ndvi_max
+        found.setdefault("vegetation", []).append(_NDVI.evaluate(bands) > config.ndvi_max)
     if config.dark_albedo is not None:
-        albedo_bands = [b for b in ("blue", "green", "red", "nir", "swir1", "swir2") if b in bands]
+        albedo_bands = [b for b in _ALBEDO_BANDS if b in bands]
         albedo = sum(bands[b] for b in albedo_bands) / len(albedo_bands)
-        flags["dark"] = albedo < config.dark_albedo
-    buffered = [flags[r] for r in config.buffer_rules if r in flags]
+        found.setdefault("dark", []).append(albedo < config.dark_albedo)
+    merged = {rule: functools.reduce(operator.or_, parts) for rule, parts in found.items()}
+    buffered = [merged[r] for r in config.buffer_rules if r in merged]
     if config.buffer_px > 0 and buffered:
         near = _dilate(functools.reduce(operator.or_, buffered), config.buffer_px)
-        flags["buffer"] = near & ~functools.reduce(operator.or_, buffered)
+        merged["buffer"] = near & ~functools.reduce(operator.or_, buffered)
     reasons = zero
     for bit, rule in enumerate(MASK_RULES):
-        if rule in flags:
-            reasons = reasons | (flags[rule].astype("uint16") << np.uint16(bit))
+        if rule in merged:
+            reasons = reasons | (merged[rule].astype("uint16") << np.uint16(bit))
     reasons = reasons.astype("uint16").rename("mask_reasons")
-    reasons.attrs = {"rules": list(MASK_RULES), "applied": [r for r in MASK_RULES if r in flags]}
+    reasons.attrs = {"rules": list(MASK_RULES), "applied": [r for r in MASK_RULES if r in merged]}
     return reasons
 
 
