@@ -97,7 +97,7 @@ def test_mtl_without_level2_group(tmp_path, product_copy):
     assert_user_error(
         invoke("run", PIPELINE, "--scene", product_copy, "--out", out),
         "_MTL.json",
-        "no LEVEL2_SURFACE_REFLECTANCE_PARAMETERS group",
+        "PROCESSING_LEVEL is L2SR but the MTL has no",
         out=out,
     )
 

@@ -81,8 +81,14 @@ def test_custom_formula_and_name_clash():
 def test_unknown_index_and_missing_band():
     with pytest.raises(InvalidParameterError, match="Unknown index 'iron_oxyde'"):
         get_index("iron_oxyde", "landsat_oli")
-    with pytest.raises(InvalidParameterError, match="has no formula for sensor 'aster'"):
+    with pytest.raises(
+        InvalidParameterError, match=r"needs band\(s\) blue, which sensor 'aster' does not have"
+    ):
         get_index("iron_oxide", "aster")
+    with pytest.raises(
+        InvalidParameterError, match=r"needs band\(s\) swir2165, swir2205, swir2260"
+    ):
+        get_index("phyllic", "sentinel2_msi")
     three = make_raster(
         [BANDS["red"], BANDS["nir"], BANDS["green"]],
         bands=["red", "nir", "green"],
@@ -132,3 +138,46 @@ def test_expression_matches_python_arithmetic(a, b, c):
     e = parse_expression("(a - b) / (a + b) + c ** 2 * -a / b")
     got = e.evaluate({"a": np.float64(a), "b": np.float64(b), "c": np.float64(c)})
     assert float(got) == pytest.approx((a - b) / (a + b) + c**2 * -a / b, rel=1e-12)
+
+
+def test_one_formula_per_sensor_where_bands_allow():
+    assert get_index("clay_hydroxyl", "landsat_tm").expression.text == "swir1 / swir2"
+    assert get_index("clay_hydroxyl", "sentinel2_msi").expression.text == "swir1 / swir2"
+    assert get_index("clay_hydroxyl", "aster").expression.text == "(swir1 + swir2205) / swir2165"
+    assert get_index("ferric_iron", "aster").expression.names == {"red", "green"}
+    # every catalogue formula only uses bands its sensor has
+    from geo.sensors import SENSORS
+
+    for d in catalogue():
+        assert d.expression.names <= set(SENSORS[d.sensor].roles), (d.name, d.sensor)
+
+
+def test_aster_values_and_unusable_swir_bands():
+    roles = [
+        "green",
+        "red",
+        "nir",
+        "swir1",
+        "swir2165",
+        "swir2205",
+        "swir2260",
+        "swir2330",
+        "swir2395",
+    ]
+    values = [[[0.2]], [[0.3]], [[0.35]], [[0.5]], [[0.2]], [[0.3]], [[0.25]], [[0.2]], [[0.3]]]
+    r = make_raster(values, bands=roles, attrs={"sensor": "aster", "scene_id": "AST_L1T_x"})
+    out = compute_indices(r, ["clay_hydroxyl", "ferric_iron", "carbonate_chlorite_epidote"])
+    np.testing.assert_allclose(
+        out.sel(index="clay_hydroxyl").values, [[(0.5 + 0.3) / 0.2]], rtol=1e-6
+    )
+    np.testing.assert_allclose(
+        out.sel(index="carbonate_chlorite_epidote").values, [[(0.25 + 0.3) / 0.2]], rtol=1e-6
+    )
+    failed = r.assign_attrs(
+        unusable_bands="swir1,swir2165,swir2205", unusable_reason="ASTER SWIR failure"
+    )
+    with pytest.raises(
+        InvalidParameterError, match=r"'clay_hydroxyl'.*swir1, swir2165, swir2205.*SWIR failure"
+    ):
+        compute_indices(failed, ["ferric_iron", "clay_hydroxyl"])
+    assert compute_indices(failed, ["ferric_iron"]).shape == (1, 1, 1)  # VNIR indices still work

@@ -44,7 +44,11 @@ def test_attrs_crs_and_metadata(folder_scene):
         "file": f"{PRODUCT_ID}_SR_B7.TIF",
         "mult": 2.75e-05,
         "add": -0.2,
+        "group": "LEVEL2_SURFACE_REFLECTANCE_PARAMETERS",
     }
+    assert m["calibration"] == "c2_l2_surface_reflectance" and r.attrs["units"].startswith(
+        "surface"
+    )
     assert m["processing_level"] == "L2SR" and m["sun_elevation"] > 0
 
 
@@ -86,17 +90,30 @@ def test_folder_without_mtl_and_two_products(tmp_path, product_copy):
         open_scene(product_copy)
 
 
-def test_level1_product_is_refused_with_advice(product_copy):
-    for mtl in product_copy.glob("*_MTL.*"):
-        mtl.unlink() if mtl.suffix == ".json" else None
+def test_level1_product_gives_toa_reflectance_from_the_l1_group(product_copy, sample_product):
+    (product_copy / f"{PRODUCT_ID}_MTL.json").unlink()
     mtl = product_copy / f"{PRODUCT_ID}_MTL.txt"
-    text = (
-        mtl.read_text()
-        .replace('"L2SR"', '"L1TP"')
-        .replace("LEVEL2_SURFACE_REFLECTANCE_PARAMETERS", "X")
+    text = mtl.read_text().replace('"L2SR"', '"L1TP"')
+    text = text.replace("GROUP = LEVEL2_SURFACE_REFLECTANCE_PARAMETERS", "GROUP = UNUSED_L2")
+    mtl.write_text(
+        text.replace("END_GROUP = LEVEL2_SURFACE_REFLECTANCE_PARAMETERS", "END_GROUP = UNUSED_L2")
     )
-    mtl.write_text(text)
-    with pytest.raises(MetadataError, match=r"processing level L1TP.*Level-2 Science Product"):
+    scene = open_scene(product_copy)
+    elevation = scene.metadata["sun_elevation"]
+    with rasterio.open(sample_product / f"{PRODUCT_ID}_SR_B4.TIF") as src:
+        dn = src.read(1)
+    row, col = np.argwhere(dn > 0)[777]
+    expected = (2.0e-5 * dn[row, col] - 0.1) / np.sin(np.radians(elevation))  # MTL L1 group
+    assert scene.reflectance.sel(band="red").values[row, col] == pytest.approx(expected, rel=1e-6)
+    assert scene.metadata["calibration"] == "c2_l1_toa_reflectance"
+    assert scene.reflectance.attrs["units"].startswith("TOA")
+
+
+def test_level2_mtl_without_its_group_is_refused(product_copy):
+    (product_copy / f"{PRODUCT_ID}_MTL.txt").unlink()
+    mtl = product_copy / f"{PRODUCT_ID}_MTL.json"
+    mtl.write_text(mtl.read_text().replace("LEVEL2_SURFACE_REFLECTANCE_PARAMETERS", "X"))
+    with pytest.raises(MetadataError, match=r"PROCESSING_LEVEL is L2SR but the MTL has no"):
         open_scene(product_copy)
 
 
@@ -104,8 +121,8 @@ def test_wrong_spacecraft_and_missing_scale_key(product_copy):
     (product_copy / f"{PRODUCT_ID}_MTL.txt").unlink()
     mtl = product_copy / f"{PRODUCT_ID}_MTL.json"
     original = mtl.read_text()
-    mtl.write_text(original.replace('"LANDSAT_8"', '"LANDSAT_5"'))
-    with pytest.raises(ProductError, match="SPACECRAFT_ID is 'LANDSAT_5'"):
+    mtl.write_text(original.replace('"LANDSAT_8"', '"LANDSAT_3"'))
+    with pytest.raises(ProductError, match="SPACECRAFT_ID is 'LANDSAT_3'"):
         open_scene(product_copy)
     mtl.write_text(
         original.replace('"REFLECTANCE_MULT_BAND_5": "2.75', '"REFLECTANCE_MULTI_BAND_5": "2.75')

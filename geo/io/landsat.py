@@ -1,14 +1,26 @@
-"""Landsat 8/9 Collection 2 Level-2 products: folder, MTL file or the USGS ``.tar``.
+"""Landsat 4/5/7/8/9 products: folder, MTL file or the USGS ``.tar``.
 
-Reflectance = DN × ``REFLECTANCE_MULT_BAND_n`` + ``REFLECTANCE_ADD_BAND_n``, both read
-from the MTL group ``LEVEL2_SURFACE_REFLECTANCE_PARAMETERS`` (never from the Level-1
-group that uses the same key names). DN 0 is fill and becomes NaN.
-Reference: USGS Landsat 8-9 Collection 2 Level 2 Science Product Guide; DOMAIN.md §1.5.
+Every route reduces to reflectance = DN × mult + add per band, recorded in the metadata:
+
+- Collection 2 Level-2 (L2SP/L2SR): surface reflectance with ``REFLECTANCE_MULT/ADD_BAND_n``
+  from ``LEVEL2_SURFACE_REFLECTANCE_PARAMETERS`` (never from the Level-1 group that uses the
+  same key names). USGS L8-9 and L4-7 C2 L2 Science Product Guides; DOMAIN.md §1.5.
+- Collection 2 (and Collection 1) Level-1: top-of-atmosphere reflectance
+  ρ = (M·DN + A) / sin(sun elevation) from the Level-1 reflectance rescaling.
+- Pre-collection Level-1 MTLs without reflectance rescaling: ρ = π·L·d² / (ESUN·sin θ),
+  L = RADIANCE_MULT·DN + RADIANCE_ADD, with ESUN from Chander, Markham & Helder (2009) and
+  d from the MTL or from the day of year.
+
+DN 0 (and the file's own nodata value) is fill and becomes NaN; Landsat 7 scan-line gaps
+after the SLC failure (2003-05-31) are fill too. Surface-temperature and thermal bands
+are not read.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
+import math
 import tarfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,19 +30,36 @@ import numpy as np
 import xarray as xr
 
 from geo.errors import InputNotFoundError, MetadataError, ProductError
-from geo.io._raster import DEFAULT_CHUNK, check_same_grid, open_band
+from geo.io._raster import DEFAULT_CHUNK, check_same_grid, open_band, probe
 from geo.io.mtl import Mtl, parse_mtl
 from geo.io.scene import Scene
 from geo.sensors import get_sensor
 
-__all__ = ["L2_GROUP", "open_landsat_c2"]
+__all__ = ["ESUN", "L1_GROUP_C2", "L2_GROUP", "earth_sun_distance", "open_landsat"]
 
 logger = logging.getLogger(__name__)
 
 L2_GROUP = "LEVEL2_SURFACE_REFLECTANCE_PARAMETERS"
 _CONTENTS = "PRODUCT_CONTENTS"
 _IMAGE = "IMAGE_ATTRIBUTES"
-_SENSOR_BY_SPACECRAFT = {"LANDSAT_8": "landsat_oli", "LANDSAT_9": "landsat_oli"}
+_SENSOR_BY_SPACECRAFT = {
+    "LANDSAT_4": "landsat_tm",
+    "LANDSAT_5": "landsat_tm",
+    "LANDSAT_7": "landsat_etm",
+    "LANDSAT_8": "landsat_oli",
+    "LANDSAT_9": "landsat_oli",
+}
+L1_GROUP_C2 = "LEVEL1_RADIOMETRIC_RESCALING"
+_L1_GROUP_OLD = "RADIOMETRIC_RESCALING"  # Collection 1 and pre-collection MTLs
+_OLD_CONTENTS = "PRODUCT_METADATA"
+#: Exo-atmospheric solar irradiance (W m-2 um-1) by spacecraft and band, for the radiance
+#: route only: Chander, Markham & Helder 2009, Remote Sens. Environ. 113:893-903, Table 4.
+ESUN: dict[str, dict[str, float]] = {
+    "LANDSAT_4": {"1": 1983.0, "2": 1795.0, "3": 1539.0, "4": 1028.0, "5": 219.8, "7": 83.49},
+    "LANDSAT_5": {"1": 1983.0, "2": 1796.0, "3": 1536.0, "4": 1031.0, "5": 220.0, "7": 83.44},
+    "LANDSAT_7": {"1": 1997.0, "2": 1812.0, "3": 1533.0, "4": 1039.0, "5": 230.8, "7": 84.90},
+}
+SLC_FAILURE = "2003-05-31"
 _QA_KEYS = {
     "qa_pixel": "FILE_NAME_QUALITY_L1_PIXEL",
     "qa_radsat": "FILE_NAME_QUALITY_L1_RADIOMETRIC_SATURATION",
@@ -110,8 +139,109 @@ def _number(mtl: Mtl, group: str, key: str) -> float:
         ) from None
 
 
-def open_landsat_c2(path: str | Path, *, chunk: int = DEFAULT_CHUNK) -> Scene:
-    """Open a Landsat 8/9 Collection 2 Level-2 surface-reflectance product.
+def earth_sun_distance(day_of_year: int) -> float:
+    """Earth–Sun distance in astronomical units from the day of year.
+
+    d = 1 − 0.01672·cos(0.9856°·(DOY − 4)) (the formula of the LP DAAC ASTER script,
+    DOMAIN.md §1.5); within 0.0002 AU of the ephemeris.
+
+    Examples
+    --------
+    >>> round(earth_sun_distance(4), 5), round(earth_sun_distance(186), 4)
+    (0.98328, 1.0167)
+    """
+    return 1.0 - 0.01672 * math.cos(math.radians(0.9856 * (day_of_year - 4)))
+
+
+@dataclass(frozen=True)
+class _Route:
+    """How one product's DN become reflectance."""
+
+    name: str
+    units: str
+    contents_group: str
+
+
+def _route(mtl: Mtl) -> _Route:
+    """Decide the calibration route from the MTL's groups and processing level."""
+    if mtl.has_group(_CONTENTS):
+        level = str(mtl.get(_CONTENTS, "PROCESSING_LEVEL", "unknown"))
+        if level.startswith("L2"):
+            if not mtl.has_group(L2_GROUP):
+                raise MetadataError(
+                    f"{mtl.source}: PROCESSING_LEVEL is {level} but the MTL has no {L2_GROUP} "
+                    "group; the metadata file is incomplete. Download the product again."
+                )
+            return _Route("c2_l2_surface_reflectance", "surface reflectance", _CONTENTS)
+        if level.startswith("L1") and mtl.has_group(L1_GROUP_C2):
+            return _Route("c2_l1_toa_reflectance", "TOA reflectance", _CONTENTS)
+        raise MetadataError(
+            f"{mtl.source}: processing level {level} with neither a {L2_GROUP} nor a "
+            f"{L1_GROUP_C2} group; geo reads Collection 2 Level-2 (surface reflectance) and "
+            "Level-1 (top-of-atmosphere) products. Order the Level-2 Science Product "
+            "(L2SP/L2SR) or the Level-1 product for this scene."
+        )
+    if mtl.has_group(_OLD_CONTENTS) and mtl.has_group(_L1_GROUP_OLD):
+        if "REFLECTANCE_MULT_BAND_1" in mtl.group(_L1_GROUP_OLD):
+            return _Route("c1_l1_toa_reflectance", "TOA reflectance", _OLD_CONTENTS)
+        return _Route("pre_collection_l1_radiance_esun", "TOA reflectance", _OLD_CONTENTS)
+    raise MetadataError(
+        f"{mtl.source}: not a Landsat MTL geo knows: it has groups {', '.join(mtl.groups)}."
+    )
+
+
+def _calibration(mtl: Mtl, route: _Route, band: str, spacecraft: str) -> dict:
+    """Return ``{"mult", "add", ...inputs}`` with reflectance = DN × mult + add for one band."""
+    if route.name == "c2_l2_surface_reflectance":
+        return {
+            "mult": _number(mtl, L2_GROUP, f"REFLECTANCE_MULT_BAND_{band}"),
+            "add": _number(mtl, L2_GROUP, f"REFLECTANCE_ADD_BAND_{band}"),
+            "group": L2_GROUP,
+        }
+    sin_elev = math.sin(math.radians(_number(mtl, _IMAGE, "SUN_ELEVATION")))
+    if sin_elev <= 0.05:
+        raise MetadataError(
+            f"{mtl.source}: SUN_ELEVATION {mtl.get(_IMAGE, 'SUN_ELEVATION')} is too low for "
+            "a reflectance conversion (night or twilight scene)."
+        )
+    if route.name in ("c2_l1_toa_reflectance", "c1_l1_toa_reflectance"):
+        group = L1_GROUP_C2 if route.name.startswith("c2") else _L1_GROUP_OLD
+        m = _number(mtl, group, f"REFLECTANCE_MULT_BAND_{band}")
+        a = _number(mtl, group, f"REFLECTANCE_ADD_BAND_{band}")
+        return {
+            "mult": m / sin_elev,
+            "add": a / sin_elev,
+            "group": group,
+            "reflectance_mult": m,
+            "reflectance_add": a,
+            "sin_sun_elevation": sin_elev,
+        }
+    ml = _number(mtl, _L1_GROUP_OLD, f"RADIANCE_MULT_BAND_{band}")
+    al = _number(mtl, _L1_GROUP_OLD, f"RADIANCE_ADD_BAND_{band}")
+    esun = ESUN.get(spacecraft, {}).get(band)
+    if esun is None:
+        raise MetadataError(
+            f"{mtl.source}: no reflectance rescaling in the MTL and no solar irradiance (ESUN) "
+            f"known for {spacecraft} band {band}; cannot compute reflectance."
+        )
+    d = mtl.get(_IMAGE, "EARTH_SUN_DISTANCE", None)
+    date = dt.date.fromisoformat(str(mtl.get(route.contents_group, "DATE_ACQUIRED")))
+    d = float(d) if d is not None else earth_sun_distance(date.timetuple().tm_yday)
+    k = math.pi * d * d / (esun * sin_elev)
+    return {
+        "mult": ml * k,
+        "add": al * k,
+        "group": _L1_GROUP_OLD,
+        "radiance_mult": ml,
+        "radiance_add": al,
+        "esun": esun,
+        "earth_sun_distance": d,
+        "sin_sun_elevation": sin_elev,
+    }
+
+
+def open_landsat(path: str | Path, *, chunk: int = DEFAULT_CHUNK) -> Scene:
+    """Open a Landsat 4/5/7/8/9 product: Collection 2 Level-2 or Level-1, or older Level-1.
 
     Parameters
     ----------
@@ -123,60 +253,60 @@ def open_landsat_c2(path: str | Path, *, chunk: int = DEFAULT_CHUNK) -> Scene:
     Returns
     -------
     Scene
-        Reflectance ``(band, y, x)`` float32 with NaN for fill (DN 0), bands
-        ``coastal, blue, green, red, nir, swir1, swir2``; QA layers ``qa_pixel`` and,
-        when the product has it, ``qa_radsat``.
+        Reflectance ``(band, y, x)`` float32 with NaN for fill, bands by role in the
+        sensor's order (OLI: ``coastal, blue, green, red, nir, swir1, swir2``; TM/ETM+:
+        the same without ``coastal``); surface reflectance for Level-2, TOA reflectance
+        for Level-1 (``attrs["units"]`` says which). QA layers ``qa_pixel`` and
+        ``qa_radsat`` when the product has them.
 
     Raises
     ------
     MetadataError
-        The MTL lacks the Level-2 group (for example a Level-1 product) or a key.
+        The MTL is incomplete for its processing level, or lacks a key.
     ProductError
-        The spacecraft is not Landsat 8 or 9.
+        The spacecraft is not Landsat 4, 5, 7, 8 or 9 (MSS-only missions are not read).
     InputNotFoundError
         A band file named by the MTL is missing.
     """
     path = Path(path)
     product = _locate(path)
     mtl = parse_mtl(product.mtl_text, source=product.mtl_source)
-    level = str(mtl.get(_CONTENTS, "PROCESSING_LEVEL", "unknown"))
-    if not mtl.has_group(L2_GROUP):
-        raise MetadataError(
-            f"{mtl.source}: the MTL has no {L2_GROUP} group (processing level {level}). "
-            "geo reads Collection 2 Level-2 surface reflectance; order the Level-2 "
-            "Science Product (L2SP/L2SR) for this scene."
-        )
-    spacecraft = str(mtl.get(_IMAGE, "SPACECRAFT_ID"))
+    route = _route(mtl)
+    contents = route.contents_group
+    level = str(
+        mtl.get(_CONTENTS, "PROCESSING_LEVEL", None)
+        if contents == _CONTENTS
+        else mtl.get(_OLD_CONTENTS, "DATA_TYPE", "L1")
+    )
+    spacecraft = str(mtl.get(_IMAGE if contents == _CONTENTS else _OLD_CONTENTS, "SPACECRAFT_ID"))
     if spacecraft not in _SENSOR_BY_SPACECRAFT:
         raise ProductError(
-            f"{mtl.source}: SPACECRAFT_ID is {spacecraft!r}; this reader handles LANDSAT_8 "
-            "and LANDSAT_9 Collection 2 Level-2 products."
+            f"{mtl.source}: SPACECRAFT_ID is {spacecraft!r}; geo reads Landsat 4, 5, 7, 8 and 9 "
+            "(TM, ETM+, OLI) products."
         )
     sensor = get_sensor(_SENSOR_BY_SPACECRAFT[spacecraft])
+    date = str(mtl.get(_IMAGE if contents == _CONTENTS else _OLD_CONTENTS, "DATE_ACQUIRED"))
 
     bands: dict[str, xr.DataArray] = {}
     grids: dict[str, xr.DataArray] = {}  # keyed by a label that names the file, for messages
-    scaling: dict[str, dict[str, float | str]] = {}
+    scaling: dict[str, dict] = {}
     files = list(product.files)
     for band in sensor.bands:
-        name = str(mtl.get(_CONTENTS, f"FILE_NAME_BAND_{band.number}"))
+        name = str(mtl.get(contents, f"FILE_NAME_BAND_{band.number}"))
         source = product.resolve(name)
-        mult = _number(mtl, L2_GROUP, f"REFLECTANCE_MULT_BAND_{band.number}")
-        add = _number(mtl, L2_GROUP, f"REFLECTANCE_ADD_BAND_{band.number}")
+        calib = _calibration(mtl, route, band.number, spacecraft)
         label = f"band {band.number} ({band.role}) {name}"
+        info = probe(source, label=label)
         dn = open_band(source, label=label, chunk=chunk)
-        bands[band.role] = _dn_to_reflectance(dn, mult, add)
+        bands[band.role] = _dn_to_reflectance(dn, calib["mult"], calib["add"], info.nodata)
         grids[label] = dn
-        scaling[band.role] = {"band": band.number, "file": name, "mult": mult, "add": add}
+        scaling[band.role] = {"band": band.number, "file": name, **calib}
         if not source.startswith("/vsi"):
             files.append(source)
     qa: dict[str, xr.DataArray] = {}
     for layer, key in _QA_KEYS.items():
-        name = mtl.get(_CONTENTS, key, None)
+        name = mtl.get(contents, key, None)
         if name is None:
-            logger.warning(
-                "%s: the MTL names no %s file; %s masks are skipped", mtl.source, key, layer
-            )
             continue
         source = product.resolve(str(name))
         label = f"{layer} {name}"
@@ -184,47 +314,64 @@ def open_landsat_c2(path: str | Path, *, chunk: int = DEFAULT_CHUNK) -> Scene:
         grids[label] = qa[layer]
         if not source.startswith("/vsi"):
             files.append(source)
+    if not qa:
+        logger.warning(
+            "%s: the product has no QA_PIXEL layer; only spectral masks apply", mtl.source
+        )
     check_same_grid(grids, source=mtl.source)
 
     reflectance = xr.concat(list(bands.values()), dim="band", coords="minimal", compat="override")
     reflectance = reflectance.assign_coords(band=list(bands)).rename("reflectance")
-    scene_id = str(mtl.get(_CONTENTS, "LANDSAT_PRODUCT_ID", path.stem))
-    date = str(mtl.get(_IMAGE, "DATE_ACQUIRED"))
+    scene_id = str(
+        mtl.get(_CONTENTS, "LANDSAT_PRODUCT_ID", None)
+        or mtl.get("METADATA_FILE_INFO", "LANDSAT_SCENE_ID", None)
+        or path.stem
+    )
     reflectance.attrs = {
         "sensor": sensor.name,
         "platform": spacecraft,
         "scene_id": scene_id,
         "date": date,
         "processing_level": level,
-        "units": "reflectance (unitless)",
+        "units": f"{route.units} (unitless)",
     }
     reflectance = reflectance.rio.write_nodata(np.nan, encoded=False)
     metadata = {
-        "product": "landsat_c2_l2",
+        "product": "landsat",
+        "calibration": route.name,
         "mtl": mtl.source,
         "scene_id": scene_id,
         "spacecraft": spacecraft,
         "sensor": sensor.name,
         "processing_level": level,
         "date_acquired": date,
-        "scene_center_time": mtl.get(_IMAGE, "SCENE_CENTER_TIME", None),
+        "scene_center_time": mtl.get(
+            _IMAGE if contents == _CONTENTS else _OLD_CONTENTS, "SCENE_CENTER_TIME", None
+        ),
         "sun_elevation": mtl.get(_IMAGE, "SUN_ELEVATION", None),
         "sun_azimuth": mtl.get(_IMAGE, "SUN_AZIMUTH", None),
         "cloud_cover": mtl.get(_IMAGE, "CLOUD_COVER", None),
         "cloud_cover_land": mtl.get(_IMAGE, "CLOUD_COVER_LAND", None),
         "fill_dn": 0,
-        "scaling_group": L2_GROUP,
+        "slc_off": spacecraft == "LANDSAT_7" and date >= SLC_FAILURE,
         "bands": scaling,
         "qa_layers": sorted(qa),
-        "qa_kind": "landsat_c2",
+        "qa_kind": "landsat_c2" if qa else None,
         "crs": str(reflectance.rio.crs),
         "shape": list(reflectance.shape[1:]),
         "transform": list(reflectance.rio.transform())[:6],
     }
+    if route.name == "c2_l2_surface_reflectance":
+        metadata["scaling_group"] = L2_GROUP
     return Scene(reflectance, qa, metadata, files)
 
 
-def _dn_to_reflectance(dn: xr.DataArray, mult: float, add: float) -> xr.DataArray:
-    """Scale DN to float32 reflectance; DN 0 (fill) becomes NaN. Lazy on dask input."""
+def _dn_to_reflectance(
+    dn: xr.DataArray, mult: float, add: float, nodata: float | None = None
+) -> xr.DataArray:
+    """Scale DN to float32 reflectance; DN 0 (fill) and the file's nodata become NaN. Lazy."""
     out = dn.astype("float32") * np.float32(mult) + np.float32(add)
-    return out.where(dn != 0).astype("float32")
+    valid = dn != 0
+    if nodata is not None and nodata != 0:
+        valid = valid & (dn != nodata)
+    return out.where(valid).astype("float32")

@@ -85,11 +85,11 @@ def open_scene(
     kwargs: dict[str, Any] = {} if chunk is None else {"chunk": chunk}
     name = path.name.lower()
     if path.is_dir() or name.endswith(("_mtl.txt", "_mtl.json")):
-        return landsat.open_landsat_c2(path, **kwargs)
+        return landsat.open_landsat(path, **kwargs)
     if name.endswith(".tar"):
         if not tarfile.is_tarfile(path):
             raise ProductError(f"{path}: not a readable tar archive (truncated download?).")
-        return landsat.open_landsat_c2(path, **kwargs)
+        return landsat.open_landsat(path, **kwargs)
     if name.endswith((".tif", ".tiff")):
         return geotiff.open_geotiff(
             path, roles=roles, sensor=sensor, scale=scale, offset=offset, **kwargs

@@ -238,7 +238,7 @@ def _run(spec, scene_path, licences_path, out, overwrite, pipeline_file) -> RunR
         with timer.stage("masks_indices"):
             reasons = build_mask(
                 refl,
-                flags=product_flags(scene.qa, scene.metadata.get("qa_kind")),
+                flags=product_flags(scene.qa, scene.metadata.get("qa_kind"), sensor=sensor),
                 config=spec.masks.to_config(),
             )
             indices = compute_indices(refl, spec.indices, sensor=sensor, custom=spec.custom_indices)

@@ -17,7 +17,7 @@ import xarray as xr
 import yaml
 
 from geo.errors import InvalidParameterError
-from geo.sensors import ROLES
+from geo.sensors import ROLES, SENSORS
 from geo.spectral.expression import Expression, parse_expression
 
 __all__ = ["IndexDef", "catalogue", "compute_indices", "get_index", "index_names"]
@@ -48,32 +48,41 @@ def index_names() -> list[str]:
     return list(_raw_catalogue())
 
 
+def _definition(name: str, sensor: str) -> IndexDef | None:
+    entry = _raw_catalogue()[name]
+    if sensor not in entry["sensors"]:
+        return None
+    per_sensor = entry["sensors"][sensor]
+    if isinstance(per_sensor, str):
+        per_sensor = {"status": per_sensor}
+    return IndexDef(
+        name=name,
+        title=entry["title"],
+        sensor=sensor,
+        expression=parse_expression(
+            per_sensor.get("formula", entry["formula"]), allowed=set(ROLES)
+        ),
+        status=per_sensor["status"],
+        targets=tuple(entry["targets"]),
+        reference=entry["reference"],
+        log_stats=bool(entry["log_stats"]),
+    )
+
+
 def catalogue(sensor: str | None = None) -> list[IndexDef]:
-    """Return catalogue entries, for one sensor or for all.
+    """Return catalogue entries, for one sensor or for all (one entry per index and sensor).
 
     Examples
     --------
     >>> [d.name for d in catalogue("landsat_oli")][:3]
     ['iron_oxide', 'ferric_iron', 'ferrous_iron']
+    >>> [d.expression.text for d in catalogue("aster") if d.name == "clay_hydroxyl"]
+    ['(swir1 + swir2205) / swir2165']
     """
-    out = []
-    for name, entry in _raw_catalogue().items():
-        for sensor_name, f in entry["formulas"].items():
-            if sensor is not None and sensor_name != sensor:
-                continue
-            out.append(
-                IndexDef(
-                    name=name,
-                    title=entry["title"],
-                    sensor=sensor_name,
-                    expression=parse_expression(f["formula"], allowed=set(ROLES)),
-                    status=f["status"],
-                    targets=tuple(entry["targets"]),
-                    reference=entry["reference"],
-                    log_stats=bool(entry["log_stats"]),
-                )
-            )
-    return out
+    sensors = [sensor] if sensor is not None else list(SENSORS)
+    return [
+        d for name in _raw_catalogue() for s in sensors if (d := _definition(name, s)) is not None
+    ]
 
 
 def get_index(name: str, sensor: str) -> IndexDef:
@@ -82,19 +91,40 @@ def get_index(name: str, sensor: str) -> IndexDef:
     Raises
     ------
     InvalidParameterError
-        The index is unknown, or has no formula for this sensor.
+        The index is unknown, or the sensor lacks the bands it needs (the message names
+        them), or the catalogue has no formula for that sensor.
     """
     raw = _raw_catalogue()
     if name not in raw:
         raise InvalidParameterError(
             f"Unknown index {name!r}; the catalogue has {', '.join(raw)} (see `geo indices --list`)."
         )
-    for d in catalogue(sensor):
-        if d.name == name:
-            return d
+    definition = _definition(name, sensor)
+    if definition is not None:
+        return definition
+    if sensor not in SENSORS:  # a plain GeoTIFF of unknown origin: the role formula, unchecked
+        entry = raw[name]
+        return IndexDef(
+            name,
+            entry["title"],
+            str(sensor),
+            parse_expression(entry["formula"]),
+            "U",
+            tuple(entry["targets"]),
+            entry["reference"],
+            bool(entry["log_stats"]),
+        )
+    needs = parse_expression(raw[name]["formula"]).names
+    have = set(SENSORS[sensor].roles) if sensor in SENSORS else set()
+    missing = sorted(needs - have)
+    if sensor in SENSORS and missing:
+        raise InvalidParameterError(
+            f"Index {name!r} ({raw[name]['formula']}) needs band(s) {', '.join(missing)}, which "
+            f"sensor {sensor!r} does not have; it is defined for {', '.join(raw[name]['sensors'])}."
+        )
     raise InvalidParameterError(
         f"Index {name!r} has no formula for sensor {sensor!r}; it is defined for "
-        f"{', '.join(raw[name]['formulas'])}."
+        f"{', '.join(raw[name]['sensors'])}."
     )
 
 
@@ -143,6 +173,15 @@ def compute_indices(
         exprs[name] = parse_expression(text, allowed=set(ROLES))
     if not exprs:
         raise InvalidParameterError("No indices requested; name at least one in `indices:`.")
+    unusable = {b for b in str(reflectance.attrs.get("unusable_bands", "")).split(",") if b}
+    for name, e in exprs.items():
+        bad = sorted(e.names & unusable)
+        if bad:
+            raise InvalidParameterError(
+                f"Index {name!r} ({e.text}) uses band(s) {', '.join(bad)} of scene "
+                f"{reflectance.attrs.get('scene_id')}, which cannot be used: "
+                f"{reflectance.attrs.get('unusable_reason', 'marked unusable by the reader')}."
+            )
     bands = {role: reflectance.sel(band=role, drop=True) for role in roles}
     layers = [
         e.evaluate(bands, min_denominator=min_denominator).astype("float32").rename(n)

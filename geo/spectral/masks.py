@@ -31,6 +31,7 @@ __all__ = [
     "MASK_RULES",
     "PRODUCT_RULES",
     "QA_PIXEL_BITS",
+    "RADSAT_BITS",
     "SCL_RULES",
     "MaskConfig",
     "build_mask",
@@ -84,7 +85,14 @@ PRODUCT_RULES = (
     "unclassified",
 )
 _ALBEDO_BANDS = ("blue", "green", "red", "nir", "swir1", "swir2")
-_RADSAT_REFLECTIVE = 0b1111111  # OLI bands 1-7
+#: QA_RADSAT bits that make a reflective pixel unusable, per sensor (DOMAIN.md §1.5):
+#: OLI bits 0-6 = bands 1-7; TM/ETM+ bits 0-4 and 6 = bands 1-5 and 7 (bit 5 is thermal
+#: band 6) and bit 9 = dropped pixel.
+RADSAT_BITS: dict[str, int] = {
+    "landsat_oli": 0b1111111,
+    "landsat_tm": 0b1001011111,
+    "landsat_etm": 0b1001011111,
+}
 
 
 @dataclass(frozen=True)
@@ -154,20 +162,24 @@ _MNDWI = parse_expression("(green - swir1) / (green + swir1)")
 
 
 def landsat_qa_flags(
-    qa_pixel: xr.DataArray | None = None, qa_radsat: xr.DataArray | None = None
+    qa_pixel: xr.DataArray | None = None,
+    qa_radsat: xr.DataArray | None = None,
+    *,
+    sensor: str = "landsat_oli",
 ) -> dict[str, xr.DataArray]:
     """Decode Landsat Collection 2 QA_PIXEL / QA_RADSAT into named rule flags.
 
     QA_PIXEL gives fill, dilated_cloud, cirrus, cloud, cloud_shadow, snow and water;
-    QA_RADSAT gives ``saturated`` (any reflective band, bits 0–6). Cirrus is unused
-    (always 0) for TM/ETM+, so it flags nothing there.
+    QA_RADSAT gives ``saturated`` from the sensor's reflective-band bits
+    (:data:`RADSAT_BITS`). Cirrus is unused (always 0) for TM/ETM+.
     """
     flags: dict[str, xr.DataArray] = {}
     if qa_pixel is not None:
         for rule in ("fill", "dilated_cloud", "cirrus", "cloud", "cloud_shadow", "snow", "water"):
             flags[rule] = qa_bit(qa_pixel, QA_PIXEL_BITS[rule])
     if qa_radsat is not None:
-        flags["saturated"] = (qa_radsat.astype("uint16") & np.uint16(_RADSAT_REFLECTIVE)) != 0
+        bits = np.uint16(RADSAT_BITS.get(sensor, RADSAT_BITS["landsat_oli"]))
+        flags["saturated"] = (qa_radsat.astype("uint16") & bits) != 0
     return flags
 
 
@@ -198,7 +210,9 @@ def scl_flags(scl: xr.DataArray) -> dict[str, xr.DataArray]:
     return flags
 
 
-def product_flags(qa: Mapping[str, xr.DataArray], kind: str | None) -> dict[str, xr.DataArray]:
+def product_flags(
+    qa: Mapping[str, xr.DataArray], kind: str | None, *, sensor: str = "landsat_oli"
+) -> dict[str, xr.DataArray]:
     """Decode a product's QA layers by product kind (``scene.metadata["qa_kind"]``).
 
     Kinds: ``"landsat_c2"`` (``qa_pixel``, ``qa_radsat``), ``"sentinel2_scl"`` (``scl``);
@@ -207,7 +221,7 @@ def product_flags(qa: Mapping[str, xr.DataArray], kind: str | None) -> dict[str,
     if not qa or kind is None:
         return {}
     if kind == "landsat_c2":
-        return landsat_qa_flags(qa.get("qa_pixel"), qa.get("qa_radsat"))
+        return landsat_qa_flags(qa.get("qa_pixel"), qa.get("qa_radsat"), sensor=sensor)
     if kind == "sentinel2_scl":
         return scl_flags(qa["scl"])
     raise InvalidParameterError(f"Unknown QA kind {kind!r}; known: landsat_c2, sentinel2_scl.")
