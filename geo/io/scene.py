@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tarfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,10 +41,17 @@ class Scene:
     files: list[str] = field(default_factory=list)
 
 
+def _describe_folder(path: Path) -> str:
+    names = sorted(p.name for p in path.iterdir())
+    shown = ", ".join(names[:8]) + (f" and {len(names) - 8} more" if len(names) > 8 else "")
+    return f"it holds {len(names)} entries ({shown})" if names else "it is empty"
+
+
 def open_scene(
     path: str | Path,
     *,
     roles: list[str] | None = None,
+    bands: Mapping[str, str | Path] | None = None,
     sensor: str | None = None,
     scale: float | None = None,
     offset: float | None = None,
@@ -53,8 +61,9 @@ def open_scene(
 
     Detects the kind of product from ``path``:
 
-    - a Landsat Collection 2 Level-2 product: its folder, its ``*_MTL.txt`` /
-      ``*_MTL.json``, or the ``.tar`` USGS delivers (read in place, not extracted);
+    - a Landsat 4–9 product (Collection 2 Level-2 or Level-1, or an older Level-1): its
+      folder, its ``*_MTL.txt`` / ``*_MTL.json``, or the ``.tar`` USGS delivers (read in place);
+    - one file per band: a folder with a ``bands.yaml`` sidecar, or ``bands`` given;
     - a plain multi-band GeoTIFF, with band roles from its band descriptions or ``roles``.
 
     Parameters
@@ -62,11 +71,13 @@ def open_scene(
     path : str or Path
         The product.
     roles : list of str, optional
-        Band roles of a plain GeoTIFF, in band order (overrides band descriptions).
+        Band roles of a multi-band GeoTIFF, in band order (overrides band descriptions).
+    bands : mapping of str to path, optional
+        One file per role; relative names are resolved against ``path`` (a folder).
     sensor : str, optional
-        Sensor name recorded for a plain GeoTIFF.
+        Sensor name recorded for plain GeoTIFFs and band files.
     scale, offset : float, optional
-        Reflectance = DN × scale + offset for a plain GeoTIFF (overrides the file's own).
+        Reflectance = DN × scale + offset for plain GeoTIFFs (overrides the file's own).
     chunk : int, optional
         Target chunk edge in pixels.
 
@@ -83,18 +94,40 @@ def open_scene(
     if not path.exists():
         raise InputNotFoundError(f"{path}: scene not found.")
     kwargs: dict[str, Any] = {} if chunk is None else {"chunk": chunk}
+    plain = {"sensor": sensor, "scale": scale, "offset": offset, **kwargs}
     name = path.name.lower()
-    if path.is_dir() or name.endswith(("_mtl.txt", "_mtl.json")):
+    if bands:
+        base = path if path.is_dir() else path.parent
+        files = {role: base / f for role, f in bands.items()}
+        return geotiff.open_band_files(files, scene_id=path.stem, **plain)
+    if path.is_dir():
+        if any(path.glob("*_MTL.txt")) or any(path.glob("*_MTL.json")):
+            return landsat.open_landsat(path, **kwargs)
+        if (path / geotiff.SIDECAR).is_file():
+            side = geotiff.read_sidecar(path / geotiff.SIDECAR)
+            return geotiff.open_band_files(
+                side["bands"],
+                sensor=sensor or side.get("sensor"),
+                scale=scale if scale is not None else side.get("scale"),
+                offset=offset if offset is not None else side.get("offset"),
+                scene_id=side.get("scene_id", path.name),
+                **kwargs,
+            )
+        raise ProductError(
+            f"{path}: not a product folder geo recognises: {_describe_folder(path)}. Expected a "
+            f"Landsat product (an *_MTL.txt or *_MTL.json), or single-band files described by "
+            f"a {geotiff.SIDECAR} sidecar (bands: {{red: B4.tif, ...}})."
+        )
+    if name.endswith(("_mtl.txt", "_mtl.json")):
         return landsat.open_landsat(path, **kwargs)
     if name.endswith(".tar"):
         if not tarfile.is_tarfile(path):
             raise ProductError(f"{path}: not a readable tar archive (truncated download?).")
         return landsat.open_landsat(path, **kwargs)
     if name.endswith((".tif", ".tiff")):
-        return geotiff.open_geotiff(
-            path, roles=roles, sensor=sensor, scale=scale, offset=offset, **kwargs
-        )
+        return geotiff.open_geotiff(path, roles=roles, **plain)
     raise ProductError(
-        f"{path}: not a recognised scene. Expected a Landsat Collection 2 Level-2 folder, "
-        "its *_MTL.txt/*_MTL.json, the USGS .tar, or a multi-band GeoTIFF (.tif)."
+        f"{path}: not a recognised scene (a {path.suffix or 'suffix-less'} file). Expected a "
+        "Landsat folder, MTL or .tar, a folder of band files with a bands.yaml sidecar, or a "
+        "multi-band GeoTIFF (.tif)."
     )

@@ -36,6 +36,7 @@ class SceneInput(_Model):
 
     path: Path
     roles: list[str] | None = None
+    bands: dict[str, str] | None = None
     sensor: str | None = None
     scale: float | None = None
     offset: float | None = None
