@@ -82,7 +82,7 @@ def test_every_entry_form_gives_the_same_scene(tmp_path, sample_product, folder_
 def test_folder_without_mtl_and_two_products(tmp_path, product_copy):
     empty = tmp_path / "empty"
     empty.mkdir()
-    with pytest.raises(ProductError, match=r"no \*_MTL.txt or \*_MTL.json"):
+    with pytest.raises(ProductError, match=r"not a product folder geo recognises: it is empty"):
         open_scene(empty)
     other = product_copy / "LC09_L2SP_167041_20230317_20230320_02_T1_MTL.json"
     other.write_text((product_copy / f"{PRODUCT_ID}_MTL.json").read_text())
