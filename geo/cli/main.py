@@ -163,6 +163,7 @@ def _target_table(targets) -> str:
 @click.option("--sensor", help="Plain GeoTIFF: sensor name (e.g. landsat_oli).")
 @click.option("--scale", type=float, help="Plain GeoTIFF: reflectance = value x scale + offset.")
 @click.option("--offset", type=float, help="Plain GeoTIFF: see --scale.")
+@click.option("--resolution", type=float, help="Analysis pixel size for multi-resolution products.")
 @_friendly
 def info(
     scene: Path,
@@ -170,6 +171,7 @@ def info(
     sensor: str | None,
     scale: float | None,
     offset: float | None,
+    resolution: float | None,
 ) -> None:
     """Print what geo detects in SCENE: sensor, date, grid, bands, scaling, valid fraction."""
     import dask
@@ -183,14 +185,24 @@ def info(
         sensor=sensor,
         scale=scale,
         offset=offset,
+        resolution=resolution,
     )
     r, m = s.reflectance, s.metadata
     valid = float(dask.compute(r.notnull().all("band").mean())[0])
+    platform = m.get("spacecraft") or r.attrs.get("platform") or "unknown platform"
     click.echo(f"scene      {m.get('scene_id')}")
-    click.echo(f"product    {m.get('product')} {m.get('processing_level', '')}".rstrip())
-    click.echo(f"sensor     {m.get('sensor')} ({m.get('spacecraft', 'unknown platform')})")
+    click.echo(f"product    {m.get('product')}, level {r.attrs.get('processing_level', 'unknown')}")
+    if m.get("processing_baseline"):
+        click.echo(
+            f"baseline   {m['processing_baseline']} (offsets: {m.get('offset_source', 'n/a')})"
+        )
+    click.echo(f"sensor     {m.get('sensor')} ({platform})")
     click.echo(
-        f"date       {m.get('date_acquired', 'unknown')} {m.get('scene_center_time') or ''}".rstrip()
+        f"date       {r.attrs.get('date', 'unknown')} {m.get('scene_center_time') or ''}".rstrip()
+    )
+    click.echo(
+        f"values     {r.attrs.get('units', 'reflectance')}"
+        + (f", via {m['calibration']}" if m.get("calibration") else "")
     )
     click.echo(f"crs        {r.rio.crs}")
     res = r.rio.resolution()
@@ -199,15 +211,21 @@ def info(
         f"bounds {tuple(round(b, 1) for b in r.rio.bounds())}"
     )
     if m.get("cloud_cover") is not None:
-        click.echo(f"cloud      {m['cloud_cover']} % (MTL CLOUD_COVER)")
+        click.echo(f"cloud      {m['cloud_cover']} % (from the product metadata)")
     click.echo(f"valid      {valid:.1%} of pixels have data in every band")
     click.echo(f"qa layers  {', '.join(m.get('qa_layers', [])) or 'none'}")
+    if r.attrs.get("unusable_bands"):
+        click.echo(f"unusable   {r.attrs['unusable_bands']}: {r.attrs.get('unusable_reason', '')}")
     sensor = SENSORS.get(str(m.get("sensor")))
-    click.echo("bands      role      band  centre_um  reflectance = DN x mult + add")
+    click.echo(
+        "bands      role          band  centre_um  reflectance = DN x mult + add   resampling"
+    )
     for role, b in m["bands"].items():
-        centre = f"{sensor.band(role).centre_um:.3f}" if sensor else "?"
+        centre = f"{sensor.band(role).centre_um:.3f}" if sensor and role in sensor.roles else "?"
+        number = b.get("band", b.get("asset", "-"))
         click.echo(
-            f"           {role:<9} {b['band']!s:>4}  {centre:>9}  x {b['mult']:g} + {b['add']:g}"
+            f"           {role:<12} {number!s:>5}  {centre:>9}  x {b['mult']:.6g} + {b['add']:.6g}"
+            f"   {b.get('resampling', 'none (native grid)')}"
         )
 
 
@@ -227,6 +245,62 @@ def indices(list_: bool, sensor: str | None) -> None:
             f"{d.name:<18} {d.sensor:<12} {d.expression.text:<34} [{d.status}] "
             f"{', '.join(d.targets)} -- {d.reference}"
         )
+
+
+@main.command()
+@click.argument("scenes", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--crs", required=True, help="Target CRS, e.g. EPSG:32735 (required: geo never guesses)."
+)
+@click.option("--resolution", required=True, type=float, help="Target pixel size in CRS units.")
+@click.option(
+    "--resampling",
+    default="bilinear",
+    show_default=True,
+    type=click.Choice(["nearest", "bilinear", "cubic", "average"]),
+)
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="Output folder.")
+@click.option("--overwrite", is_flag=True, help="Replace a previous stack in --out.")
+@_friendly
+def stack(scenes, crs: str, resolution: float, resampling: str, out: Path, overwrite: bool) -> None:
+    """Put SCENES (any readable products, any CRS) on one grid: one COG per scene in OUT."""
+    import json
+
+    from geo.io.scene import open_scene
+    from geo.io.stack import stack_scenes
+    from geo.io.writers import RasterLayer, run_folder, write_rasters
+
+    opened = [open_scene(p) for p in scenes]
+    stacked = stack_scenes(opened, crs=crs, resolution=resolution, resampling=resampling)
+    with run_folder(out, overwrite=overwrite) as tmp:
+        names = {}
+        for scene_id in stacked["scene"].values:
+            layer = stacked.sel(scene=scene_id, drop=True).rio.write_crs(stacked.rio.crs)
+            names[str(scene_id)] = RasterLayer(layer.rio.write_transform(stacked.rio.transform()))
+        write_rasters(names, tmp)
+        manifest = {
+            "crs": str(stacked.rio.crs),
+            "resolution": resolution,
+            "resampling": resampling,
+            "shape": list(stacked.shape[-2:]),
+            "transform": list(stacked.rio.transform())[:6],
+            "bands": [str(b) for b in stacked["band"].values],
+            "scenes": [
+                {
+                    "scene_id": s.reflectance.attrs.get("scene_id"),
+                    "input": str(p),
+                    "sensor": s.reflectance.attrs.get("sensor"),
+                    "source_crs": str(s.reflectance.rio.crs),
+                    "file": f"{s.reflectance.attrs.get('scene_id')}.tif",
+                }
+                for s, p in zip(opened, scenes, strict=True)
+            ],
+        }
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    click.echo(
+        f"stacked {len(opened)} scenes on {stacked.shape[-1]} x {stacked.shape[-2]} px "
+        f"at {resolution:g} in {stacked.rio.crs}: {out}"
+    )
 
 
 @main.command("sample-data")

@@ -55,6 +55,7 @@ def open_scene(
     sensor: str | None = None,
     scale: float | None = None,
     offset: float | None = None,
+    resolution: float | None = None,
     chunk: int | None = None,
 ) -> Scene:
     """Open a scene product and return reflectance with its QA layers and metadata.
@@ -63,6 +64,10 @@ def open_scene(
 
     - a Landsat 4–9 product (Collection 2 Level-2 or Level-1, or an older Level-1): its
       folder, its ``*_MTL.txt`` / ``*_MTL.json``, or the ``.tar`` USGS delivers (read in place);
+    - a Sentinel-2 L2A or L1C product: the ``.SAFE`` folder, its ``MTD_MSIL*.xml``, or the
+      ``.zip`` ESA delivers (read in place), resampled to ``resolution`` (default 20 m);
+    - an ASTER L1T or AST_07XT product (see :mod:`geo.io.aster` for the forms read);
+    - a STAC Item JSON whose assets are local files (``resolution`` needed when bands differ);
     - one file per band: a folder with a ``bands.yaml`` sidecar, or ``bands`` given;
     - a plain multi-band GeoTIFF, with band roles from its band descriptions or ``roles``.
 
@@ -76,6 +81,9 @@ def open_scene(
         One file per role; relative names are resolved against ``path`` (a folder).
     sensor : str, optional
         Sensor name recorded for plain GeoTIFFs and band files.
+    resolution : float, optional
+        Pixel size in metres of the analysis grid for products whose bands come at several
+        resolutions (Sentinel-2, ASTER, STAC items); each reader documents its default.
     scale, offset : float, optional
         Reflectance = DN × scale + offset for plain GeoTIFFs (overrides the file's own).
     chunk : int, optional
@@ -88,7 +96,7 @@ def open_scene(
     ProductError
         ``path`` exists but is not a product geo can read; the message says what was seen.
     """
-    from geo.io import geotiff, landsat  # local import: both import Scene from here
+    from geo.io import aster, geotiff, landsat, sentinel2, stac  # they import Scene from here
 
     path = Path(path)
     if not path.exists():
@@ -96,10 +104,15 @@ def open_scene(
     kwargs: dict[str, Any] = {} if chunk is None else {"chunk": chunk}
     plain = {"sensor": sensor, "scale": scale, "offset": offset, **kwargs}
     name = path.name.lower()
+    multi = kwargs if resolution is None else {**kwargs, "resolution": resolution}
     if bands:
         base = path if path.is_dir() else path.parent
         files = {role: base / f for role, f in bands.items()}
         return geotiff.open_band_files(files, scene_id=path.stem, **plain)
+    if sentinel2.is_sentinel2(path):
+        return sentinel2.open_sentinel2(path, **multi)
+    if aster.is_aster(path):
+        return aster.open_aster(path, **multi)
     if path.is_dir():
         if any(path.glob("*_MTL.txt")) or any(path.glob("*_MTL.json")):
             return landsat.open_landsat(path, **kwargs)
@@ -124,10 +137,13 @@ def open_scene(
         if not tarfile.is_tarfile(path):
             raise ProductError(f"{path}: not a readable tar archive (truncated download?).")
         return landsat.open_landsat(path, **kwargs)
+    if name.endswith(".json") and stac.is_stac_item(path):
+        return stac.open_stac_item(path, resolution=resolution, **kwargs)
     if name.endswith((".tif", ".tiff")):
         return geotiff.open_geotiff(path, roles=roles, **plain)
     raise ProductError(
         f"{path}: not a recognised scene (a {path.suffix or 'suffix-less'} file). Expected a "
-        "Landsat folder, MTL or .tar, a folder of band files with a bands.yaml sidecar, or a "
-        "multi-band GeoTIFF (.tif)."
+        "Landsat folder, MTL or .tar, a Sentinel-2 .SAFE folder or .zip, an ASTER product, a "
+        "STAC Item .json, a folder of band files with a bands.yaml sidecar, or a multi-band "
+        "GeoTIFF (.tif)."
     )

@@ -43,8 +43,9 @@ class RasterLayer:
     Attributes
     ----------
     data : xarray.DataArray
-        ``(y, x)`` layer with CRS and transform on ``.rio``, already holding ``nodata``
-        where invalid (NaN for float layers).
+        ``(y, x)`` layer, or ``(band, y, x)`` whose ``band`` coordinate becomes the band
+        descriptions; CRS and transform on ``.rio``; already holding ``nodata`` where
+        invalid (NaN for float layers).
     dtype : str
         Output data type.
     nodata : float or int or None
@@ -69,11 +70,16 @@ class _WindowTarget:
         self.dataset = dataset
         self.lock = threading.Lock()
 
-    def __setitem__(self, key: tuple[slice, slice], value: np.ndarray) -> None:
-        rows, cols = key
+    def __setitem__(self, key: tuple[slice, ...], value: np.ndarray) -> None:
+        *bands, rows, cols = key
         window = Window(cols.start, rows.start, cols.stop - cols.start, rows.stop - rows.start)
         with self.lock:
-            self.dataset.write(value, 1, window=window)
+            if bands:  # (band, y, x) block
+                first = bands[0].start or 0
+                indexes = list(range(first + 1, first + value.shape[0] + 1))
+                self.dataset.write(value, indexes, window=window)
+            else:
+                self.dataset.write(value, 1, window=window)
 
 
 def write_rasters(layers: Mapping[str, RasterLayer], folder: Path) -> dict[str, str]:
@@ -91,7 +97,7 @@ def write_rasters(layers: Mapping[str, RasterLayer], folder: Path) -> dict[str, 
                 "driver": "GTiff",
                 "height": da.shape[-2],
                 "width": da.shape[-1],
-                "count": 1,
+                "count": 1 if da.ndim == 2 else da.shape[0],
                 "dtype": layer.dtype,
                 "crs": da.rio.crs,
                 "transform": da.rio.transform(),
@@ -103,7 +109,10 @@ def write_rasters(layers: Mapping[str, RasterLayer], folder: Path) -> dict[str, 
             }
             dst = rasterio.open(tmp, "w", **profile)
             datasets.append(dst)
-            if layer.description:
+            if da.ndim == 3 and "band" in da.coords:
+                for i, name_i in enumerate(da["band"].values, 1):
+                    dst.set_band_description(i, str(name_i))
+            elif layer.description:
                 dst.set_band_description(1, layer.description)
             data = (
                 da.data if isinstance(da.data, dsa.Array) else dsa.from_array(da.data, chunks=2048)

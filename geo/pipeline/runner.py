@@ -211,6 +211,7 @@ def _run(spec, scene_path, licences_path, out, overwrite, pipeline_file) -> RunR
             scene_path,
             roles=scene_opts.roles if scene_opts else None,
             bands=scene_opts.bands if scene_opts else None,
+            resolution=scene_opts.resolution if scene_opts else None,
             sensor=scene_opts.sensor if scene_opts else None,
             scale=scene_opts.scale if scene_opts else None,
             offset=scene_opts.offset if scene_opts else None,

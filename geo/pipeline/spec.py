@@ -37,6 +37,7 @@ class SceneInput(_Model):
     path: Path
     roles: list[str] | None = None
     bands: dict[str, str] | None = None
+    resolution: Annotated[float, Field(gt=0)] | None = None
     sensor: str | None = None
     scale: float | None = None
     offset: float | None = None
