@@ -32,9 +32,9 @@ class _Model(BaseModel):
 
 
 class SceneInput(_Model):
-    """``inputs.scene``: the product, plus band roles and scaling for plain GeoTIFFs."""
+    """``inputs.scene``: the product (or ``--scene``), plus how to read it."""
 
-    path: Path
+    path: Path | None = None
     roles: list[str] | None = None
     bands: dict[str, str] | None = None
     resolution: Annotated[float, Field(gt=0)] | None = None
