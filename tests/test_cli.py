@@ -227,3 +227,19 @@ def test_real_process_exit_code_and_no_traceback(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.strip().startswith("geo: error:") and "Traceback" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_fully_masked_scene_says_which_masks_removed_it(tmp_path):
+    doc = yaml.safe_load(PIPELINE.read_text())
+    doc["masks"]["ndvi_max"] = -1.0  # every pixel counts as vegetation
+    doc["inputs"]["scene"]["path"] = str(SAMPLE / PRODUCT_ID)
+    doc["inputs"]["licences"]["path"] = str(SAMPLE / "licences.gpkg")
+    path = tmp_path / "p.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    out = tmp_path / "o"
+    assert_user_error(
+        invoke("run", path, "--out", out),
+        "only 0 valid pixels",
+        "the masks removed vegetation",
+        out=out,
+    )

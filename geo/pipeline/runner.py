@@ -269,14 +269,22 @@ def _run(spec, scene_path, licences_path, out, overwrite, pipeline_file) -> RunR
             on_disk = {name: _open_layer(rasters / f"{name}.tif", chunk) for name in spec.anomalies}
             for name, opts in spec.anomalies.items():
                 log = get_index(name, sensor).log_stats if name in spec.indices else False
-                thr = fit_threshold(
-                    on_disk[name],
-                    name=name,
-                    method=opts.method,
-                    k=opts.k,
-                    percentile=opts.percentile,
-                    log=log,
-                )
+                try:
+                    thr = fit_threshold(
+                        on_disk[name],
+                        name=name,
+                        method=opts.method,
+                        k=opts.k,
+                        percentile=opts.percentile,
+                        log=log,
+                    )
+                except InvalidParameterError as exc:
+                    top = sorted(fractions["rules"].items(), key=lambda kv: -kv[1]["fraction"])[:3]
+                    removed = ", ".join(f"{rule} {v['fraction']:.1%}" for rule, v in top)
+                    raise InvalidParameterError(
+                        f"{scene_path}: {exc} Valid after masking: "
+                        f"{fractions['valid_fraction']:.1%}; the masks removed {removed}."
+                    ) from None
                 thresholds[name] = thr
                 z = anomaly_z(on_disk[name], thr)
                 flag = (on_disk[name] >= thr.cutoff).astype("uint8")
