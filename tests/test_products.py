@@ -155,3 +155,23 @@ def test_geo_stack_cli(tmp_path, sample_product):
         main, ["stack", str(sample_product), "--resolution", "30", "--out", str(out)]
     )
     assert missing.exit_code == 2 and "--crs" in missing.output + missing.stderr
+
+
+def test_aster_after_the_swir_failure_refuses_swir_indices_but_keeps_vnir(tmp_path):
+    from geo.errors import InvalidParameterError
+    from geo.spectral.indices import compute_indices
+
+    from .test_io_aster import NORMAL, make_l1t, odl
+
+    granule = "AST_L1T_00306152009104513_20150428235500_35366"  # acquired 2009-06-15
+    folder = make_l1t(tmp_path, granule=granule, metadata=odl(date="2009-06-15", gains=NORMAL))
+    scene = open_scene(folder)
+    assert scene.reflectance.attrs["sensor"] == "aster"
+    with pytest.raises(
+        InvalidParameterError, match=r"'clay_hydroxyl'.*acquired 2009-06-15.*SWIR detector failure"
+    ):
+        compute_indices(scene.reflectance, ["ferric_iron", "clay_hydroxyl"])
+    assert compute_indices(scene.reflectance, ["ferric_iron", "ndvi"]).sizes["index"] == 2
+    info = CliRunner().invoke(main, ["info", str(folder)])
+    assert info.exit_code == 0, info.stderr
+    assert "unusable   swir1,swir2165" in info.output

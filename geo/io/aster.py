@@ -262,6 +262,9 @@ def open_aster(path: str | Path, *, resolution: float = 30.0, chunk: int = DEFAU
     swir_failure = _swir_failure(acquired, swir_roles, scene_id)
     if swir_failure is not None:
         reflectance.attrs["unusable_bands"] = ",".join(swir_roles)
+        reflectance.attrs["unusable_reason"] = (
+            f"acquired {acquired.isoformat()}: {SWIR_FAILURE_RULE}"
+        )
     reflectance = reflectance.rio.write_nodata(np.nan, encoded=False)
     records = {
         b.role: {
