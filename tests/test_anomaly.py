@@ -66,7 +66,7 @@ def test_planted_anomaly_is_found_and_z_is_consistent():
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"method": "otsu"}, "unknown"),
+        ({"method": "kmeans"}, "unknown"),
         ({"k": 0}, "must be > 0"),
         ({"method": "percentile", "percentile": 100}, r"must be in \(0, 100\)"),
     ],
@@ -83,3 +83,33 @@ def test_too_few_pixels_and_no_spread():
         fit_threshold(as_da(v), name="iron_oxide")
     with pytest.raises(InvalidParameterError, match="no spread"):
         fit_threshold(as_da(np.ones((20, 20), "float32")), name="iron_oxide")
+
+
+def test_otsu_splits_two_modes_at_the_valley():
+    rng = np.random.default_rng(5)
+    low = rng.normal(0.0, 0.1, 60_000)
+    high = rng.normal(1.0, 0.1, 40_000)
+    v = np.concatenate([low, high]).astype("float32").reshape(400, 250)
+    t = fit_threshold(as_da(v, chunks=100), method="otsu", log=False)
+    assert 0.4 < t.cutoff < 0.6  # the valley between N(0, 0.1) and N(1, 0.1)
+    assert t.details["between_class_variance"] > 0.2
+    assert t.k is None and t.percentile is None
+
+
+def test_concentration_area_finds_the_break_between_two_populations():
+    rng = np.random.default_rng(6)
+    background = np.exp(rng.normal(0.0, 0.15, 95_000))  # lognormal background
+    anomaly = np.exp(rng.normal(1.0, 0.1, 5_000))  # 5 % strongly enriched population
+    v = np.concatenate([background, anomaly]).astype("float32").reshape(400, 250)
+    t = fit_threshold(as_da(v, chunks=128), method="concentration_area", log=True)
+    flagged = v >= t.cutoff
+    # most of the enriched population is above the break, little of the background
+    assert flagged.reshape(-1)[95_000:].mean() > 0.8
+    assert flagged.reshape(-1)[:95_000].mean() < 0.03
+    assert t.details["slope_anomaly"] < t.details["slope_background"] < 0  # steeper fall-off
+
+
+def test_concentration_area_needs_positive_values():
+    v = np.linspace(-1, 0.5, 10_000, dtype="float32").reshape(100, 100)
+    with pytest.raises(InvalidParameterError, match="needs positive values"):
+        fit_threshold(as_da(v), name="nd", method="concentration_area", log=False)

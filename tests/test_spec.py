@@ -39,7 +39,7 @@ def test_shipped_pipeline_loads_and_resolves_paths_against_its_folder():
         (lambda d: d.update(colour="red"), "unknown key 'colour'"),
         (lambda d: d["anomalies"].update(ndwi={"method": "robust_z"}), "'ndwi' not computed"),
         (
-            lambda d: d["anomalies"]["iron_oxide"].update(method="otsu"),
+            lambda d: d["anomalies"]["iron_oxide"].update(method="kmeans"),
             "anomalies.iron_oxide.method",
         ),
         (lambda d: d["anomalies"]["iron_oxide"].update(k=-1), "anomalies.iron_oxide.k"),

@@ -10,13 +10,18 @@ Methods (``../shared/DOMAIN.md`` §3, "Thresholds"):
 - ``robust_z``: z = (t − median) / (1.4826 · MAD); anomalous where z ≥ k.
 - ``mean_std``: z = (t − μ) / σ; anomalous where z ≥ k (k = 1.5 possible, 2 probable, 3 strong).
 - ``percentile``: anomalous where the index ≥ its p-th percentile; z is reported robustly.
+- ``otsu`` (Otsu 1979): the cut maximising the between-class variance of the histogram. It
+  assumes two comparable modes while alteration is usually < 5 % of a scene: a cross-check.
+- ``concentration_area`` (Cheng et al. 1994, C–A fractal): log(area with value ≥ v) against
+  log(v) is fitted with two straight lines; the break between the background and the anomaly
+  populations is the threshold, and both slopes are recorded.
 
 ``t`` is log(index) for ratio indices (they are skewed) and the index itself otherwise.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import dask
 import dask.array as dsa
@@ -27,7 +32,7 @@ from geo.errors import InvalidParameterError
 
 __all__ = ["METHODS", "Threshold", "anomaly_z", "fit_threshold"]
 
-METHODS = ("robust_z", "mean_std", "percentile")
+METHODS = ("robust_z", "mean_std", "percentile", "otsu", "concentration_area")
 _BINS = 1 << 16
 _MAD_TO_SIGMA = 1.4826  # MAD of a normal distribution is 0.6745 sigma
 
@@ -54,6 +59,8 @@ class Threshold:
         The threshold in index units: pixels at or above it are anomalous.
     n_valid : int
         Number of valid pixels the statistics used.
+    details : dict
+        Method-specific figures (Otsu's between-class variance, the C–A slopes and fit range).
     """
 
     index: str
@@ -65,6 +72,7 @@ class Threshold:
     scale: float
     cutoff: float
     n_valid: int
+    details: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         """Return a JSON-ready dict."""
@@ -95,6 +103,77 @@ def _weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
     return float(values[order][np.searchsorted(cdf, 0.5 * cdf[-1])])
 
 
+def _otsu(counts: np.ndarray, edges: np.ndarray) -> tuple[float, dict]:
+    """Otsu's threshold on a histogram: maximise ω0·ω1·(μ0 − μ1)² over the bin edges."""
+    centres = 0.5 * (edges[:-1] + edges[1:])
+    p = counts / counts.sum()
+    w0 = np.cumsum(p)
+    mu = np.cumsum(p * centres)
+    mu_total = mu[-1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        between = (mu_total * w0 - mu) ** 2 / (w0 * (1.0 - w0))
+    between[~np.isfinite(between)] = -1.0
+    i = int(np.argmax(between))
+    return float(edges[i + 1]), {"between_class_variance": float(between[i])}
+
+
+def _line_sse(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """Least-squares slope and the sum of squared residuals of a straight line through (x, y)."""
+    slope, intercept = np.polyfit(x, y, 1)
+    return float(slope), float(np.sum((y - (slope * x + intercept)) ** 2))
+
+
+def _concentration_area(
+    counts: np.ndarray, edges: np.ndarray, *, log: bool, name: str
+) -> tuple[float, dict]:
+    """Concentration–area break: two lines fitted to log A(≥v) against log v; break = threshold."""
+    area = np.cumsum(counts[::-1])[::-1]  # pixels with t >= each lower bin edge
+    t = edges[:-1]
+    total = area[0]
+    # fit from the median to where fewer than 10 pixels remain: the tail beyond is noise
+    keep = (area <= 0.5 * total) & (area >= 10)
+    if not log and edges[0] <= 0:
+        raise InvalidParameterError(
+            f"concentration_area for index {name!r} needs positive values (a log-log plot); "
+            f"the smallest valid value is {edges[0]:.4g}."
+        )
+    x = t[keep] if log else np.log(t[keep])
+    y = np.log10(area[keep])
+    if x.size < 12:
+        raise InvalidParameterError(
+            f"concentration_area for index {name!r}: too few distinct values above the median "
+            "for a two-line fit; use robust_z or percentile."
+        )
+    # candidate breaks on a coarse grid; two lines, or three when the anomaly population shows
+    # as a plateau (it does when it is distinct from the background); BIC picks the model and
+    # the threshold is the first break, where the background population ends
+    cand = np.unique(np.linspace(6, x.size - 6, min(80, x.size - 12)).astype(int))
+    segs = {j: _line_sse(x[:j], y[:j]) for j in cand}
+    tails = {j: _line_sse(x[j:], y[j:]) for j in cand}
+    two = min((segs[j][1] + tails[j][1], j) for j in cand)
+    three = min(
+        (segs[j][1] + _line_sse(x[j:k], y[j:k])[1] + tails[k][1], j, k)
+        for j in cand
+        for k in cand
+        if k - j >= 6
+    )
+    n = x.size
+
+    def bic(sse: float, params: int) -> float:
+        return n * np.log(max(sse, 1e-12) / n) + params * np.log(n)
+
+    if bic(three[0], 6) < bic(two[0], 4):
+        j, k = three[1], three[2]
+        slopes = {"slope_background": segs[j][0], "slope_anomaly": tails[k][0]}
+        breaks = [float(t[keep][j]), float(t[keep][k])]
+    else:
+        j = two[1]
+        slopes = {"slope_background": segs[j][0], "slope_anomaly": tails[j][0]}
+        breaks = [float(t[keep][j])]
+    details = {**slopes, "breaks": breaks, "fit_points": int(n)}
+    return breaks[0], details
+
+
 def fit_threshold(
     index: xr.DataArray,
     valid: xr.DataArray | None = None,
@@ -115,7 +194,7 @@ def fit_threshold(
         Pixels that may enter the statistics (e.g. the mask and an area of interest).
     name : str, optional
         Index name for the result; defaults to ``index.name``.
-    method : {"robust_z", "mean_std", "percentile"}
+    method : {"robust_z", "mean_std", "percentile", "otsu", "concentration_area"}
         Threshold rule.
     k : float
         z multiplier for the z methods.
@@ -182,8 +261,13 @@ def fit_threshold(
         keep = counts > 0
         center = median
         scale = _MAD_TO_SIGMA * _weighted_median(np.abs(centres[keep] - median), counts[keep])
+    details: dict = {}
     if method == "percentile":
         cut_t = _quantile_from_hist(counts, edges, percentile / 100.0)
+    elif method == "otsu":
+        cut_t, details = _otsu(counts, edges)
+    elif method == "concentration_area":
+        cut_t, details = _concentration_area(counts, edges, log=log, name=name)
     else:
         if scale <= 0:
             raise InvalidParameterError(
@@ -196,12 +280,13 @@ def fit_threshold(
         index=name,
         method=method,
         log=log,
-        k=None if method == "percentile" else float(k),
+        k=float(k) if method in ("robust_z", "mean_std") else None,
         percentile=float(percentile) if method == "percentile" else None,
         center=float(center),
         scale=float(scale),
         cutoff=cutoff,
         n_valid=n,
+        details=details,
     )
 
 
