@@ -43,7 +43,7 @@ from pyproj import Transformer
 from rasterio.features import shapes
 from rasterio.transform import Affine
 from scipy import ndimage
-from shapely.geometry import Polygon, shape
+from shapely.geometry import Polygon, box, shape
 from shapely.geometry.base import BaseGeometry
 from shapely.ops import unary_union
 
@@ -980,6 +980,54 @@ def _write_text(path: Path, text: str) -> None:
         tmp.write_text(text, encoding="utf-8")
 
 
+#: Training polygons for the classifier lessons: interiors of some planted zones and bare
+#: background patches, so the other planted zones stay out of training and test the model.
+TRAINING_SOURCES = {"iron_oxide": "porphyry_core", "aloh_clay": "argillic"}
+TRAINING_SHRINK_M = 60.0  # two pixels inside the planted footprint: no mixed edge pixels
+BACKGROUND_PATCHES = 8
+BACKGROUND_HALF_M = 120.0  # 8 x 8 pixel squares
+BACKGROUND_CLEARANCE_M = 300.0  # away from every planted feature and trap
+
+
+def _training_polygons(scene: _Scene, seed: int) -> gpd.GeoDataFrame:
+    """Class polygons in EPSG:4326 (as field teams record them): iron oxide, AlOH clay, background."""
+    truth = scene.truth.set_index("name")
+    rows = [
+        {"class": cls, "source": name, "geometry": truth.geometry[name].buffer(-TRAINING_SHRINK_M)}
+        for cls, name in TRAINING_SOURCES.items()
+    ]
+    frame = _valid_frame()
+    occupied = scene.truth.geometry.union_all().buffer(BACKGROUND_CLEARANCE_M)
+    rng = np.random.default_rng(seed + 7)
+    candidates = [
+        (r, c) for r in range(40, SHAPE[0] - 40, 20) for c in range(40, SHAPE[1] - 40, 20)
+    ]
+    chosen = 0
+    for i in rng.permutation(len(candidates)):
+        r, c = candidates[i]
+        x, y = scene.transform * (c + 0.5, r + 0.5)
+        square = box(
+            x - BACKGROUND_HALF_M,
+            y - BACKGROUND_HALF_M,
+            x + BACKGROUND_HALF_M,
+            y + BACKGROUND_HALF_M,
+        )
+        if not frame[r - 5 : r + 5, c - 5 : c + 5].all() or square.intersects(occupied):
+            continue
+        rows.append(
+            {
+                "class": "background",
+                "source": f"bare ground at row {r}, col {c}",
+                "geometry": square,
+            }
+        )
+        occupied = occupied.union(square.buffer(BACKGROUND_CLEARANCE_M))
+        chosen += 1
+        if chosen == BACKGROUND_PATCHES:
+            break
+    return gpd.GeoDataFrame(rows, geometry="geometry", crs=CRS).to_crs("EPSG:4326")
+
+
 def _write_layer(path: Path, frame: gpd.GeoDataFrame, layer: str) -> None:
     with _atomic(path) as tmp:
         frame.to_file(tmp, layer=layer, driver="GPKG")
@@ -1153,6 +1201,7 @@ right answers are known.
 | `…_MTL.txt`, `…_MTL.json` | the same metadata in the ODL and JSON forms |
 | `licences.gpkg` | layer `licences`: 4 polygons in **EPSG:4326** (not the scene CRS, on purpose) |
 | `truth.gpkg` | layer `planted`: one polygon per planted feature and trap, EPSG:32635 |
+| `training.gpkg` | layer `training`: classifier training polygons in **EPSG:4326** (column `class`: iron_oxide from the porphyry core, aloh_clay from the argillic zone, background bare-ground squares); the other planted zones are left out to test the model |
 
 Grid: {rows} × {cols} pixels of {pixel_size:.0f} m, CRS **{crs}** (WGS 84 / UTM zone 35N), about
 {size_mb:.0f} MB in all. As USGS does for southern-hemisphere scenes, the north zone is kept, so
@@ -1390,6 +1439,8 @@ def make_landsat_sample(
     paths["truth"] = out_dir / "truth.gpkg"
     _write_layer(paths["licences"], scene.licences, "licences")
     _write_layer(paths["truth"], scene.truth, "planted")
+    paths["training"] = out_dir / "training.gpkg"
+    _write_layer(paths["training"], _training_polygons(scene, seed), "training")
     size_mb = sum(path.stat().st_size for path in paths.values()) / 2**20
     paths["readme"] = out_dir / "README.md"
     _write_text(paths["readme"], _readme_text(scene, seed, ENDMEMBER_TABLE, size_mb))
