@@ -49,7 +49,7 @@ def test_shipped_pipeline_loads_and_resolves_paths_against_its_folder():
         ),
         (
             lambda d: d["targets"].update(iron=["ferric_iron"]),
-            "targets.iron: 'ferric_iron' has no entry",
+            "targets.iron: 'ferric_iron' is neither under anomalies",
         ),
         (lambda d: d["targets"]["weights"].update(colour=1), "targets.weights.colour"),
         (lambda d: d.pop("name"), "missing required key 'name'"),

@@ -119,6 +119,57 @@ class Anomaly(_Model):
     percentile: Annotated[float, Field(gt=0, lt=100)] = 97.5
 
 
+class Crosta(_Model):
+    """``crosta``: feature-oriented PCA (Loughlin 1991) images added as evidence layers.
+
+    Each target ``t`` adds a layer ``crosta_<t>`` (the selected component, signed so the
+    target is bright) that ``anomalies`` can threshold (use ``log: false`` semantics: the
+    runner never logs these).
+    """
+
+    targets: list[Literal["iron_oxide", "hydroxyl"]] = ["iron_oxide", "hydroxyl"]
+
+
+class Sam(_Model):
+    """``sam``: spectral angle mapping against the bundled library at the scene's bands.
+
+    Each group in ``groups`` becomes a binary evidence layer ``sam_<group>`` (best match under
+    its angle threshold).
+    """
+
+    groups: list[str]
+    threshold: Annotated[float, Field(gt=0, lt=1.6)] = 0.10
+    thresholds: dict[str, Annotated[float, Field(gt=0, lt=1.6)]] = Field(default_factory=dict)
+
+
+class Estimator(_Model):
+    """A scikit-learn classifier by dotted class path (only ``sklearn.*``) and its parameters."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    class_: str = Field("sklearn.ensemble.RandomForestClassifier", alias="class")
+    params: dict = Field(default_factory=lambda: {"n_estimators": 200})
+
+
+class Classifier(_Model):
+    """``classifier``: supervised classification from training polygons or points.
+
+    Each class in ``anomaly_classes`` becomes a binary evidence layer ``class_<name>``
+    (predicted with probability ≥ ``min_probability``).
+    """
+
+    training: Path
+    layer: str | None = None
+    label_column: str = "class"
+    estimator: Estimator = Estimator()
+    features: Literal["bands", "bands+indices"] = "bands+indices"
+    block_size_m: Annotated[float, Field(gt=0)] = 1500.0
+    folds: Annotated[int, Field(ge=2, le=20)] = 5
+    anomaly_classes: list[str] = Field(default_factory=list)
+    min_probability: Annotated[float, Field(ge=0, le=1)] = 0.5
+    seed: int = 0
+
+
 class Zones(_Model):
     """``zones``."""
 
@@ -169,6 +220,9 @@ class PipelineSpec(_Model):
     indices: list[str]
     custom_indices: dict[str, str] = Field(default_factory=dict)
     anomalies: dict[str, Anomaly]
+    crosta: Crosta | None = None
+    sam: Sam | None = None
+    classifier: Classifier | None = None
     zones: Zones = Zones()
     targets: Targets = Targets()
 
@@ -182,18 +236,37 @@ class PipelineSpec(_Model):
                 f"{', '.join(sorted(known))} (or define it under custom_indices)"
             )
         computed = set(self.indices) | set(self.custom_indices)
+        if self.crosta is not None:
+            computed |= {f"crosta_{t}" for t in self.crosta.targets}
         missing = [n for n in self.anomalies if n not in computed]
         if missing:
             raise ValueError(
-                f"anomalies: {', '.join(map(repr, missing))} not computed; add it to indices"
+                f"anomalies: {', '.join(map(repr, missing))} not computed; add it to indices "
+                "(or enable crosta for crosta_* layers)"
             )
+        evidence = set(self.anomalies) | self.binary_layers()
         for key in ("iron", "clay"):
-            absent = [n for n in getattr(self.targets, key) if n not in self.anomalies]
+            absent = [n for n in getattr(self.targets, key) if n not in evidence]
             if absent:
                 raise ValueError(
-                    f"targets.{key}: {', '.join(map(repr, absent))} has no entry under anomalies"
+                    f"targets.{key}: {', '.join(map(repr, absent))} is neither under anomalies "
+                    "nor a sam_<group> / class_<name> layer of this pipeline"
                 )
+        if self.classifier is not None and not self.classifier.estimator.class_.startswith(
+            "sklearn."
+        ):
+            raise ValueError(
+                "classifier.estimator.class: only scikit-learn estimators (sklearn.*) are loaded; "
+                f"got {self.classifier.estimator.class_!r}"
+            )
         return self
+
+    def binary_layers(self) -> set[str]:
+        """Names of the binary evidence layers the SAM and classifier sections add."""
+        out = {f"sam_{g}" for g in self.sam.groups} if self.sam else set()
+        if self.classifier is not None:
+            out |= {f"class_{c}" for c in self.classifier.anomaly_classes}
+        return out
 
 
 def _describe(err: dict) -> str:
@@ -202,6 +275,8 @@ def _describe(err: dict) -> str:
         return f"unknown key {where!r}"
     if err["type"] == "missing":
         return f"missing required key {where!r}"
+    if err["type"] == "value_error" and not err["loc"]:  # cross-key checks name their keys
+        return str(err["msg"]).removeprefix("Value error, ")
     return f"{where}: {err['msg']} (got {err.get('input')!r})"
 
 
@@ -247,6 +322,15 @@ def _resolve_paths(spec: PipelineSpec, base: Path) -> PipelineSpec:
         if inputs.licences
         else None
     )
+    classifier = (
+        spec.classifier.model_copy(update={"training": rel(spec.classifier.training)})
+        if spec.classifier
+        else None
+    )
     return spec.model_copy(
-        update={"inputs": Inputs(scene=scene, licences=licences), "output": rel(spec.output)}
+        update={
+            "inputs": Inputs(scene=scene, licences=licences),
+            "output": rel(spec.output),
+            "classifier": classifier,
+        }
     )
