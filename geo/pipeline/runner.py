@@ -39,6 +39,7 @@ from geo.pipeline.spec import PipelineSpec
 from geo.spectral.anomaly import Threshold, anomaly_z, fit_threshold
 from geo.spectral.indices import compute_indices, get_index
 from geo.spectral.masks import build_mask, mask_fractions, product_flags
+from geo.spectral.pca import crosta
 from geo.targets.licences import assign_licences, summarise_licences
 from geo.targets.rank import COMPONENTS, locate_targets, merge_zones, rank_targets, score_targets
 from geo.targets.zones import extract_zones
@@ -263,6 +264,29 @@ def _run(spec, scene_path, licences_path, out, overwrite, pipeline_file) -> RunR
                     "thresholds rest on few pixels"
                 )
 
+        methods: dict[str, dict] = {}
+        if spec.crosta is not None:
+            with timer.stage("crosta"):
+                clear = reasons_disk == 0
+                images = {}
+                for target in spec.crosta.targets:
+                    result = crosta(refl, target, sensor=sensor, valid=clear)
+                    images[f"crosta_{target}"] = RasterLayer(
+                        result.image.where(clear),
+                        description=f"Crosta {target}: PC{result.component} x {result.sign:+d}",
+                    )
+                    methods.setdefault("crosta", {})[target] = {
+                        "roles": list(result.subset.roles),
+                        "component": result.component,
+                        "sign": result.sign,
+                        "n_pixels": result.pca.n_pixels,
+                        "explained_variance_ratio": [
+                            round(float(v), 6) for v in result.pca.explained_variance_ratio
+                        ],
+                        "loadings": result.loadings_table().round(6).to_dict(),
+                    }
+                write_rasters(images, rasters)
+
         with timer.stage("anomalies"):
             thresholds: dict[str, Threshold] = {}
             anomaly_layers: dict[str, RasterLayer] = {}
@@ -379,6 +403,7 @@ def _run(spec, scene_path, licences_path, out, overwrite, pipeline_file) -> RunR
             "masks": {"config": spec.masks.model_dump(mode="json"), **fractions},
             "indices": indices.attrs["formulas"],
             "thresholds": {n: t.to_dict() for n, t in thresholds.items()},
+            "methods": methods,
             "zones": {
                 "count": len(zones),
                 "by_kind": {str(k): int(v) for k, v in zones["kind"].value_counts().items()}
