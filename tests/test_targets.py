@@ -201,3 +201,18 @@ def test_licence_join_with_layer_in_another_crs():
         4.0 + 2.0, rel=1e-3
     )  # T1 + half of T2
     assert summary.loc["B", "anomalous_area_ha"] == pytest.approx(2.0, rel=1e-3)
+
+
+def test_binary_evidence_strength_and_union_of_one_kind():
+    z = zones_frame(
+        [
+            zone("ratio", "iron_oxide", box(0, 0, 1000, 100), 10.0, 6.0),
+            zone("sam", "sam_iron_oxide", box(500, 0, 1500, 100), 10.0, np.nan),  # half overlaps
+        ]
+    )
+    z["mean_strength"] = [np.nan, 0.4]  # SAM: 1 - angle / threshold
+    cfg = ScoreConfig(iron_kinds=("iron_oxide", "sam_iron_oxide"), z_scale=3.0)
+    t = score_targets(merge_zones(z, distance_m=0), z, cfg).iloc[0]
+    assert t["iron_area_ha"] == pytest.approx(15.0)  # union, not 20
+    assert t["iron_z"] == pytest.approx(6.0)  # only zones that have a z-score
+    assert t["iron_intensity"] == pytest.approx(((1 - np.exp(-2)) + 0.4) / 2, abs=1e-6)

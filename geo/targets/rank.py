@@ -152,7 +152,12 @@ def score_targets(
 ) -> gpd.GeoDataFrame:
     """Add the score components and the score to merged targets.
 
-    ``zones`` must carry ``zone_id``, ``kind``, ``area_ha`` and ``mean_z``.
+    ``zones`` must carry ``zone_id``, ``kind``, ``area_ha`` and ``mean_z`` (NaN for binary
+    evidence) and may carry ``mean_strength`` in [0, 1]: the evidence strength of zones that
+    have no z-score (SAM: 1 − angle/threshold; classifier: class probability). A zone's
+    strength is ``mean_strength`` when given, else 1 − exp(−z/z_scale); an intensity is the
+    area-weighted mean strength of the target's zones of that kind. Areas of one kind are
+    unions, so overlapping layers (a ratio and a Crosta zone) count once.
     Adds ``area_ha``, ``iron_area_ha``, ``clay_area_ha``, ``iron_z``, ``clay_z``, one
     column per component and ``score``.
     """
@@ -165,11 +170,22 @@ def score_targets(
         rec = {"area_ha": float(geometry.area / 1e4)}  # union: overlapping zones count once
         for label, kinds in (("iron", config.iron_kinds), ("clay", config.clay_kinds)):
             sub = members[members["kind"].isin(kinds)]
-            area = float(sub["area_ha"].sum())
-            z = float(np.average(sub["mean_z"], weights=sub["area_ha"])) if area > 0 else 0.0
-            rec[f"{label}_area_ha"] = area
-            rec[f"{label}_z"] = z
-            rec[f"{label}_intensity"] = float(1 - np.exp(-max(z, 0.0) / config.z_scale))
+            z = sub["mean_z"].to_numpy(dtype="float64")
+            strength = 1 - np.exp(-np.clip(np.nan_to_num(z, nan=0.0), 0, None) / config.z_scale)
+            if "mean_strength" in sub:
+                given = sub["mean_strength"].to_numpy(dtype="float64")
+                strength = np.where(np.isfinite(given), given, strength)
+            weights_ha = sub["area_ha"].to_numpy(dtype="float64")
+            has_z = np.isfinite(z)
+            rec[f"{label}_area_ha"] = (
+                float(unary_union(list(sub.geometry)).area / 1e4) if len(sub) else 0.0
+            )
+            rec[f"{label}_z"] = (
+                float(np.average(z[has_z], weights=weights_ha[has_z])) if has_z.any() else 0.0
+            )
+            rec[f"{label}_intensity"] = (
+                float(np.average(strength, weights=weights_ha)) if len(sub) else 0.0
+            )
         weaker = min(rec["iron_area_ha"], rec["clay_area_ha"])
         rec["coincidence"] = float(1 - np.exp(-weaker / config.area_scale_ha))
         rec["area"] = float(1 - np.exp(-rec["area_ha"] / config.area_scale_ha))
