@@ -1,24 +1,37 @@
 #!/usr/bin/env python
-"""Derive Landsat 8 OLI / Landsat 9 OLI-2 band reflectances of mineral and cover endmembers.
+"""Derive band reflectances of mineral and cover endmembers for the supported sensors.
 
 Each selected laboratory reflectance spectrum is linearly interpolated onto the 1 nm grid of the
 official relative spectral response (RSR) of OLI bands 1-7 and band-averaged,
 
     rho_b = int rho(l) S_b(l) dl / int S_b(l) dl      (trapezoid rule over the RSR support).
 
-Both wavelength axes are in micrometres. Small negative RSR values (noise in the official tables)
+Both wavelength axes are in micrometres (nm RSR files are converted on reading). Small negative RSR values (noise in the official tables)
 are clipped to zero. A spectrum must have valid data wherever the response exceeds 1 % of the
 band's peak; otherwise the record is refused with :class:`CoverageError`. Nothing is extrapolated:
 RSR samples outside the spectrum, on a missing value, or inside a gap between valid samples wider
 than :data:`MAX_GAP_UM` count as uncovered. Uncovered samples below that 1 % level get zero weight.
 All selected records cover at least 0.414-2.446 µm, i.e. the whole support of OLI bands 1-7.
 
+Two kinds of table are written:
+
+* ``endmembers_<platform>.csv`` (Landsat 8 OLI, Landsat 9 OLI-2), band columns ``coastal`` ...
+  ``swir2``: every record must be covered, otherwise the script stops.
+* ``library_<sensor>.csv``, the spectral library used by ``geo.spectral.sam``, for each sensor
+  key of ``geo.sensors`` (``landsat_oli`` from the Landsat 8 RSRs, ``landsat_tm`` from Landsat 5,
+  ``landsat_etm`` from Landsat 7, ``sentinel2_msi`` from Sentinel-2A, ``aster`` from Terra ASTER),
+  one column per band role in sensor order (Sentinel-2 cirrus B10 and ASTER 3B are left out).
+  A record that does not cover every band is dropped from that table only, and the header lists
+  it with the band and wavelengths it misses (e.g. earthlib spectra end at 2.45 µm, short of the
+  ASTER band 9 response).
+
 Rows are sorted by ``group`` then ``name`` and floats are written with 5 decimals, so a re-run
 changes only the date in the header.
 
 The inputs are the reference files under ``../shared/data`` (see its ``PROVENANCE.md``); they are
 needed only to run this script, never by the ``geo`` package, which ships the output tables
-``geo/data/endmembers_landsat8_oli.csv`` and ``geo/data/endmembers_landsat9_oli2.csv``.
+``geo/data/endmembers_landsat8_oli.csv``, ``geo/data/endmembers_landsat9_oli2.csv`` and
+``geo/data/library_<sensor>.csv``.
 
 Usage::
 
@@ -51,7 +64,8 @@ BANDS = {
     "swir1": "band_6",
     "swir2": "band_7",
 }
-COLUMNS = ("name", "group", "record", "library", *BANDS)
+LABELS = ("name", "group", "record", "library")
+COLUMNS = (*LABELS, *BANDS)
 GROUPS = ("iron_oxide", "aloh_clay", "mgoh_carbonate", "vegetation", "soil", "water", "snow")
 LIBRARIES = ("splib06", "splib07", "earthlib")
 
@@ -94,6 +108,12 @@ class Sensor:
         Wavelength unit of the RSR files.
     citation : str
         Publication describing the RSR, or ``""`` if none is cited.
+    bands : tuple of (str, str)
+        Output band column and RSR file name (in ``srf_dir``), in output order.
+    description : str
+        What the band columns are, for the first header line.
+    prefix : {"endmembers", "library"}
+        Output file prefix. Library tables drop records that miss a band instead of stopping.
     """
 
     key: str
@@ -101,6 +121,19 @@ class Sensor:
     srf_dir: str
     unit: str
     citation: str
+    bands: tuple[tuple[str, str], ...] = tuple(BANDS.items())
+    description: str = "OLI bands 1-7"
+    prefix: str = "endmembers"
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """Output columns: the row labels, then one column per band."""
+        return (*LABELS, *(band for band, _ in self.bands))
+
+    @property
+    def filename(self) -> str:
+        """Output file name."""
+        return f"{self.prefix}_{self.key}.csv"
 
 
 SENSORS = (
@@ -117,6 +150,92 @@ SENSORS = (
         srf_dir="srf/pyrsr/Landsat-9/OLI_TIRS",
         unit="um",
         citation="",
+    ),
+)
+
+_TM_BANDS = (
+    ("blue", "band_1"),
+    ("green", "band_2"),
+    ("red", "band_3"),
+    ("nir", "band_4"),
+    ("swir1", "band_5"),
+    ("swir2", "band_7"),
+)
+_TM_DESCRIPTION = "bands 1-5 and 7 as roles"
+
+#: Spectral-library tables, keyed like ``geo.sensors.SENSORS``; roles in that module's order.
+LIBRARY_SENSORS = (
+    Sensor(
+        key="landsat_oli",
+        title="Landsat 8 OLI",
+        srf_dir="srf/pyrsr/Landsat-8/OLI_TIRS",
+        unit="um",
+        citation="Barsi et al. 2014, Remote Sens. 6, 10232, doi:10.3390/rs61010232",
+        description="bands 1-7 as roles",
+        prefix="library",
+    ),
+    Sensor(
+        key="landsat_tm",
+        title="Landsat 5 TM",
+        srf_dir="srf/pyrsr/Landsat-5/TM",
+        unit="um",
+        citation="",
+        bands=_TM_BANDS,
+        description=_TM_DESCRIPTION,
+        prefix="library",
+    ),
+    Sensor(
+        key="landsat_etm",
+        title="Landsat 7 ETM+",
+        srf_dir="srf/pyrsr/Landsat-7/ETM+",
+        unit="um",
+        citation="",
+        bands=_TM_BANDS,
+        description=_TM_DESCRIPTION,
+        prefix="library",
+    ),
+    Sensor(
+        key="sentinel2_msi",
+        title="Sentinel-2A MSI",
+        srf_dir="srf/pyrsr/Sentinel-2A/MSI",
+        unit="nm",
+        citation="",
+        bands=(
+            ("coastal", "band_1"),
+            ("blue", "band_2"),
+            ("green", "band_3"),
+            ("red", "band_4"),
+            ("rededge1", "band_5"),
+            ("rededge2", "band_6"),
+            ("rededge3", "band_7"),
+            ("nir", "band_8"),
+            ("nir_narrow", "band_8A"),
+            ("water_vapour", "band_9"),
+            ("swir1", "band_11"),
+            ("swir2", "band_12"),
+        ),
+        description="bands B01-B09, B8A, B11, B12 (cirrus B10 left out) as roles",
+        prefix="library",
+    ),
+    Sensor(
+        key="aster",
+        title="Terra ASTER",
+        srf_dir="srf/pyrsr/Terra/ASTER",
+        unit="nm",
+        citation="",
+        bands=(
+            ("green", "band_1"),
+            ("red", "band_2"),
+            ("nir", "band_3N"),
+            ("swir1", "band_4"),
+            ("swir2165", "band_5"),
+            ("swir2205", "band_6"),
+            ("swir2260", "band_7"),
+            ("swir2330", "band_8"),
+            ("swir2395", "band_9"),
+        ),
+        description="VNIR-SWIR bands 1, 2, 3N, 4-9 as roles",
+        prefix="library",
     ),
 )
 
@@ -184,7 +303,22 @@ ENDMEMBERS = (
 
 
 class CoverageError(ValueError):
-    """A spectrum does not cover the significant part of a band's spectral response."""
+    """A spectrum does not cover the significant part of a band's spectral response.
+
+    Parameters
+    ----------
+    message : str
+        The error message.
+    band : str
+        The band that is not covered.
+    span_um : tuple of float
+        First and last uncovered wavelength (µm) with significant response.
+    """
+
+    def __init__(self, message: str, band: str, span_um: tuple[float, float]):
+        super().__init__(message)
+        self.band = band
+        self.span_um = span_um
 
 
 @dataclass(frozen=True)
@@ -207,7 +341,8 @@ def read_srf(path: Path, unit: str) -> tuple[np.ndarray, np.ndarray]:
     Parameters
     ----------
     path : Path
-        File with a header line ``<n> <band>`` followed by ``n`` rows ``wavelength response``.
+        File with a header line ``<n> <band>`` (ASTER: ``# <n> <band>``) followed by ``n`` rows
+        ``wavelength response``.
     unit : {"um", "nm"}
         Wavelength unit of the file (pyrsr Landsat files are in µm, ASTER/Sentinel-2 in nm).
 
@@ -217,7 +352,7 @@ def read_srf(path: Path, unit: str) -> tuple[np.ndarray, np.ndarray]:
         Wavelength in micrometres and the response with negative noise clipped to zero.
     """
     lines = path.read_text().splitlines()
-    n_rows = int(lines[0].split()[0])
+    n_rows = int(lines[0].lstrip("# ").split()[0])
     data = np.loadtxt(lines[1:], ndmin=2)
     if data.shape != (n_rows, 2):
         raise ValueError(f"{path}: header announces {n_rows} rows, found {data.shape}")
@@ -335,14 +470,16 @@ def band_average(
         raise CoverageError(
             f"{spectrum.record!r}: no valid reflectance for band {band} at "
             f"{gap.min():.3f}-{gap.max():.3f} µm, where the response exceeds "
-            f"{REL_RESPONSE_THRESHOLD:.0%} of its peak; refusing to extrapolate"
+            f"{REL_RESPONSE_THRESHOLD:.0%} of its peak; refusing to extrapolate",
+            band,
+            (float(gap.min()), float(gap.max())),
         )
     weight = np.where(missing, 0.0, response)
     numerator = np.trapezoid(np.where(missing, 0.0, rho) * weight, wavelength_um)
     return float(numerator / np.trapezoid(weight, wavelength_um))
 
 
-def derive_table(shared: Path, sensor: Sensor) -> pd.DataFrame:
+def derive_table(shared: Path, sensor: Sensor) -> tuple[pd.DataFrame, list[str]]:
     """Band-average every endmember for one sensor.
 
     Parameters
@@ -354,17 +491,34 @@ def derive_table(shared: Path, sensor: Sensor) -> pd.DataFrame:
 
     Returns
     -------
-    DataFrame
-        Columns :data:`COLUMNS`, rows sorted by ``group`` then ``name``.
+    table : DataFrame
+        Columns ``sensor.columns``, rows sorted by ``group`` then ``name``.
+    dropped : list of str
+        For library tables, one note per record left out because it misses a band
+        (``name (band X: no data at a-b µm)``); always empty for endmember tables.
+
+    Raises
+    ------
+    CoverageError
+        For an endmember table, if any record misses any band.
     """
     srfs = {
         band: read_srf(shared / sensor.srf_dir / filename, sensor.unit)
-        for band, filename in BANDS.items()
+        for band, filename in sensor.bands
     }
-    rows = []
+    rows, dropped = [], []
     for endmember in ENDMEMBERS:
         spectrum = read_endmember(shared, endmember)
-        values = {band: band_average(spectrum, *srfs[band], band) for band in BANDS}
+        try:
+            values = {band: band_average(spectrum, *srf, band) for band, srf in srfs.items()}
+        except CoverageError as error:
+            if sensor.prefix != "library":
+                raise
+            low, high = error.span_um
+            dropped.append(
+                f"{endmember.name} (band {error.band}: no data at {low:.3f}-{high:.3f} µm)"
+            )
+            continue
         rows.append(
             {
                 "name": endmember.name,
@@ -374,8 +528,8 @@ def derive_table(shared: Path, sensor: Sensor) -> pd.DataFrame:
                 **values,
             }
         )
-    table = pd.DataFrame(rows, columns=list(COLUMNS))
-    return table.sort_values(["group", "name"], ignore_index=True)
+    table = pd.DataFrame(rows, columns=list(sensor.columns))
+    return table.sort_values(["group", "name"], ignore_index=True), dropped
 
 
 def _validate(table: pd.DataFrame) -> None:
@@ -387,24 +541,30 @@ def _validate(table: pd.DataFrame) -> None:
         problems.append("names must be snake_case")
     if not table["group"].isin(GROUPS).all() or not table["library"].isin(LIBRARIES).all():
         problems.append("unknown group or library")
-    if table[["name", "group", "record", "library"]].stack().str.contains("[#\n]").any():
+    if table[list(LABELS)].stack().str.contains("[#\n]").any():
         problems.append("'#' or newline in a text field (would break comment='#' parsing)")
-    values = table[list(BANDS)].to_numpy()
+    values = table.drop(columns=list(LABELS)).to_numpy()
     if not (np.isfinite(values).all() and values.min() >= 0.0 and values.max() <= 1.2):
         problems.append("band values outside [0, 1.2]")
     if problems:
         raise ValueError("; ".join(problems))
 
 
-def header_lines(shared: Path, sensor: Sensor, date: str) -> list[str]:
-    """Return the ``#`` comment lines heading an output table."""
+def header_lines(shared: Path, sensor: Sensor, date: str, dropped: list[str]) -> list[str]:
+    """Return the ``#`` comment lines heading an output table.
+
+    Library tables get a line listing the ``dropped`` records (or saying that none was).
+    """
     reference = dict(
         line.split(": ", 1)
         for line in (shared / sensor.srf_dir / "reference").read_text().splitlines()
         if ": " in line
     )
-    return [
-        f"{sensor.title} band-averaged reflectance (OLI bands 1-7, unitless 0-1) of mineral and "
+    description = sensor.description
+    if sensor.prefix == "library":
+        description += " " + ", ".join(band for band, _ in sensor.bands)
+    lines = [
+        f"{sensor.title} band-averaged reflectance ({description}, unitless 0-1) of mineral and "
         "cover endmembers.",
         f"RSR: {reference['URL']} ({reference['AUTHORSHIP']} {reference['DATE']}"
         f"{'; ' + sensor.citation if sensor.citation else ''}), via pyrsr 0.8.0.",
@@ -412,32 +572,37 @@ def header_lines(shared: Path, sensor: Sensor, date: str) -> list[str]:
         f"rho_b = int rho S_b dl / int S_b dl (trapezoid on the 1 nm RSR grid, spectra linearly "
         f"interpolated, no extrapolation, full coverage above {REL_RESPONSE_THRESHOLD:.0%} "
         "of peak response).",
-        f"Generated by {SCRIPT_NAME} on {date}; do not edit by hand.",
     ]
+    if sensor.prefix == "library":
+        lines.append(
+            "Records dropped for lack of coverage: " + ("; ".join(dropped) or "none") + "."
+        )
+    return [*lines, f"Generated by {SCRIPT_NAME} on {date}; do not edit by hand."]
 
 
 def write_table(table: pd.DataFrame, path: Path, header: list[str]) -> None:
-    """Write a table as CSV with ``#`` header lines and 5-decimal floats."""
+    """Write a table as CSV with ``#`` header lines and 5-decimal band values."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    bands = [column for column in table.columns if column not in LABELS]
     with path.open("w", newline="", encoding="utf-8") as stream:
         stream.writelines(f"# {line}\n" for line in header)
         writer = csv.writer(stream, lineterminator="\n")
-        writer.writerow(COLUMNS)
+        writer.writerow(table.columns)
         for row in table.to_dict("records"):
             writer.writerow(
-                [row[column] for column in COLUMNS[:4]] + [f"{row[band]:.5f}" for band in BANDS]
+                [row[column] for column in LABELS] + [f"{row[band]:.5f}" for band in bands]
             )
 
 
 def derive(shared: Path, out_dir: Path, date: str | None = None) -> dict[str, pd.DataFrame]:
-    """Derive and write the endmember table of every sensor in :data:`SENSORS`.
+    """Derive and write the tables of every sensor in :data:`SENSORS` and :data:`LIBRARY_SENSORS`.
 
     Parameters
     ----------
     shared : Path
         Shared reference data directory.
     out_dir : Path
-        Directory receiving ``endmembers_<sensor>.csv``.
+        Directory receiving ``endmembers_<platform>.csv`` and ``library_<sensor>.csv``.
     date : str, optional
         Date written to the header; defaults to today (ISO format).
 
@@ -448,11 +613,11 @@ def derive(shared: Path, out_dir: Path, date: str | None = None) -> dict[str, pd
     """
     date = date or datetime.date.today().isoformat()
     tables = {}
-    for sensor in SENSORS:
-        table = derive_table(shared, sensor)
+    for sensor in (*SENSORS, *LIBRARY_SENSORS):
+        table, dropped = derive_table(shared, sensor)
         _validate(table)
-        path = out_dir / f"endmembers_{sensor.key}.csv"
-        write_table(table, path, header_lines(shared, sensor, date))
+        path = out_dir / sensor.filename
+        write_table(table, path, header_lines(shared, sensor, date, dropped))
         tables[str(path)] = table
     return tables
 
@@ -527,6 +692,44 @@ def sanity_checks(table: pd.DataFrame) -> list[tuple[str, bool, str]]:
     ]
 
 
+ASTER_ALOH = ("kaolinite", "alunite", "muscovite", "montmorillonite")
+ASTER_CARBONATE = ("calcite", "dolomite", "chlorite", "epidote")
+
+
+def aster_checks(table: pd.DataFrame) -> list[tuple[str, bool, str]]:
+    """Evaluate the ASTER SWIR absorptions with the GA group indices (DOMAIN.md §2.2).
+
+    Kalinowski & Oliver (2004): phyllic (5+7)/6 and advanced argillic (4+6)/5 for Al-OH,
+    carbonate/chlorite/epidote (7+9)/8 for Mg-OH/CO3. Kaolinite CM9 absorbs in both bands 5 and 6
+    (its 2.165/2.205 µm doublet), so both lie well below band 7 and band 4.
+
+    Returns
+    -------
+    list of (str, bool, str)
+        Description, whether it holds, and the values involved.
+    """
+    values = table.set_index("name")
+    carbonate = (values["swir2260"] + values["swir2395"]) / values["swir2330"]
+    aloh = (values["swir2165"] + values["swir2260"]) / values["swir2205"]
+    kaolinite = values.loc["kaolinite"]
+    doublet = kaolinite[["swir2165", "swir2205"]].max() / kaolinite["swir2260"]
+    return [
+        (
+            "kaolinite bands 5 and 6 < 0.9 x band 7 (2.165/2.205 doublet)",
+            doublet < 0.9,
+            f"{doublet:.2f}",
+        ),
+        (
+            "(7+9)/8 of Mg-OH/CO3 minerals > Al-OH minerals",
+            *_exceeds(carbonate, ASTER_CARBONATE, ASTER_ALOH),
+        ),
+        (
+            "(5+7)/6 of muscovite, montmorillonite > Mg-OH/CO3 minerals",
+            *_exceeds(aloh, ("muscovite", "montmorillonite"), ASTER_CARBONATE),
+        ),
+    ]
+
+
 def report(tables: dict[str, pd.DataFrame]) -> int:
     """Print band values, key ratios and sanity checks; return the number of failed checks."""
     failed = 0
@@ -534,9 +737,12 @@ def report(tables: dict[str, pd.DataFrame]) -> int:
         "display.width", 160, "display.max_columns", None, "display.float_format", "{:.3f}".format
     ):
         for path, table in tables.items():
-            shown = table.set_index("name")[list(BANDS)].join(_ratios(table))
+            shown = table.set_index("name").drop(columns=["group", "record", "library"])
+            checks = aster_checks(table) if "swir2205" in table else sanity_checks(table)
+            if "swir2205" not in table:
+                shown = shown.join(_ratios(table))
             print(f"\n== {path}\n{shown}")
-            for description, ok, detail in sanity_checks(table):
+            for description, ok, detail in checks:
                 failed += not ok
                 print(f"[{'PASS' if ok else 'FAIL'}] {description}: {detail}")
     return failed

@@ -1,4 +1,4 @@
-"""Tests of the committed OLI endmember tables and of ``scripts/derive_endmembers.py``.
+"""Tests of the committed endmember and spectral-library tables and of ``scripts/derive_endmembers.py``.
 
 The table tests and the synthetic-spectrum tests always run. Re-deriving the tables needs the
 reference data in ``../shared/data`` next to the repository and is skipped without it.
@@ -19,8 +19,13 @@ TABLES = {
     "landsat8_oli": REPO / "geo" / "data" / "endmembers_landsat8_oli.csv",
     "landsat9_oli2": REPO / "geo" / "data" / "endmembers_landsat9_oli2.csv",
 }
+LIBRARIES = {
+    sensor: REPO / "geo" / "data" / f"library_{sensor}.csv"
+    for sensor in ("aster", "landsat_etm", "landsat_oli", "landsat_tm", "sentinel2_msi")
+}
 BANDS = ["coastal", "blue", "green", "red", "nir", "swir1", "swir2"]
-COLUMNS = ["name", "group", "record", "library", *BANDS]
+LABELS = ["name", "group", "record", "library"]
+COLUMNS = [*LABELS, *BANDS]
 GROUPS = {"iron_oxide", "aloh_clay", "mgoh_carbonate", "vegetation", "soil", "water", "snow"}
 REQUIRED = {
     "hematite": "iron_oxide",
@@ -80,9 +85,10 @@ def test_columns_are_exact(table):
     assert list(table.columns) == COLUMNS
 
 
-@pytest.mark.parametrize("key", sorted(TABLES))
+@pytest.mark.parametrize("key", sorted({**TABLES, **LIBRARIES}))
 def test_header_cites_sources_and_script(key):
-    header = [line for line in TABLES[key].read_text().splitlines() if line.startswith("#")]
+    path = {**TABLES, **LIBRARIES}[key]
+    header = [line for line in path.read_text().splitlines() if line.startswith("#")]
     text = "\n".join(header)
     for needle in (
         "Kokaly et al. 2017",
@@ -96,7 +102,7 @@ def test_header_cites_sources_and_script(key):
     ):
         assert needle in text, needle
     assert re.search(r"on \d{4}-\d{2}-\d{2}", text)
-    if key == "landsat8_oli":
+    if key in ("landsat8_oli", "landsat_oli"):
         assert "Barsi et al. 2014" in text and "Ball_BA_RSR.v1.2" in text
 
 
@@ -155,6 +161,91 @@ def test_landsat8_and_landsat9_agree_closely():
     l8, l9 = (pd.read_csv(TABLES[key], comment="#") for key in sorted(TABLES))
     pd.testing.assert_frame_equal(l8.drop(columns=BANDS), l9.drop(columns=BANDS))
     assert np.abs(l8[BANDS].to_numpy() - l9[BANDS].to_numpy()).max() < 0.01
+
+
+# ---------------------------------------------------------------------------------------------
+# (a') The committed spectral-library tables (used by geo.spectral.sam)
+# ---------------------------------------------------------------------------------------------
+
+
+def read_library(sensor):
+    return pd.read_csv(LIBRARIES[sensor], comment="#")
+
+
+def dropped_names(sensor):
+    """Record names listed as dropped in a library header."""
+    text = LIBRARIES[sensor].read_text()
+    line = re.search(r"^# Records dropped for lack of coverage: (.*)\.$", text, re.MULTILINE)
+    assert line, "header lacks the dropped-records line"
+    return set() if line[1] == "none" else set(re.findall(r"(\w+) \(band \w+: no data at", line[1]))
+
+
+@pytest.mark.parametrize("sensor", sorted(LIBRARIES))
+def test_library_columns_follow_sensor_roles(sensor):
+    from geo.sensors import SENSORS
+
+    roles = [role for role in SENSORS[sensor].roles if role != "cirrus"]
+    assert list(read_library(sensor).columns) == [*LABELS, *roles]
+
+
+@pytest.mark.parametrize("sensor", sorted(LIBRARIES))
+def test_library_rows_are_the_endmember_rows_minus_the_listed_drops(sensor):
+    library = read_library(sensor)
+    endmembers = pd.read_csv(TABLES["landsat8_oli"], comment="#")
+    kept = endmembers[~endmembers["name"].isin(dropped_names(sensor))].reset_index(drop=True)
+    pd.testing.assert_frame_equal(library[LABELS], kept[LABELS])
+    values = library.drop(columns=LABELS).to_numpy()
+    assert np.isfinite(values).all() and values.min() >= 0.0 and values.max() <= 1.2
+
+
+def test_library_drops_are_the_expected_coverage_gaps():
+    # earthlib spectra end at 2.45 µm (ASTER band 9 reaches beyond) and have a gap at
+    # 1.79-1.85 µm inside the TM band 5 response; the other sensors keep every record.
+    assert dropped_names("aster") == {"sand", "soil"}
+    assert dropped_names("landsat_tm") == {"sand", "soil"}
+    for sensor in ("landsat_etm", "landsat_oli", "sentinel2_msi"):
+        assert dropped_names(sensor) == set(), sensor
+
+
+def test_oli_library_equals_landsat8_endmember_table():
+    library = read_library("landsat_oli")
+    pd.testing.assert_frame_equal(library, pd.read_csv(TABLES["landsat8_oli"], comment="#"))
+
+
+def test_aster_kaolinite_has_its_aloh_doublet():
+    # Kaolinite absorbs at 2.165 and 2.206 µm (doublet): ASTER bands 5 and 6 are both deep
+    # relative to the shoulders at band 4 (1.65 µm) and band 7 (2.26 µm). Single-feature Al-OH
+    # minerals (muscovite, montmorillonite) absorb in band 6 only, so band 5 stays bright.
+    values = read_library("aster").set_index("name")
+    kaolinite = values.loc["kaolinite"]
+    for band in ("swir2165", "swir2205"):
+        assert kaolinite[band] < 0.9 * kaolinite["swir2260"], band
+        assert kaolinite[band] < 0.5 * kaolinite["swir1"], band
+    assert kaolinite["swir2165"] / kaolinite["swir2205"] < 1.05
+    for name in ("muscovite", "montmorillonite"):
+        assert values.loc[name, "swir2165"] / values.loc[name, "swir2205"] > 1.1, name
+
+
+def test_aster_carbonates_absorb_in_band_8():
+    # CO3 absorption at 2.33-2.34 µm (calcite) and ~2.32 µm (dolomite): band 8 lies below both
+    # neighbours; GA carbonate index (7+9)/8 (Kalinowski & Oliver 2004).
+    values = read_library("aster").set_index("name")
+    for name in ("calcite", "dolomite"):
+        row = values.loc[name]
+        assert row["swir2330"] < min(row["swir2260"], row["swir2395"]), name
+    calcite = values.loc["calcite"]
+    assert calcite["swir2330"] < 0.92 * (calcite["swir2260"] + calcite["swir2395"]) / 2
+
+
+@pytest.mark.parametrize("sensor", ["landsat_tm", "landsat_etm", "sentinel2_msi"])
+def test_broadband_libraries_keep_the_oli_orderings(sensor):
+    values = read_library(sensor).set_index("name")
+    red_blue = values["red"] / values["blue"]
+    for name in FERRIC:
+        assert red_blue[name] > 1.5 * red_blue["kaolinite"], name
+    for name in ALOH:
+        assert values.loc[name, "swir1"] / values.loc[name, "swir2"] > 1.1, name
+    assert values.loc["green_vegetation", "nir"] > 3 * values.loc["green_vegetation", "red"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -223,11 +314,24 @@ def test_rederivation_matches_committed_tables(script, tmp_path):
     if not SHARED.is_dir():
         pytest.skip(f"reference data not available at {SHARED} (only needed to re-derive)")
     written = script.derive(SHARED, tmp_path)
-    assert {Path(path).name for path in written} == {path.name for path in TABLES.values()}
-    for path in TABLES.values():
+    paths = [*TABLES.values(), *LIBRARIES.values()]
+    assert {Path(path).name for path in written} == {path.name for path in paths}
+    for path in paths:
         committed = pd.read_csv(path, comment="#")
         derived = pd.read_csv(tmp_path / path.name, comment="#")
-        pd.testing.assert_frame_equal(derived.drop(columns=BANDS), committed.drop(columns=BANDS))
+        pd.testing.assert_frame_equal(derived[LABELS], committed[LABELS])
         np.testing.assert_allclose(
-            derived[BANDS].to_numpy(), committed[BANDS].to_numpy(), rtol=0, atol=1e-5
+            derived.drop(columns=LABELS).to_numpy(),
+            committed.drop(columns=LABELS).to_numpy(),
+            rtol=0,
+            atol=1e-5,
         )
+        headers = [
+            [
+                line
+                for line in table.read_text().splitlines()
+                if line.startswith("#") and "Generated by" not in line
+            ]
+            for table in (path, tmp_path / path.name)
+        ]
+        assert headers[0] == headers[1], path.name

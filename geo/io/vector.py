@@ -12,7 +12,7 @@ from pyogrio.errors import DataLayerError, DataSourceError
 
 from geo.errors import CRSError, InputNotFoundError, VectorError
 
-__all__ = ["read_licences"]
+__all__ = ["read_licences", "read_training"]
 
 logger = logging.getLogger(__name__)
 
@@ -139,3 +139,56 @@ def read_licences(
         c for c in gdf.columns if c not in ("geometry", "licence_id", "holder", "status")
     ]
     return out[[*cols, "geometry"]], info
+
+
+def read_training(
+    path: str | Path, *, layer: str | None = None, label_column: str = "class", to_crs=None
+) -> tuple[gpd.GeoDataFrame, dict]:
+    """Read classifier training polygons or points and reproject them to ``to_crs``.
+
+    Returns the layer with an integer ``code`` column (1..n in sorted label order; 0 is
+    reserved for "unlabelled") and an info dict with the label ↔ code table.
+
+    Raises
+    ------
+    InputNotFoundError, VectorError, CRSError
+        Missing file or layer, empty layer, missing label column, no CRS.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputNotFoundError(f"{path}: training file not found.")
+    try:
+        names = [str(n) for n in pyogrio.list_layers(path)[:, 0]]
+        if layer is None and len(names) > 1:
+            raise VectorError(
+                f"{path}: holds layers {', '.join(names)}; name one (classifier.layer)."
+            )
+        gdf = gpd.read_file(path, layer=layer or (names[0] if names else None), engine="pyogrio")
+    except (DataSourceError, DataLayerError, OSError) as exc:
+        raise InputNotFoundError(f"{path}: cannot read the training layer ({exc}).") from None
+    if gdf.empty:
+        raise VectorError(f"{path}: the training layer is empty.")
+    if gdf.crs is None:
+        raise CRSError(
+            f"{path}: the training layer has no CRS; geo never guesses one. Set it first."
+        )
+    if label_column not in gdf.columns:
+        raise VectorError(
+            f"{path}: column {label_column!r} (classifier.label_column) is missing; the layer has "
+            f"{', '.join(c for c in gdf.columns if c != 'geometry')}."
+        )
+    gdf = gdf[gdf[label_column].notna()].copy()
+    labels = sorted(str(v) for v in gdf[label_column].unique())
+    codes = {label: i for i, label in enumerate(labels, 1)}
+    gdf["code"] = [codes[str(v)] for v in gdf[label_column]]
+    source_crs = gdf.crs
+    if to_crs is not None and gdf.crs != to_crs:
+        gdf = gdf.to_crs(to_crs)
+    info = {
+        "file": str(path),
+        "features": len(gdf),
+        "source_crs": source_crs.to_string(),
+        "label_column": label_column,
+        "classes": codes,
+    }
+    return gdf, info

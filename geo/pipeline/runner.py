@@ -33,7 +33,7 @@ import geo
 from geo.errors import GeoWarning, InvalidParameterError
 from geo.export.quicklook import render_quicklook
 from geo.io.scene import open_scene
-from geo.io.vector import read_licences
+from geo.io.vector import read_licences, read_training
 from geo.io.writers import RasterLayer, run_folder, write_csv, write_rasters, write_vectors
 from geo.pipeline.spec import PipelineSpec
 from geo.spectral.anomaly import Threshold, anomaly_z, fit_threshold
@@ -235,6 +235,14 @@ def _run(spec, scene_path, licences_path, out, overwrite, pipeline_file) -> RunR
             notes += _licence_overlap_notes(licences, refl, lic_path)
         else:
             notes.append("no licence layer given: every target has a null licence_id")
+        training = None
+        if spec.classifier is not None:
+            training = read_training(
+                spec.classifier.training,
+                layer=spec.classifier.layer,
+                label_column=spec.classifier.label_column,
+                to_crs=refl.rio.crs,
+            )
 
     with run_folder(out_dir, overwrite=overwrite) as tmp:
         rasters = tmp / "rasters"
@@ -287,6 +295,16 @@ def _run(spec, scene_path, licences_path, out, overwrite, pipeline_file) -> RunR
                     }
                 write_rasters(images, rasters)
 
+        binary: dict[str, tuple[xr.DataArray, dict[str, xr.DataArray]]] = {}
+        if spec.sam is not None:
+            with timer.stage("sam"):
+                binary.update(_sam(spec, refl, reasons_disk, rasters, chunk, methods))
+        if spec.classifier is not None:
+            with timer.stage("classifier"):
+                binary.update(
+                    _classify(spec, refl, reasons_disk, rasters, tmp, chunk, methods, training)
+                )
+
         with timer.stage("anomalies"):
             thresholds: dict[str, Threshold] = {}
             anomaly_layers: dict[str, RasterLayer] = {}
@@ -337,8 +355,20 @@ def _run(spec, scene_path, licences_path, out, overwrite, pipeline_file) -> RunR
                         sieve_px=spec.zones.sieve_px,
                     )
                 )
+            for name, (mask, values) in binary.items():
+                frames.append(
+                    extract_zones(
+                        mask,
+                        kind=name,
+                        values=values,
+                        min_area_ha=spec.zones.min_area_ha,
+                        sieve_px=spec.zones.sieve_px,
+                    )
+                )
             zones = pd.concat(frames, ignore_index=True) if frames else gpd.GeoDataFrame()
             zones = gpd.GeoDataFrame(zones, geometry="geometry", crs=refl.rio.crs)
+            if "mean_z" not in zones:  # only binary evidence (SAM, classifier) this run
+                zones["mean_z"] = np.nan
 
         with timer.stage("targets"):
             merged = merge_zones(zones, distance_m=spec.targets.merge_distance_m)
@@ -453,3 +483,155 @@ def _licence_overlap_notes(licences: gpd.GeoDataFrame, refl: xr.DataArray, path:
             "will have a null licence_id. Check that the licence layer covers this scene."
         ]
     return []
+
+
+def _estimator(spec_estimator):
+    """Instantiate a scikit-learn estimator named by its dotted path (``sklearn.*`` only)."""
+    import importlib
+
+    module_name, _, class_name = spec_estimator.class_.rpartition(".")
+    try:
+        cls = getattr(importlib.import_module(module_name), class_name)
+    except (ImportError, AttributeError):
+        raise InvalidParameterError(
+            f"classifier.estimator.class {spec_estimator.class_!r} is not a scikit-learn class."
+        ) from None
+    try:
+        return cls(**spec_estimator.params)
+    except TypeError as exc:
+        raise InvalidParameterError(f"classifier.estimator.params: {exc}") from None
+
+
+def _classify(spec, refl, reasons, rasters, tmp, chunk, methods, training):
+    """Train, validate (spatial vs random folds), predict and write the classifier outputs.
+
+    Returns the binary evidence layers ``class_<name>`` with their probability as strength.
+    """
+    from geo.classify import (
+        cross_validate,
+        fit_classifier,
+        labels_from_polygons,
+        predict_raster,
+        raster_to_samples,
+        save_model,
+        spatial_blocks,
+    )
+
+    opts = spec.classifier
+    polygons, info = training
+    clear = reasons == 0
+    layers = [refl.where(clear)]
+    if opts.features == "bands+indices":
+        for name in spec.indices:
+            layers.append(_open_layer(rasters / f"{name}.tif", chunk).expand_dims(band=[name]))
+    features = xr.concat(layers, dim="band", coords="minimal", compat="override").astype("float32")
+    features = features.assign_coords(band=[str(b) for b in features["band"].values])
+    labels, polygon_id = labels_from_polygons(polygons, clear, label_column="code")
+    blocks = spatial_blocks(clear.shape, clear.rio.transform(), opts.block_size_m)
+    # every polygon in one fold: its group is the block holding most of its pixels
+    pid, blk = np.asarray(polygon_id.values), np.asarray(blocks)
+    group = np.zeros_like(pid)
+    for p in np.unique(pid[pid > 0]):
+        values, counts = np.unique(blk[pid == p], return_counts=True)
+        group[pid == p] = values[np.argmax(counts)] + 1
+    X, y, groups, _ = raster_to_samples(features, labels, group)
+    if len(np.unique(y)) < 2:
+        raise InvalidParameterError(
+            f"{opts.training}: the training polygons cover fewer than two classes on valid pixels."
+        )
+    estimator = _estimator(opts.estimator)
+    n_groups = len(np.unique(groups))
+    report = None
+    if n_groups >= 2:
+        report = cross_validate(
+            estimator,
+            X,
+            y,
+            groups=groups,
+            n_splits=min(opts.folds, n_groups),
+            random_state=opts.seed,
+        )
+        (tmp / "classification_report.txt").write_text(report.to_text() + "\n")
+    model = fit_classifier(X, y, estimator=estimator, random_state=opts.seed)
+    classes, proba = predict_raster(model, features, chunk=chunk)
+    codes = {int(v): k for k, v in info["classes"].items()}
+    proba = proba.assign_coords({proba.dims[0]: [codes[int(c)] for c in model.classes_]})
+    proba = proba.rename({proba.dims[0]: "band"})
+    write_rasters(
+        {
+            "classes": RasterLayer(classes, "uint8", 255, True, "class code (see manifest)"),
+            "class_probability": RasterLayer(proba),
+        },
+        rasters,
+    )
+    save_model(
+        model,
+        tmp / "model.joblib",
+        feature_names=list(features["band"].values),
+        classes=[codes[int(c)] for c in model.classes_],
+        meta={"training": info},
+    )
+    methods["classifier"] = {
+        "training": info,
+        "estimator": opts.estimator.class_,
+        "params": dict(opts.estimator.params),
+        "features": list(features["band"].values),
+        "samples": len(y),
+        "groups": int(n_groups),
+        "validation": report.to_dict() if report is not None else None,
+    }
+    classes_disk = _open_layer(rasters / "classes.tif", chunk)
+    proba_disk = rioxarray.open_rasterio(
+        rasters / "class_probability.tif", chunks={"band": 1, "y": chunk, "x": chunk}, masked=True
+    )
+    out = {}
+    for name in opts.anomaly_classes:
+        if name not in info["classes"]:
+            raise InvalidParameterError(
+                f"classifier.anomaly_classes: {name!r} is not a training class; classes are "
+                f"{', '.join(info['classes'])}."
+            )
+        band = 1 + [codes[int(c)] for c in model.classes_].index(name)
+        p = proba_disk.sel(band=band, drop=True)
+        mask = (classes_disk == info["classes"][name]) & (p >= opts.min_probability)
+        out[f"class_{name}"] = (mask, {"strength": p})
+    return out
+
+
+def _sam(spec, refl, reasons, rasters, chunk, methods):
+    """Map the best-matching library group per pixel; return binary layers ``sam_<group>``.
+
+    A layer's strength is 1 − angle / threshold: 1 for a perfect match, 0 at the threshold.
+    """
+    from geo.spectral.sam import sam_classify
+
+    clear = reasons == 0
+    thresholds = {"default": spec.sam.threshold, **spec.sam.thresholds}
+    result = sam_classify(refl.where(clear), refl.attrs["sensor"], thresholds=thresholds)
+    codes = {int(k): str(v) for k, v in result["best_group"].attrs["codes"].items()}
+    write_rasters(
+        {
+            "sam_group": RasterLayer(result["best_group"], "uint8", 255, True, "SAM group code"),
+            "sam_angle": RasterLayer(result["angle"], description="SAM angle (radians)"),
+        },
+        rasters,
+    )
+    methods["sam"] = {
+        "library": f"geo/data/library_{refl.attrs['sensor']}.csv",
+        "codes": {str(k): v for k, v in codes.items()},
+        "thresholds": thresholds,
+        "bands": [str(b) for b in result.attrs.get("bands", [])],
+    }
+    group = _open_layer(rasters / "sam_group.tif", chunk, masked=False)
+    angle = _open_layer(rasters / "sam_angle.tif", chunk)
+    by_name = {v: k for k, v in codes.items()}
+    out = {}
+    for name in spec.sam.groups:
+        if name not in by_name:
+            raise InvalidParameterError(
+                f"sam.groups: {name!r} is not a library group; groups are {', '.join(by_name)}."
+            )
+        limit = spec.sam.thresholds.get(name, spec.sam.threshold)
+        strength = (1 - angle / limit).clip(0, 1)
+        out[f"sam_{name}"] = (group == by_name[name], {"strength": strength, "angle": angle})
+    return out
