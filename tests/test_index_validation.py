@@ -100,3 +100,44 @@ def test_aster_mgoh_carbonate_indices_rank_calcite_chlorite_epidote_high(index):
         ["kaolinite", "alunite", "muscovite", "hematite", "green_vegetation"],
     )
     assert ok, detail
+
+
+@pytest.mark.parametrize(
+    ("index", "mineral"),
+    [("ninomiya_kli", "kaolinite"), ("ninomiya_ali", "alunite"), ("ninomiya_ohi_a", "kaolinite")],
+)
+def test_ninomiya_indices_rank_their_mineral_first(index, mineral):
+    v = index_values("aster", index)
+    assert max(v, key=lambda k: v[k] if v[k] == v[k] else -1) == mineral
+
+
+def test_ninomiya_calcite_index_ranks_carbonates_and_mgoh_above_aloh_and_iron():
+    v = index_values("aster", "ninomiya_cli")
+    ok, detail = ranks_above(
+        v,
+        ["calcite", "dolomite", "chlorite", "epidote"],
+        ["kaolinite", "alunite", "muscovite", "hematite"],
+    )
+    assert ok, detail
+
+
+def test_csiro_ferric_oxide_composition_separates_hematite_from_goethite():
+    v = index_values("aster", "ferric_oxide_composition")
+    assert v["hematite"] > v["goethite"]
+
+
+@pytest.mark.parametrize("index", ["s2_hematite_goethite", "s2_hematite_jarosite", "s2_iron_mixed"])
+def test_sentinel2_iron_indices_rank_iron_minerals_above_clays_and_soils(index):
+    v = index_values("sentinel2_msi", index)
+    ok, detail = ranks_above(
+        v, ["hematite", "jarosite"], ["kaolinite", "alunite", "muscovite", "playa_soil", "sand"]
+    )
+    assert ok, detail
+
+
+def test_composites_are_made_of_catalogue_indices():
+    from geo.spectral.indices import catalogue, composites
+
+    names = {d.name for d in catalogue()}
+    for parts in composites().values():
+        assert len(parts) == 3 and set(parts) <= names

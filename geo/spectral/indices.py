@@ -20,7 +20,7 @@ from geo.errors import InvalidParameterError
 from geo.sensors import ROLES, SENSORS
 from geo.spectral.expression import Expression, parse_expression
 
-__all__ = ["IndexDef", "catalogue", "compute_indices", "get_index", "index_names"]
+__all__ = ["IndexDef", "catalogue", "composites", "compute_indices", "get_index", "index_names"]
 
 
 @dataclass(frozen=True)
@@ -38,9 +38,24 @@ class IndexDef:
 
 
 @functools.cache
-def _raw_catalogue() -> dict:
+def _raw_file() -> dict:
     text = resources.files("geo").joinpath("data/indices.yaml").read_text(encoding="utf-8")
     return yaml.safe_load(text)
+
+
+def _raw_catalogue() -> dict:
+    return {k: v for k, v in _raw_file().items() if not k.startswith("_")}
+
+
+def composites() -> dict[str, list[str]]:
+    """Return the RGB ratio composites (``{"sabins": [red, green, blue index names], ...}``).
+
+    Examples
+    --------
+    >>> composites()["sabins"]
+    ['sabins_red', 'sabins_green', 'sabins_blue']
+    """
+    return {k: list(v) for k, v in _raw_file().get("_composites", {}).items()}
 
 
 def index_names() -> list[str]:
