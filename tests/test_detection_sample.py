@@ -95,3 +95,22 @@ def test_every_method_feeds_targets_and_the_porphyry_ranks_first(run_dir):
         gpd.read_file(SAMPLE / "truth.gpkg", layer="planted").set_index("name").geometry["porphyry"]
     )
     assert targets.iloc[0].geometry.intersects(porphyry)
+
+
+def test_crosta_composite_and_kmeans_exploration_layers(run_dir):
+    import numpy as np
+    import rasterio
+
+    with rasterio.open(run_dir / "rasters" / "crosta_composite.tif") as src:
+        assert src.count == 3 and src.descriptions == ("H", "H+F", "F")
+    clusters = layer(run_dir, "kmeans_clusters").values
+    valid = layer(run_dir, "mask_reasons").values == 0
+    assert set(np.unique(clusters[valid])) == set(range(8))
+    assert (clusters[~valid] == 255).all()
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert len(manifest["methods"]["kmeans"]["centres"]) == 8
+    crosta = manifest["methods"]["crosta"]
+    assert (
+        crosta["iron_oxide"]["roles"] == ["blue", "red", "nir", "swir1"]
+        and crosta["iron_oxide"]["component"] > 1
+    )

@@ -39,7 +39,7 @@ from geo.pipeline.spec import PipelineSpec
 from geo.spectral.anomaly import Threshold, anomaly_z, fit_threshold
 from geo.spectral.indices import compute_indices, get_index
 from geo.spectral.masks import build_mask, mask_fractions, product_flags
-from geo.spectral.pca import crosta
+from geo.spectral.pca import crosta, crosta_composite
 from geo.targets.licences import assign_licences, summarise_licences
 from geo.targets.rank import COMPONENTS, locate_targets, merge_zones, rank_targets, score_targets
 from geo.targets.zones import extract_zones
@@ -276,9 +276,10 @@ def _run(spec, scene_path, licences_path, out, overwrite, pipeline_file) -> RunR
         if spec.crosta is not None:
             with timer.stage("crosta"):
                 clear = reasons_disk == 0
-                images = {}
+                images, results = {}, {}
                 for target in spec.crosta.targets:
                     result = crosta(refl, target, sensor=sensor, valid=clear)
+                    results[target] = result
                     images[f"crosta_{target}"] = RasterLayer(
                         result.image.where(clear),
                         description=f"Crosta {target}: PC{result.component} x {result.sign:+d}",
@@ -293,7 +294,36 @@ def _run(spec, scene_path, licences_path, out, overwrite, pipeline_file) -> RunR
                         ],
                         "loadings": result.loadings_table().round(6).to_dict(),
                     }
+                if {"iron_oxide", "hydroxyl"} <= set(results):
+                    images["crosta_composite"] = RasterLayer(
+                        crosta_composite(results["hydroxyl"], results["iron_oxide"])
+                    )
                 write_rasters(images, rasters)
+
+        if spec.kmeans is not None:
+            with timer.stage("kmeans"):
+                from geo.classify import kmeans_classes
+
+                clusters, model = kmeans_classes(
+                    refl.where(reasons_disk == 0),
+                    spec.kmeans.clusters,
+                    sample=spec.kmeans.sample,
+                    random_state=spec.kmeans.seed,
+                    chunk=chunk,
+                )
+                write_rasters(
+                    {
+                        "kmeans_clusters": RasterLayer(
+                            clusters, "uint8", 255, True, "k-means cluster"
+                        )
+                    },
+                    rasters,
+                )
+                methods["kmeans"] = {
+                    "clusters": spec.kmeans.clusters,
+                    "bands": [str(b) for b in refl["band"].values],
+                    "centres": np.round(model.cluster_centers_, 5).tolist(),
+                }
 
         binary: dict[str, tuple[xr.DataArray, dict[str, xr.DataArray]]] = {}
         if spec.sam is not None:

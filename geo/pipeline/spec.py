@@ -170,6 +170,14 @@ class Classifier(_Model):
     seed: int = 0
 
 
+class KMeans(_Model):
+    """``kmeans``: unsupervised clusters of the valid pixels, for exploration (not evidence)."""
+
+    clusters: Annotated[int, Field(ge=2, le=254)] = 8
+    sample: Annotated[int, Field(ge=1000)] = 100_000
+    seed: int = 0
+
+
 class Zones(_Model):
     """``zones``."""
 
@@ -223,6 +231,7 @@ class PipelineSpec(_Model):
     crosta: Crosta | None = None
     sam: Sam | None = None
     classifier: Classifier | None = None
+    kmeans: KMeans | None = None
     zones: Zones = Zones()
     targets: Targets = Targets()
 
