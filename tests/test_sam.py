@@ -99,7 +99,7 @@ def test_angle_errors():
         spectral_angle(cube, {"red": 0.0, "nir": 0.0})
     with pytest.raises(InvalidParameterError, match="names no band"):
         spectral_angle(cube, {})
-    with pytest.raises(InvalidParameterError, match=r"\(band, y, x\)"):
+    with pytest.raises(BandError, match=r"\(band, y, x\)"):
         spectral_angle(cube.isel(band=0), {"red": 1.0})
 
 

@@ -18,13 +18,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from geo.errors import InputNotFoundError, PipelineSpecError
 from geo.spectral.anomaly import METHODS
 from geo.spectral.indices import index_names
-from geo.spectral.masks import MaskConfig
+from geo.spectral.masks import MASK_RULES, PRODUCT_RULES, MaskConfig
 from geo.targets.rank import COMPONENTS, ScoreConfig
 
 __all__ = ["PipelineSpec", "load_spec"]
 
 
 _DEFAULT_MASKS = MaskConfig()
+_BUFFERABLE = tuple(r for r in MASK_RULES if r != "buffer")
 
 
 class _Model(BaseModel):
@@ -63,40 +64,13 @@ class Inputs(_Model):
 class Masks(_Model):
     """``masks``: see :class:`geo.spectral.masks.MaskConfig`."""
 
-    qa: list[
-        Literal[
-            "fill",
-            "cloud",
-            "dilated_cloud",
-            "cirrus",
-            "cloud_shadow",
-            "snow",
-            "saturated",
-            "water",
-            "vegetation",
-            "dark",
-            "unclassified",
-        ]
-    ] = list(_DEFAULT_MASKS.qa)
+    qa: list[Literal[PRODUCT_RULES]] = list(_DEFAULT_MASKS.qa)  # type: ignore[valid-type]
     saturation: bool = True
     ndvi_max: float | None = 0.3
     mndwi_max: float | None = 0.0
     dark_albedo: float | None = 0.04
     buffer_px: Annotated[int, Field(ge=0, le=50)] = 2
-    buffer_rules: list[
-        Literal[
-            "cloud",
-            "cloud_shadow",
-            "water",
-            "vegetation",
-            "dark",
-            "snow",
-            "cirrus",
-            "dilated_cloud",
-            "saturated",
-            "fill",
-        ]
-    ] = ["cloud", "cloud_shadow", "water", "vegetation"]
+    buffer_rules: list[Literal[_BUFFERABLE]] = list(_DEFAULT_MASKS.buffer_rules)  # type: ignore[valid-type]
 
     def to_config(self) -> MaskConfig:
         """Return the domain-level mask configuration."""

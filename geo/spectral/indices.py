@@ -16,6 +16,7 @@ import numpy as np
 import xarray as xr
 import yaml
 
+from geo._validation import unusable_bands
 from geo.errors import InvalidParameterError
 from geo.sensors import ROLES, SENSORS
 from geo.spectral.expression import Expression, parse_expression
@@ -188,7 +189,7 @@ def compute_indices(
         exprs[name] = parse_expression(text, allowed=set(ROLES))
     if not exprs:
         raise InvalidParameterError("No indices requested; name at least one in `indices:`.")
-    unusable = {b for b in str(reflectance.attrs.get("unusable_bands", "")).split(",") if b}
+    unusable = unusable_bands(reflectance)
     for name, e in exprs.items():
         bad = sorted(e.names & unusable)
         if bad:

@@ -29,7 +29,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from geo.errors import BandError, GridMismatchError, InvalidParameterError
+from geo._validation import select_bands
+from geo.errors import GridMismatchError, InvalidParameterError
 
 __all__ = [
     "CROSTA_SUBSETS",
@@ -298,20 +299,9 @@ def _select_component(
 
 
 def _select_roles(cube: xr.DataArray, roles: tuple[str, ...]) -> xr.DataArray:
-    if "band" not in cube.dims:
-        raise BandError(
-            f"The 'cube' must have a 'band' dimension labelled by role; got dims {cube.dims}."
-        )
-    if len(set(roles)) != len(roles):
-        raise BandError(f"The 'roles' must be distinct; got {list(roles)}.")
-    have = [str(b) for b in cube["band"].values]
-    missing = [r for r in roles if r not in have]
-    if missing:
-        raise BandError(
-            f"The cube lacks band role(s) {', '.join(missing)} needed here; it has "
-            f"{', '.join(have)}. Read the scene with those bands, or choose other roles."
-        )
-    return cube.sel(band=list(roles)).transpose("band", "y", "x")
+    return select_bands(
+        cube, roles, what="PCA", hint="Read the scene with those bands, or choose other roles."
+    )
 
 
 def _check_grid(a: xr.DataArray, b: xr.DataArray, names: tuple[str, str]) -> None:

@@ -26,7 +26,8 @@ import pandas as pd
 import rioxarray  # noqa: F401  (registers the .rio accessor)
 import xarray as xr
 
-from geo.errors import BandError, InvalidParameterError
+from geo._validation import select_bands
+from geo.errors import InvalidParameterError
 from geo.sensors import get_sensor
 
 __all__ = ["DEFAULT_THRESHOLD", "GROUPS", "load_library", "sam_classify", "spectral_angle"]
@@ -104,27 +105,9 @@ def load_library(sensor: str, *, groups: Sequence[str] | None = None) -> pd.Data
 
 def _cube_bands(cube: xr.DataArray, roles: Sequence[str], what: str) -> xr.DataArray:
     """Select ``roles`` from a ``(band, y, x)`` cube in that order, one chunk along ``band``."""
-    if cube.ndim != 3 or "band" not in cube.dims:
-        raise InvalidParameterError(
-            f"The 'cube' parameter must be a (band, y, x) DataArray with band roles. "
-            f"Got dims {cube.dims}."
-        )
-    present = [str(b) for b in cube["band"].values]
-    missing = [role for role in roles if role not in present]
-    if missing:
-        raise BandError(
-            f"The cube lacks band(s) {', '.join(missing)} used by {what}; it has "
-            f"{', '.join(present)}. Pass bands=[...] to use fewer library bands."
-        )
-    unusable = {b for b in str(cube.attrs.get("unusable_bands", "")).split(",") if b}
-    bad = [role for role in roles if role in unusable]
-    if bad:
-        raise BandError(
-            f"Band(s) {', '.join(bad)} of scene {cube.attrs.get('scene_id')} cannot be used: "
-            f"{cube.attrs.get('unusable_reason', 'marked unusable by the reader')}. "
-            "Pass bands=[...] without them."
-        )
-    selected = cube.sel(band=list(roles)).astype("float32")
+    selected = select_bands(
+        cube, roles, what=what, hint="Pass bands=[...] to use fewer library bands."
+    ).astype("float32")
     return selected.chunk({"band": -1}) if selected.chunks else selected
 
 
