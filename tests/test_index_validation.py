@@ -141,3 +141,15 @@ def test_composites_are_made_of_catalogue_indices():
     names = {d.name for d in catalogue()}
     for parts in composites().values():
         assert len(parts) == 3 and set(parts) <= names
+
+
+@pytest.mark.parametrize(
+    ("index", "mineral"),
+    [("ninomiya_kli", "kaolinite"), ("ninomiya_ali", "alunite"), ("phyllic", "muscovite")],
+)
+def test_aster_aloh_indices_rank_their_mineral_above_hematite_and_vegetation(index, mineral):
+    v = index_values("aster", index)
+    ok, detail = ranks_above(
+        v, [mineral], ["hematite", "goethite", "green_vegetation", "dry_vegetation"]
+    )
+    assert ok, detail

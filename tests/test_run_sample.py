@@ -167,3 +167,29 @@ def test_a_scene_without_anomalies_gives_an_empty_but_complete_output(tmp_path):
     assert list(pd.read_csv(tmp_path / "empty" / "targets.csv").columns) == TARGET_COLUMNS
     licences = gpd.read_file(tmp_path / "empty" / "targets.gpkg", layer="licences")
     assert (licences["n_targets"] == 0).all() and (licences["anomalous_area_ha"] == 0).all()
+
+
+def test_thresholds_use_only_pixels_inside_the_area_of_interest(tmp_path):
+    licences = gpd.read_file(SAMPLE / "licences.gpkg", layer="licences")
+    aoi = licences[licences["licence_no"] == "PL 012/2021"]  # holds the porphyry
+    aoi.to_file(tmp_path / "aoi.gpkg", layer="aoi")
+    spec = load_spec(PIPELINE)
+    spec = spec.model_copy(
+        update={
+            "inputs": spec.inputs.model_copy(
+                update={"aoi": {"path": tmp_path / "aoi.gpkg", "layer": "aoi"}}
+            )
+        }
+    )
+    from geo.pipeline.spec import PipelineSpec
+
+    spec = PipelineSpec.model_validate(spec.model_dump())
+    with pytest.warns(GeoWarning):
+        result = run_pipeline(spec, out=tmp_path / "run")
+    whole = json.loads((tmp_path / "run" / "manifest.json").read_text())
+    inside = whole["methods"]["aoi"]["pixels_inside"]
+    area_px = aoi.to_crs("EPSG:32635").area.sum() / 900
+    assert inside == pytest.approx(area_px, rel=0.02)
+    # fewer pixels enter the statistics than in the whole-scene run
+    assert whole["thresholds"]["iron_oxide"]["n_valid"] <= inside < 200_000
+    assert result.targets["licence_id"].notna().any()

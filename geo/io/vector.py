@@ -12,7 +12,7 @@ from pyogrio.errors import DataLayerError, DataSourceError
 
 from geo.errors import CRSError, InputNotFoundError, VectorError
 
-__all__ = ["read_licences", "read_training"]
+__all__ = ["read_aoi", "read_licences", "read_training"]
 
 logger = logging.getLogger(__name__)
 
@@ -192,3 +192,38 @@ def read_training(
         "classes": codes,
     }
     return gdf, info
+
+
+def read_aoi(
+    path: str | Path, *, layer: str | None = None, to_crs=None
+) -> tuple[gpd.GeoDataFrame, dict]:
+    """Read area-of-interest polygons (any CRS) and reproject them to ``to_crs``.
+
+    Raises
+    ------
+    InputNotFoundError, VectorError, CRSError
+        Missing file or layer, no polygons, no CRS.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputNotFoundError(f"{path}: area-of-interest file not found.")
+    try:
+        gdf = gpd.read_file(path, layer=layer, engine="pyogrio")
+    except (DataSourceError, DataLayerError, OSError) as exc:
+        raise InputNotFoundError(f"{path}: cannot read the area of interest ({exc}).") from None
+    gdf = gdf[gdf.geometry.geom_type.isin(["Polygon", "MultiPolygon"])]
+    if gdf.empty:
+        raise VectorError(f"{path}: the area of interest holds no polygon.")
+    if gdf.crs is None:
+        raise CRSError(
+            f"{path}: the area of interest has no CRS; geo never guesses one. Set it first."
+        )
+    source_crs = gdf.crs
+    if to_crs is not None and gdf.crs != to_crs:
+        gdf = gdf.to_crs(to_crs)
+    return gdf, {
+        "file": str(path),
+        "layer": layer,
+        "features": len(gdf),
+        "source_crs": source_crs.to_string(),
+    }

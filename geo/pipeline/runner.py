@@ -33,13 +33,14 @@ import geo
 from geo.errors import GeoWarning, InvalidParameterError
 from geo.export.quicklook import render_quicklook
 from geo.io.scene import open_scene
-from geo.io.vector import read_licences, read_training
+from geo.io.vector import read_aoi, read_licences, read_training
 from geo.io.writers import RasterLayer, run_folder, write_csv, write_rasters, write_vectors
 from geo.pipeline.spec import PipelineSpec
 from geo.spectral.anomaly import Threshold, anomaly_z, fit_threshold
 from geo.spectral.indices import compute_indices, get_index
 from geo.spectral.masks import build_mask, mask_fractions, product_flags
 from geo.spectral.pca import crosta, crosta_composite
+from geo.targets.evaluate import polygon_mask
 from geo.targets.licences import assign_licences, summarise_licences
 from geo.targets.rank import COMPONENTS, locate_targets, merge_zones, rank_targets, score_targets
 from geo.targets.zones import extract_zones
@@ -235,6 +236,9 @@ def _run(spec, scene_path, licences_path, out, overwrite, pipeline_file) -> RunR
             notes += _licence_overlap_notes(licences, refl, lic_path)
         else:
             notes.append("no licence layer given: every target has a null licence_id")
+        aoi = None
+        if spec.inputs.aoi is not None:
+            aoi = read_aoi(spec.inputs.aoi.path, layer=spec.inputs.aoi.layer, to_crs=refl.rio.crs)
         training = None
         if spec.classifier is not None:
             training = read_training(
@@ -339,11 +343,20 @@ def _run(spec, scene_path, licences_path, out, overwrite, pipeline_file) -> RunR
             thresholds: dict[str, Threshold] = {}
             anomaly_layers: dict[str, RasterLayer] = {}
             on_disk = {name: _open_layer(rasters / f"{name}.tif", chunk) for name in spec.anomalies}
+            inside = None
+            if aoi is not None:
+                inside = refl.isel(band=0, drop=True).copy(data=polygon_mask(aoi[0], refl))
+                methods["aoi"] = {
+                    **aoi[1],
+                    "area_ha": round(float(aoi[0].union_all().area) / 1e4, 2),
+                    "pixels_inside": int(inside.values.sum()),
+                }
             for name, opts in spec.anomalies.items():
                 log = get_index(name, sensor).log_stats if name in spec.indices else False
                 try:
                     thr = fit_threshold(
                         on_disk[name],
+                        inside,
                         name=name,
                         method=opts.method,
                         k=opts.k,

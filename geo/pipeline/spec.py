@@ -54,11 +54,19 @@ class LicenceInput(_Model):
     )
 
 
+class AoiInput(_Model):
+    """``inputs.aoi``: polygons bounding the statistics (thresholds use only pixels inside)."""
+
+    path: Path
+    layer: str | None = None
+
+
 class Inputs(_Model):
     """``inputs``."""
 
     scene: SceneInput | None = None
     licences: LicenceInput | None = None
+    aoi: AoiInput | None = None
 
 
 class Masks(_Model):
@@ -310,9 +318,10 @@ def _resolve_paths(spec: PipelineSpec, base: Path) -> PipelineSpec:
         if spec.classifier
         else None
     )
+    aoi = inputs.aoi.model_copy(update={"path": rel(inputs.aoi.path)}) if inputs.aoi else None
     return spec.model_copy(
         update={
-            "inputs": Inputs(scene=scene, licences=licences),
+            "inputs": Inputs(scene=scene, licences=licences, aoi=aoi),
             "output": rel(spec.output),
             "classifier": classifier,
         }

@@ -9,11 +9,11 @@ from rasterio import features
 
 from geo.errors import CRSError
 
-__all__ = ["detection_scores", "truth_mask"]
+__all__ = ["detection_scores", "polygon_mask"]
 
 
-def truth_mask(truth: gpd.GeoDataFrame, template: xr.DataArray) -> np.ndarray:
-    """Rasterise truth polygons onto ``template``'s grid (pixel centres inside = True).
+def polygon_mask(truth: gpd.GeoDataFrame, template: xr.DataArray) -> np.ndarray:
+    """Rasterise polygons (truth, an area of interest) onto ``template``'s grid (centres inside).
 
     Raises
     ------
@@ -57,7 +57,7 @@ def detection_scores(
     >>> s["tp"], s["fp"], s["fn"], s["precision"], s["recall"]
     (1, 1, 1, 0.5, 0.5)
     """
-    truth_px = truth_mask(truth, predicted)
+    truth_px = polygon_mask(truth, predicted)
     pred_px = np.asarray(predicted.values, dtype=bool)
     keep = np.ones_like(pred_px) if valid is None else np.asarray(valid.values, dtype=bool)
     tp = int((pred_px & truth_px & keep).sum())
