@@ -26,6 +26,7 @@ TRUTH_KINDS = {
 FLOORS = {
     "ratio": {"iron_oxide": 0.80, "aloh_clay": 0.75},
     "crosta": {"iron_oxide": 0.55, "aloh_clay": 0.60},
+    "directed_pca": {"aloh_clay": 0.80},
     "sam": {"iron_oxide": 0.05, "aloh_clay": 0.75},  # iron: see README, soils are iron-stained
     "classifier": {"iron_oxide": 0.75, "aloh_clay": 0.70},
 }
@@ -62,6 +63,8 @@ def predicted(run_dir, method, kind):
             )
             == 1
         )
+    if method == "directed_pca":
+        return layer(run_dir, "dpca_clay_anomaly") == 1
     if method == "sam":
         codes = {v: int(k) for k, v in manifest["methods"]["sam"]["codes"].items()}
         return layer(run_dir, "sam_group") == codes[kind]

@@ -39,7 +39,7 @@ from geo.pipeline.spec import PipelineSpec
 from geo.spectral.anomaly import Threshold, anomaly_z, fit_threshold
 from geo.spectral.indices import compute_indices, get_index
 from geo.spectral.masks import build_mask, mask_fractions, product_flags
-from geo.spectral.pca import crosta, crosta_composite
+from geo.spectral.pca import crosta, crosta_composite, directed_pca
 from geo.targets.evaluate import polygon_mask
 from geo.targets.licences import assign_licences, summarise_licences
 from geo.targets.rank import COMPONENTS, locate_targets, merge_zones, rank_targets, score_targets
@@ -302,6 +302,28 @@ def _run(spec, scene_path, licences_path, out, overwrite, pipeline_file) -> RunR
                     images["crosta_composite"] = RasterLayer(
                         crosta_composite(results["hydroxyl"], results["iron_oxide"])
                     )
+                write_rasters(images, rasters)
+
+        if spec.directed_pca:
+            with timer.stage("directed_pca"):
+                clear = reasons_disk == 0
+                images = {}
+                for name, pair in spec.directed_pca.items():
+                    result = directed_pca(
+                        _open_layer(rasters / f"{pair.mineral}.tif", chunk),
+                        _open_layer(rasters / f"{pair.vegetation}.tif", chunk),
+                        valid=clear,
+                    )
+                    images[f"dpca_{name}"] = RasterLayer(
+                        result.image.where(clear), description=f"directed PCA {name}"
+                    )
+                    methods.setdefault("directed_pca", {})[name] = {
+                        "mineral": pair.mineral,
+                        "vegetation": pair.vegetation,
+                        "component": result.component,
+                        "sign": result.sign,
+                        "loadings": result.pca.loadings_table().round(6).to_dict(),
+                    }
                 write_rasters(images, rasters)
 
         if spec.kmeans is not None:

@@ -112,6 +112,13 @@ class Crosta(_Model):
     targets: list[Literal["iron_oxide", "hydroxyl"]] = ["iron_oxide", "hydroxyl"]
 
 
+class DirectedPair(_Model):
+    """One directed PCA (Fraser & Green 1987): a mineral ratio and a vegetation ratio."""
+
+    mineral: str
+    vegetation: str = "vegetation_ratio"
+
+
 class Sam(_Model):
     """``sam``: spectral angle mapping against the bundled library at the scene's bands.
 
@@ -211,6 +218,7 @@ class PipelineSpec(_Model):
     custom_indices: dict[str, str] = Field(default_factory=dict)
     anomalies: dict[str, Anomaly]
     crosta: Crosta | None = None
+    directed_pca: dict[str, DirectedPair] = Field(default_factory=dict)
     sam: Sam | None = None
     classifier: Classifier | None = None
     kmeans: KMeans | None = None
@@ -229,6 +237,17 @@ class PipelineSpec(_Model):
         computed = set(self.indices) | set(self.custom_indices)
         if self.crosta is not None:
             computed |= {f"crosta_{t}" for t in self.crosta.targets}
+        for name, pair in self.directed_pca.items():
+            absent = [
+                n
+                for n in (pair.mineral, pair.vegetation)
+                if n not in set(self.indices) | set(self.custom_indices)
+            ]
+            if absent:
+                raise ValueError(
+                    f"directed_pca.{name}: {', '.join(map(repr, absent))} not computed; add it to indices"
+                )
+            computed.add(f"dpca_{name}")
         missing = [n for n in self.anomalies if n not in computed]
         if missing:
             raise ValueError(
