@@ -173,17 +173,11 @@ def test_thresholds_use_only_pixels_inside_the_area_of_interest(tmp_path):
     licences = gpd.read_file(SAMPLE / "licences.gpkg", layer="licences")
     aoi = licences[licences["licence_no"] == "PL 012/2021"]  # holds the porphyry
     aoi.to_file(tmp_path / "aoi.gpkg", layer="aoi")
-    spec = load_spec(PIPELINE)
-    spec = spec.model_copy(
-        update={
-            "inputs": spec.inputs.model_copy(
-                update={"aoi": {"path": tmp_path / "aoi.gpkg", "layer": "aoi"}}
-            )
-        }
-    )
-    from geo.pipeline.spec import PipelineSpec
+    from geo.pipeline.spec import AoiInput
 
-    spec = PipelineSpec.model_validate(spec.model_dump())
+    spec = load_spec(PIPELINE)
+    aoi_input = AoiInput(path=tmp_path / "aoi.gpkg", layer="aoi")
+    spec = spec.model_copy(update={"inputs": spec.inputs.model_copy(update={"aoi": aoi_input})})
     with pytest.warns(GeoWarning):
         result = run_pipeline(spec, out=tmp_path / "run")
     whole = json.loads((tmp_path / "run" / "manifest.json").read_text())
