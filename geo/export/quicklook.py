@@ -18,7 +18,18 @@ from matplotlib.patches import Patch
 __all__ = ["render_quicklook"]
 
 _MAX_PIXELS = 1600
-_KIND_COLOURS = {"iron_oxide": "#ff7f0e", "clay_hydroxyl": "#17becf"}
+_FAMILY_COLOURS = {"iron oxide": "#ff7f0e", "clay / hydroxyl": "#17becf", "other": "#e377c2"}
+
+
+def _family(kind: str) -> str:
+    """Group zone kinds (ratio, Crosta, SAM, classifier layers) into evidence families."""
+    if any(k in kind for k in ("iron", "ferric", "gossan", "hematite", "jarosite")):
+        return "iron oxide"
+    if any(k in kind for k in ("clay", "hydroxyl", "aloh", "argillic", "phyllic", "kaolinite")):
+        return "clay / hydroxyl"
+    return "other"
+
+
 _HALO = [pe.withStroke(linewidth=3, foreground="black")]
 
 
@@ -73,7 +84,7 @@ def render_quicklook(
     image = np.moveaxis(_stretch(np.asarray(rgb.values, dtype="float32")), 0, -1)
     left, bottom, right, top = reflectance.rio.bounds()
     extent = (left, right, bottom, top)
-    fig, ax = plt.subplots(figsize=(10, 10 * (top - bottom) / (right - left) + 0.8), dpi=110)
+    fig, ax = plt.subplots(figsize=(10, 10 * (top - bottom) / (right - left) + 1.2), dpi=110)
     ax.set_facecolor("#202020")
     ax.imshow(np.nan_to_num(image, nan=0.12), extent=extent, interpolation="nearest")
     handles: list = []
@@ -103,10 +114,13 @@ def render_quicklook(
             )
         handles.append(Line2D([], [], color="white", linestyle="--", label="licence"))
     if zones is not None and len(zones):
-        for kind, group in zones.groupby("kind"):
-            colour = _KIND_COLOURS.get(str(kind), "#e377c2")
+        family = zones["kind"].map(_family)
+        for name, group in zones.groupby(family):
+            colour = _FAMILY_COLOURS[name]
             group.boundary.plot(ax=ax, color=colour, linewidth=0.9)
-            handles.append(Line2D([], [], color=colour, label=f"{kind} zone"))
+            n = group["kind"].nunique()
+            label = f"{name} zones ({n} layer{'s' if n > 1 else ''})"
+            handles.append(Line2D([], [], color=colour, label=label))
     if targets is not None and len(targets):
         targets.boundary.plot(ax=ax, color="yellow", linewidth=2.0)
         handles.append(Line2D([], [], color="yellow", linewidth=2, label="target (label = rank)"))
@@ -158,8 +172,17 @@ def render_quicklook(
         path_effects=_HALO,
         arrowprops={"arrowstyle": "-|>", "color": "white", "lw": 2},
     )
-    if handles:
-        ax.legend(handles=handles, loc="lower right", fontsize=8, framealpha=0.8)
+    if handles:  # below the map, so it never hides a target
+        ax.legend(
+            handles=handles,
+            loc="upper center",
+            bbox_to_anchor=(0.5, -0.07),
+            ncol=3,
+            fontsize=8,
+            facecolor="#404040",
+            labelcolor="white",
+            framealpha=1.0,
+        )
     ax.set_title(title, fontsize=11)
     fig.tight_layout()
     return fig

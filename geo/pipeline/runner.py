@@ -477,7 +477,7 @@ def _run(spec, scene_path, licences_path, out, overwrite, pipeline_file) -> RunR
                 licences=licence_layer,
                 title=f"{refl.attrs.get('scene_id')} ({refl.attrs.get('date')}): {len(targets)} targets",
             )
-            fig.savefig(tmp / "quicklook.png")
+            fig.savefig(tmp / "quicklook.png", bbox_inches="tight")
             fig.clear()
 
         manifest = {
