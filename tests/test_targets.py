@@ -216,3 +216,25 @@ def test_binary_evidence_strength_and_union_of_one_kind():
     assert t["iron_area_ha"] == pytest.approx(15.0)  # union, not 20
     assert t["iron_z"] == pytest.approx(6.0)  # only zones that have a z-score
     assert t["iron_intensity"] == pytest.approx(((1 - np.exp(-2)) + 0.4) / 2, abs=1e-6)
+
+
+def test_flags_near_vegetation_tiny_single_evidence_and_masked_fraction():
+    from geo.spectral.masks import MASK_RULES
+    from geo.targets.rank import flag_targets
+
+    reasons = np.zeros((20, 20), dtype="float32")
+    veg = 1 << MASK_RULES.index("vegetation")
+    reasons[5:15, 12] = veg  # a vegetated column 2 px east of the target's edge
+    grid = make_raster(reasons).astype("uint16")
+    x0, y0 = ORIGIN
+    target = box(x0 + 5 * 30, y0 - 15 * 30, x0 + 10 * 30, y0 - 5 * 30)  # columns 5-9, rows 5-14
+    far = box(x0 + 0 * 30, y0 - 3 * 30, x0 + 2 * 30, y0 - 1 * 30)
+    t = gpd.GeoDataFrame(
+        {"area_ha": [4.5, 0.36], "kinds": ["iron_oxide,clay_hydroxyl", "iron_oxide"]},
+        geometry=[target, far],
+        crs="EPSG:32635",
+    )
+    out = flag_targets(t, grid, MASK_RULES, buffer_m=90.0, min_area_ha=1.0)
+    assert out.loc[0, "flags"] == "near_vegetation"
+    assert out.loc[1, "flags"] == "tiny,single_evidence"
+    assert 0 < out.loc[0, "masked_fraction"] < 0.2 and out.loc[1, "masked_fraction"] == 0

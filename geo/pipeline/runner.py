@@ -41,8 +41,15 @@ from geo.spectral.indices import compute_indices, get_index
 from geo.spectral.masks import build_mask, mask_fractions, product_flags
 from geo.spectral.pca import crosta, crosta_composite, directed_pca
 from geo.targets.evaluate import polygon_mask
-from geo.targets.licences import assign_licences, summarise_licences
-from geo.targets.rank import COMPONENTS, locate_targets, merge_zones, rank_targets, score_targets
+from geo.targets.licences import assign_licences, licence_context, summarise_licences
+from geo.targets.rank import (
+    COMPONENTS,
+    flag_targets,
+    locate_targets,
+    merge_zones,
+    rank_targets,
+    score_targets,
+)
 from geo.targets.zones import extract_zones
 
 __all__ = ["TARGET_COLUMNS", "RunResult", "run_pipeline"]
@@ -75,6 +82,10 @@ TARGET_COLUMNS = [
     "kinds",
     "scene_id",
     "date",
+    "rank_in_licence",
+    "licence_flag",
+    "masked_fraction",
+    "flags",
 ]
 _ANOMALY_NODATA = 255
 _VERSIONED = (
@@ -448,6 +459,14 @@ def _run(spec, scene_path, licences_path, out, overwrite, pipeline_file) -> RunR
             targets = locate_targets(rank_targets(scored))
             targets["scene_id"] = refl.attrs.get("scene_id")
             targets["date"] = refl.attrs.get("date")
+            targets = licence_context(targets, on_date=str(refl.attrs.get("date", "")))
+            targets = flag_targets(
+                targets,
+                reasons_disk,
+                tuple(reasons.attrs["rules"]),
+                buffer_m=2 * abs(refl.rio.resolution()[0]),
+                min_area_ha=spec.zones.min_area_ha,
+            )
             targets = targets[[*TARGET_COLUMNS, "geometry"]]
             if targets.empty:
                 notes.append(

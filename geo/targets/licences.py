@@ -8,7 +8,7 @@ import pandas as pd
 
 from geo.errors import CRSError
 
-__all__ = ["LICENCE_FIELDS", "assign_licences", "summarise_licences"]
+__all__ = ["LICENCE_FIELDS", "assign_licences", "licence_context", "summarise_licences"]
 
 #: Canonical licence attributes; readers map the layer's own column names onto these.
 LICENCE_FIELDS = ("licence_id", "holder", "status")
@@ -85,10 +85,47 @@ def assign_licences(targets: gpd.GeoDataFrame, licences: gpd.GeoDataFrame) -> gp
     return out
 
 
+#: Licence statuses that do not allow drilling now (case-insensitive substrings).
+INACTIVE_STATUS = ("expired", "pending", "application", "relinquished", "cancelled", "suspended")
+
+
+def licence_context(targets: gpd.GeoDataFrame, *, on_date: str | None = None) -> gpd.GeoDataFrame:
+    """Add ``rank_in_licence`` and ``licence_flag`` to ranked targets.
+
+    ``rank_in_licence`` is 1 for the best target of each licence (null outside licences).
+    ``licence_flag`` says why a licence needs attention: its status (expired, pending...) or,
+    when ``licence_expiry`` is known, ``expires_before_<on_date>``; empty otherwise.
+
+    Examples
+    --------
+    >>> from shapely.geometry import box
+    >>> t = gpd.GeoDataFrame({"rank": [1, 2, 3], "licence_id": ["A", "B", "A"],
+    ...     "licence_status": ["granted", "Pending", "granted"]}, geometry=[box(0, 0, 1, 1)] * 3)
+    >>> out = licence_context(t)
+    >>> out["rank_in_licence"].tolist(), out["licence_flag"].tolist()
+    ([1, 1, 2], ['', 'pending', ''])
+    """
+    out = targets.copy()
+    has = out["licence_id"].notna()
+    ranks = out.loc[has].groupby("licence_id")["rank"].rank(method="first")
+    out["rank_in_licence"] = pd.array([pd.NA] * len(out), dtype="Int64")
+    out.loc[has, "rank_in_licence"] = ranks.astype("int64").to_numpy()
+    flags = []
+    expiry = out["licence_expiry"] if "licence_expiry" in out else pd.Series([None] * len(out))
+    for status, ends in zip(out["licence_status"], expiry, strict=True):
+        text = str(status).lower() if isinstance(status, str) else ""
+        found = [word for word in INACTIVE_STATUS if word in text]
+        if on_date and isinstance(ends, str) and ends[:10] < on_date[:10]:
+            found.append(f"expires_before_{on_date[:10]}")
+        flags.append(",".join(found))
+    out["licence_flag"] = pd.array(flags, dtype="object")
+    return out
+
+
 def summarise_licences(
     licences: gpd.GeoDataFrame, targets: gpd.GeoDataFrame, zones: gpd.GeoDataFrame
 ) -> gpd.GeoDataFrame:
-    """Add per-licence ``n_targets``, ``best_score``, ``best_target`` and ``anomalous_area_ha``.
+    """Add per-licence ``n_targets``, ``best_score``, ``mean_score``, ``best_target``, ``anomalous_area_ha``.
 
     ``anomalous_area_ha`` is the area of all alteration zones inside the licence
     (overlapping zones of different kinds are counted once).
@@ -107,6 +144,10 @@ def summarise_licences(
         )
     out["n_targets"] = n
     out["best_score"] = best
+    out["mean_score"] = [
+        float(targets.loc[targets["licence_id"] == lic, "score"].mean()) if k else np.nan
+        for lic, k in zip(out["licence_id"], n, strict=True)
+    ]
     out["best_target"] = pd.array(best_id, dtype="object")
     out["anomalous_area_ha"] = area
     return out

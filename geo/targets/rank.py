@@ -26,6 +26,8 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+import xarray as xr
+from affine import Affine
 from pyproj import Transformer
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
@@ -36,7 +38,9 @@ from geo.errors import InvalidParameterError
 
 __all__ = [
     "COMPONENTS",
+    "RISK_RULES",
     "ScoreConfig",
+    "flag_targets",
     "locate_targets",
     "merge_zones",
     "rank_targets",
@@ -228,4 +232,72 @@ def locate_targets(targets: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     lon, lat = to_wgs84.transform(points.x.to_numpy(), points.y.to_numpy())
     out["lon"] = np.round(lon, 7)
     out["lat"] = np.round(lat, 7)
+    return out
+
+
+#: Mask rules whose nearness makes a target suspect: mixed pixels at their edges mimic alteration.
+RISK_RULES = ("vegetation", "water", "cloud", "cloud_shadow", "dark")
+
+
+def flag_targets(
+    targets: gpd.GeoDataFrame,
+    reasons: xr.DataArray,
+    rules: tuple[str, ...],
+    *,
+    buffer_m: float = 60.0,
+    min_area_ha: float = 2.0,
+) -> gpd.GeoDataFrame:
+    """Add ``masked_fraction`` and ``flags`` (false-positive risks) to each target.
+
+    ``masked_fraction`` is the share of pixels within ``buffer_m`` of the target that the
+    masks removed (fill excluded). ``flags`` is a comma-separated list of:
+    ``near_<rule>`` for each :data:`RISK_RULES` rule with a flagged pixel in that ring
+    (vegetation or water edges next to an anomaly are classic false positives),
+    ``tiny`` (area under twice ``min_area_ha``) and ``single_evidence`` (one kind of zone).
+    Only a window around each target is read from ``reasons``.
+
+    Parameters
+    ----------
+    targets : geopandas.GeoDataFrame
+        Targets with ``area_ha`` and ``kinds``, in the raster's CRS.
+    reasons : xarray.DataArray
+        ``(y, x)`` uint16 mask-reason raster; bit ``i`` = ``rules[i]``.
+    rules : tuple of str
+        Rule names in bit order (``MASK_RULES``).
+    """
+    from rasterio import features
+    from rasterio.windows import from_bounds
+
+    out = targets.copy()
+    transform = reasons.rio.transform()
+    height, width = reasons.shape
+    bits = {r: 1 << i for i, r in enumerate(rules)}
+    fill = bits.get("fill", 0)
+    masked, flags = [], []
+    for geom, area, kinds in zip(out.geometry, out["area_ha"], out["kinds"], strict=True):
+        ring = geom.buffer(buffer_m)
+        win = from_bounds(*ring.bounds, transform=transform).round_offsets().round_lengths()
+        r0, c0 = max(int(win.row_off), 0), max(int(win.col_off), 0)
+        r1, c1 = (
+            min(int(win.row_off + win.height) + 1, height),
+            min(int(win.col_off + win.width) + 1, width),
+        )
+        values = np.asarray(reasons[r0:r1, c0:c1].values, dtype="uint16")
+        local = transform * Affine.translation(c0, r0)
+        near = (
+            features.rasterize([(ring, 1)], out_shape=values.shape, transform=local, dtype="uint8")
+            == 1
+        )
+        data = near & ((values & fill) == 0)
+        masked.append(round(float(((values != 0) & data).sum() / max(data.sum(), 1)), 4))
+        found = [
+            f"near_{r}" for r in RISK_RULES if r in bits and ((values & bits[r]) != 0)[near].any()
+        ]
+        if area < 2 * min_area_ha:
+            found.append("tiny")
+        if len(str(kinds).split(",")) == 1:
+            found.append("single_evidence")
+        flags.append(",".join(found))
+    out["masked_fraction"] = np.array(masked, dtype="float64")
+    out["flags"] = pd.array(flags, dtype="object")
     return out
