@@ -1,5 +1,6 @@
 """The command line: the sample run, `info`, `indices`, and every bad input of the foundation issue."""
 
+import json
 import shutil
 import subprocess
 import sys
@@ -243,3 +244,32 @@ def test_fully_masked_scene_says_which_masks_removed_it(tmp_path):
         "the masks removed vegetation",
         out=out,
     )
+
+
+def test_rank_re_ranks_an_existing_run_without_touching_rasters(tmp_path):
+    out = tmp_path / "run"
+    assert invoke("run", PIPELINE, "--out", out).exit_code == 0
+    before = {p.name: p.stat().st_mtime_ns for p in (out / "rasters").iterdir()}
+    first = gpd.read_file(out / "targets.gpkg", layer="targets")
+    doc = yaml.safe_load(PIPELINE.read_text())
+    doc["targets"]["weights"] = {
+        "iron_intensity": 0.0,
+        "clay_intensity": 1.0,
+        "coincidence": 0.0,
+        "area": 0.0,
+    }
+    doc["inputs"]["scene"]["path"] = str(SAMPLE / PRODUCT_ID)
+    doc["inputs"]["licences"]["path"] = str(SAMPLE / "licences.gpkg")
+    clay_only = tmp_path / "clay.yaml"
+    clay_only.write_text(yaml.safe_dump(doc))
+    result = invoke("rank", out, "--pipeline", clay_only)
+    assert result.exit_code == 0, result.stderr
+    again = gpd.read_file(out / "targets.gpkg", layer="targets")
+    assert len(again) == len(first)
+    assert again.iloc[0]["clay_intensity"] == again["clay_intensity"].max()  # clay decides now
+    assert again.iloc[0]["score"] == pytest.approx(again.iloc[0]["clay_intensity"], abs=1e-6)
+    assert {p.name: p.stat().st_mtime_ns for p in (out / "rasters").iterdir()} == before
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["pipeline"]["spec"]["targets"]["weights"]["clay_intensity"] == 1.0
+    assert len(manifest["reranked"]) == 1
+    assert_user_error(invoke("rank", tmp_path), "not a geo run folder")

@@ -248,6 +248,28 @@ def indices(list_: bool, sensor: str | None) -> None:
 
 
 @main.command()
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option(
+    "--pipeline",
+    type=click.Path(path_type=Path),
+    help="Pipeline file whose targets section (weights, merge distance, evidence) to use.",
+)
+@click.option("--licences", type=click.Path(path_type=Path), help="A new licence layer.")
+@click.option("--top", type=int, default=10, show_default=True, help="How many targets to print.")
+@_friendly
+def rank(run_dir: Path, pipeline: Path | None, licences: Path | None, top: int) -> None:
+    """Re-rank RUN_DIR with new weights or licences, reusing its zones and rasters."""
+    from geo.pipeline.runner import rerank
+    from geo.pipeline.spec import load_spec
+
+    spec = load_spec(pipeline) if pipeline else None
+    result = rerank(run_dir, pipeline=spec, licences_path=licences, pipeline_file=pipeline)
+    click.echo(f"re-ranked {len(result.targets)} targets in {run_dir}")
+    if len(result.targets) and top:
+        click.echo(_target_table(result.targets.head(top)))
+
+
+@main.command()
 @click.argument("scenes", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option(
     "--crs", required=True, help="Target CRS, e.g. EPSG:32735 (required: geo never guesses)."

@@ -12,6 +12,7 @@ import datetime as dt
 import hashlib
 import json
 import logging
+import os
 import platform
 import resource
 import time
@@ -38,7 +39,7 @@ from geo.io.writers import RasterLayer, run_folder, write_csv, write_rasters, wr
 from geo.pipeline.spec import PipelineSpec
 from geo.spectral.anomaly import Threshold, anomaly_z, fit_threshold
 from geo.spectral.indices import compute_indices, get_index
-from geo.spectral.masks import build_mask, mask_fractions, product_flags
+from geo.spectral.masks import MASK_RULES, build_mask, mask_fractions, product_flags
 from geo.spectral.pca import crosta, crosta_composite, directed_pca
 from geo.targets.evaluate import polygon_mask
 from geo.targets.licences import assign_licences, licence_context, summarise_licences
@@ -52,7 +53,7 @@ from geo.targets.rank import (
 )
 from geo.targets.zones import extract_zones
 
-__all__ = ["TARGET_COLUMNS", "RunResult", "run_pipeline"]
+__all__ = ["TARGET_COLUMNS", "RunResult", "rerank", "run_pipeline"]
 
 logger = logging.getLogger(__name__)
 
@@ -447,38 +448,16 @@ def _run(spec, scene_path, licences_path, out, overwrite, pipeline_file) -> RunR
                 zones["mean_z"] = np.nan
 
         with timer.stage("targets"):
-            merged = merge_zones(zones, distance_m=spec.targets.merge_distance_m)
-            scored = score_targets(merged, zones, spec.targets.to_config())
-            if licences is not None:
-                scored = assign_licences(scored, licences)
-            else:
-                for column in ("licence_id", "holder", "licence_status"):
-                    scored[column] = pd.array([None] * len(scored), dtype="object")
-                scored["licence_overlap_pct"] = 0.0
-                scored["straddles_boundary"] = False
-            targets = locate_targets(rank_targets(scored))
-            targets["scene_id"] = refl.attrs.get("scene_id")
-            targets["date"] = refl.attrs.get("date")
-            targets = licence_context(targets, on_date=str(refl.attrs.get("date", "")))
-            targets = flag_targets(
-                targets,
+            targets, licence_layer = _targets(
+                spec,
+                zones,
+                licences,
                 reasons_disk,
-                tuple(reasons.attrs["rules"]),
-                buffer_m=2 * abs(refl.rio.resolution()[0]),
-                min_area_ha=spec.zones.min_area_ha,
+                scene_id=refl.attrs.get("scene_id"),
+                date=refl.attrs.get("date"),
+                notes=notes,
             )
-            targets = targets[[*TARGET_COLUMNS, "geometry"]]
-            if targets.empty:
-                notes.append(
-                    "no targets: no anomaly zone reached zones.min_area_ha "
-                    f"({spec.zones.min_area_ha} ha); see the thresholds in manifest.json"
-                )
             outside = int(targets["licence_id"].isna().sum())
-            if outside:
-                notes.append(f"{outside} target(s) lie outside every licence (licence_id is null)")
-            licence_layer = (
-                summarise_licences(licences, targets, zones) if licences is not None else None
-            )
 
         with timer.stage("export"):
             vector_layers = {"targets": targets, "zones": zones}
@@ -719,3 +698,130 @@ def _sam(spec, refl, reasons, rasters, chunk, methods):
         strength = (1 - angle / limit).clip(0, 1)
         out[f"sam_{name}"] = (group == by_name[name], {"strength": strength, "angle": angle})
     return out
+
+
+def _targets(spec, zones, licences, reasons, *, scene_id, date, notes):
+    """Zones → merged, scored, licensed, ranked, located and flagged targets + licence summary."""
+    merged = merge_zones(zones, distance_m=spec.targets.merge_distance_m)
+    scored = score_targets(merged, zones, spec.targets.to_config())
+    if licences is not None:
+        scored = assign_licences(scored, licences)
+    else:
+        for column in ("licence_id", "holder", "licence_status"):
+            scored[column] = pd.array([None] * len(scored), dtype="object")
+        scored["licence_overlap_pct"] = 0.0
+        scored["straddles_boundary"] = False
+    targets = locate_targets(rank_targets(scored))
+    targets["scene_id"] = scene_id
+    targets["date"] = date
+    targets = licence_context(targets, on_date=str(date or ""))
+    targets = flag_targets(
+        targets,
+        reasons,
+        MASK_RULES,
+        buffer_m=2 * abs(reasons.rio.resolution()[0]),
+        min_area_ha=spec.zones.min_area_ha,
+    )
+    targets = targets[[*TARGET_COLUMNS, "geometry"]]
+    if targets.empty:
+        notes.append(
+            "no targets: no anomaly zone reached zones.min_area_ha "
+            f"({spec.zones.min_area_ha} ha); see the thresholds in manifest.json"
+        )
+    outside = int(targets["licence_id"].isna().sum())
+    if outside:
+        notes.append(f"{outside} target(s) lie outside every licence (licence_id is null)")
+    summary = summarise_licences(licences, targets, zones) if licences is not None else None
+    return targets, summary
+
+
+def rerank(
+    run_dir: str | Path,
+    *,
+    pipeline: PipelineSpec | None = None,
+    licences_path: str | Path | None = None,
+    pipeline_file: str | Path | None = None,
+) -> RunResult:
+    """Re-rank an existing run with new target settings or licences, without touching rasters.
+
+    The zones and the mask-reason raster of ``run_dir`` are reused; ``targets.gpkg``,
+    ``targets.csv``, ``licences.csv`` and ``manifest.json`` are replaced atomically (each
+    written to a temporary name first). The ``targets`` section (weights, merge distance,
+    evidence kinds) and the licence input come from ``pipeline`` when given, else from the
+    run's own manifest; ``licences_path`` overrides the licence file.
+
+    Raises
+    ------
+    InputNotFoundError
+        ``run_dir`` is not a geo run folder.
+    """
+    import shutil
+
+    from geo.errors import InputNotFoundError
+
+    run_dir = Path(run_dir)
+    manifest_path = run_dir / "manifest.json"
+    if not manifest_path.is_file() or not (run_dir / "targets.gpkg").is_file():
+        raise InputNotFoundError(
+            f"{run_dir}: not a geo run folder (no manifest.json / targets.gpkg)."
+        )
+    manifest = json.loads(manifest_path.read_text())
+    spec = pipeline or PipelineSpec.model_validate(manifest["pipeline"]["spec"])
+    notes: list[str] = []
+    reasons = _open_layer(run_dir / "rasters" / "mask_reasons.tif", 1024, masked=False)
+    zones = gpd.read_file(run_dir / "targets.gpkg", layer="zones", engine="pyogrio")
+    if zones.crs is None:
+        zones = zones.set_crs(reasons.rio.crs)
+    licences, licence_info = None, None
+    lic_opts = spec.inputs.licences
+    lic_path = Path(licences_path) if licences_path else (lic_opts.path if lic_opts else None)
+    if lic_path is not None:
+        licences, licence_info = read_licences(
+            lic_path,
+            layer=lic_opts.layer if lic_opts else None,
+            fields=lic_opts.fields if lic_opts else None,
+            to_crs=reasons.rio.crs,
+        )
+    scene = manifest["scene"]
+    targets, summary = _targets(
+        spec,
+        zones,
+        licences,
+        reasons,
+        scene_id=scene.get("scene_id"),
+        date=scene.get("date_acquired"),
+        notes=notes,
+    )
+    staging = run_dir / ".rerank.tmp"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()
+    layers = {"targets": targets, "zones": zones}
+    if summary is not None:
+        layers["licences"] = summary
+    write_vectors(layers, staging / "targets.gpkg")
+    write_csv(targets, staging / "targets.csv")
+    if summary is not None:
+        write_csv(summary, staging / "licences.csv")
+    manifest["pipeline"]["spec"] = spec.model_dump(mode="json")
+    manifest.setdefault("reranked", []).append(
+        {
+            "at_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "pipeline_file": _sha256(str(pipeline_file)) if pipeline_file else None,
+            "licences": ({**licence_info, **_sha256(str(lic_path))} if licence_info else None),
+        }
+    )
+    manifest["targets"] = {
+        **manifest.get("targets", {}),
+        "count": len(targets),
+        "outside_licences": int(targets["licence_id"].isna().sum()),
+    }
+    manifest["warnings"] = notes
+    (staging / "manifest.json").write_text(
+        json.dumps(manifest, indent=2, default=_json_default) + "\n"
+    )
+    for f in staging.iterdir():
+        os.replace(f, run_dir / f.name)
+    staging.rmdir()
+    for note in notes:
+        warnings.warn(note, GeoWarning, stacklevel=2)
+    return RunResult(run_dir, targets, zones, summary, manifest, notes)
