@@ -86,7 +86,8 @@ def test_spatial_validation_is_reported_and_lower_than_random(run_dir):
         "validation"
     ]
     assert report["spatial"]["overall_accuracy"] < report["random"]["overall_accuracy"]
-    assert (run_dir / "classification_report.txt").read_text().startswith("Overall accuracy")
+    text = (run_dir / "classification_report.txt").read_text()
+    assert text.startswith("Overall accuracy") and "aloh_clay" in text and "background" in text
     assert (run_dir / "model.joblib").exists() and (run_dir / "model.joblib.json").exists()
 
 

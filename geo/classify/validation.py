@@ -234,13 +234,18 @@ class ValidationReport:
             "random": self.random.to_dict(),
         }
 
-    def to_text(self) -> str:
-        """Return a readable table: OA, kappa, per-class scores and confusion matrices."""
+    def to_text(self, names: dict | None = None) -> str:
+        """Return a readable table: OA, kappa, per-class scores and confusion matrices.
+
+        ``names`` maps class codes to names shown instead of the codes.
+        """
+        names = names or {}
+        label = [str(names.get(c, c)) for c in self.classes.tolist()]
         lines = [
             f"Overall accuracy: spatial {self.spatial.overall_accuracy:.3f}, random "
             f"{self.random.overall_accuracy:.3f} (inflation {self.inflation:+.3f})",
         ]
-        width = max(6, *(len(str(c)) for c in self.classes.tolist()))
+        width = max(6, *(len(c) for c in label))
         for result in (self.spatial, self.random):
             lines += [
                 "",
@@ -248,15 +253,16 @@ class ValidationReport:
                 f"({len(result.splits)} splits)",
                 f"{'class':>{width}} {'producer':>9} {'user':>9} {'F1':>9} {'support':>9}",
             ]
-            for i, c in enumerate(self.classes.tolist()):
+            for i, c in enumerate(label):
                 lines.append(
-                    f"{c!s:>{width}} {result.recall[i]:9.3f} {result.precision[i]:9.3f} "
+                    f"{c:>{width}} {result.recall[i]:9.3f} {result.precision[i]:9.3f} "
                     f"{result.f1[i]:9.3f} {result.support[i]:9d}"
                 )
             lines.append("confusion (rows = reference, columns = predicted):")
-            lines.append(" " * width + "".join(f" {c!s:>8}" for c in self.classes.tolist()))
-            for c, row in zip(self.classes.tolist(), result.confusion, strict=True):
-                lines.append(f"{c!s:>{width}}" + "".join(f" {v:8d}" for v in row))
+            col = max(8, *(len(c) for c in label))
+            lines.append(" " * width + "".join(f" {c:>{col}}" for c in label))
+            for c, row in zip(label, result.confusion, strict=True):
+                lines.append(f"{c:>{width}}" + "".join(f" {v:{col}d}" for v in row))
         return "\n".join(lines)
 
 

@@ -614,7 +614,8 @@ def _classify(spec, refl, reasons, rasters, tmp, chunk, methods, training):
             n_splits=min(opts.folds, n_groups),
             random_state=opts.seed,
         )
-        (tmp / "classification_report.txt").write_text(report.to_text() + "\n")
+        names = {code: label for label, code in info["classes"].items()}
+        (tmp / "classification_report.txt").write_text(report.to_text(names) + "\n")
     model = fit_classifier(X, y, estimator=estimator, random_state=opts.seed)
     classes, proba = predict_raster(model, features, chunk=chunk)
     codes = {int(v): k for k, v in info["classes"].items()}
