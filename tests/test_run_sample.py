@@ -187,3 +187,27 @@ def test_thresholds_use_only_pixels_inside_the_area_of_interest(tmp_path):
     # fewer pixels enter the statistics than in the whole-scene run
     assert whole["thresholds"]["iron_oxide"]["n_valid"] <= inside < 200_000
     assert result.targets["licence_id"].notna().any()
+
+
+@pytest.mark.parametrize("action", ["flag", "remove"])
+def test_exclusion_zones_flag_or_remove_targets(tmp_path, truth, action):
+    from geo.pipeline.spec import ExclusionInput
+
+    # a "protected area" over the argillic zone, stored in WGS84 like most national layers
+    protected = truth[truth["name"] == "argillic"][["geometry"]].assign(name="Nature reserve")
+    protected.to_crs("EPSG:4326").to_file(tmp_path / "protected.gpkg", layer="protected")
+    spec = load_spec(PIPELINE)
+    ex = ExclusionInput(
+        path=tmp_path / "protected.gpkg", layer="protected", name_column="name", action=action
+    )
+    spec = spec.model_copy(update={"inputs": spec.inputs.model_copy(update={"exclusions": ex})})
+    with pytest.warns(GeoWarning):
+        result = run_pipeline(spec, out=tmp_path / "run")
+    argillic = truth[truth["name"] == "argillic"].geometry.iloc[0]
+    hit = result.targets[result.targets.intersects(argillic)]
+    if action == "flag":
+        assert len(hit) == 1 and "excluded:Nature reserve" in hit.iloc[0]["flags"]
+    else:
+        assert hit.empty
+        assert result.targets["rank"].tolist() == list(range(1, len(result.targets) + 1))
+        assert any("removed by the exclusion zones" in n for n in result.warnings)

@@ -12,7 +12,7 @@ from pyogrio.errors import DataLayerError, DataSourceError
 
 from geo.errors import CRSError, InputNotFoundError, VectorError
 
-__all__ = ["read_aoi", "read_licences", "read_training"]
+__all__ = ["read_aoi", "read_exclusions", "read_licences", "read_training"]
 
 logger = logging.getLogger(__name__)
 
@@ -227,3 +227,27 @@ def read_aoi(
         "features": len(gdf),
         "source_crs": source_crs.to_string(),
     }
+
+
+def read_exclusions(
+    path: str | Path, *, layer: str | None = None, name_column: str | None = None, to_crs=None
+) -> tuple[gpd.GeoDataFrame, list[str], dict]:
+    """Read exclusion polygons (protected areas, settlements...) and a name for each.
+
+    Raises
+    ------
+    InputNotFoundError, VectorError, CRSError
+        Missing file, no polygons, unknown name column, no CRS.
+    """
+    gdf, info = read_aoi(path, layer=layer, to_crs=to_crs)
+    if name_column is not None and name_column not in gdf.columns:
+        raise VectorError(
+            f"{path}: column {name_column!r} (inputs.exclusions.name_column) is missing; the layer "
+            f"has {', '.join(c for c in gdf.columns if c != 'geometry')}."
+        )
+    names = (
+        [str(v) for v in gdf[name_column]]
+        if name_column
+        else [f"{Path(path).stem}#{i + 1}" for i in range(len(gdf))]
+    )
+    return gdf.reset_index(drop=True), names, info

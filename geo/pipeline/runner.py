@@ -34,7 +34,7 @@ import geo
 from geo.errors import GeoWarning, InvalidParameterError
 from geo.export.quicklook import render_quicklook
 from geo.io.scene import open_scene
-from geo.io.vector import read_aoi, read_licences, read_training
+from geo.io.vector import read_aoi, read_exclusions, read_licences, read_training
 from geo.io.writers import RasterLayer, run_folder, write_csv, write_rasters, write_vectors
 from geo.pipeline.spec import PipelineSpec
 from geo.spectral.anomaly import Threshold, anomaly_z, fit_threshold
@@ -42,7 +42,12 @@ from geo.spectral.indices import compute_indices, get_index
 from geo.spectral.masks import MASK_RULES, build_mask, mask_fractions, product_flags
 from geo.spectral.pca import crosta, crosta_composite, directed_pca
 from geo.targets.evaluate import polygon_mask
-from geo.targets.licences import assign_licences, licence_context, summarise_licences
+from geo.targets.licences import (
+    apply_exclusions,
+    assign_licences,
+    licence_context,
+    summarise_licences,
+)
 from geo.targets.rank import (
     COMPONENTS,
     flag_targets,
@@ -248,6 +253,12 @@ def _run(spec, scene_path, licences_path, out, overwrite, pipeline_file) -> RunR
             notes += _licence_overlap_notes(licences, refl, lic_path)
         else:
             notes.append("no licence layer given: every target has a null licence_id")
+        exclusions = None
+        if spec.inputs.exclusions is not None:
+            ex = spec.inputs.exclusions
+            exclusions = read_exclusions(
+                ex.path, layer=ex.layer, name_column=ex.name_column, to_crs=refl.rio.crs
+            )
         aoi = None
         if spec.inputs.aoi is not None:
             aoi = read_aoi(spec.inputs.aoi.path, layer=spec.inputs.aoi.layer, to_crs=refl.rio.crs)
@@ -456,6 +467,7 @@ def _run(spec, scene_path, licences_path, out, overwrite, pipeline_file) -> RunR
                 scene_id=refl.attrs.get("scene_id"),
                 date=refl.attrs.get("date"),
                 notes=notes,
+                exclusions=exclusions,
             )
             outside = int(targets["licence_id"].isna().sum())
 
@@ -490,6 +502,15 @@ def _run(spec, scene_path, licences_path, out, overwrite, pipeline_file) -> RunR
                 "scene": {"path": str(scene_path), "files": [_sha256(f) for f in scene.files]},
                 "licences": (
                     {**licence_info, **_sha256(str(lic_path))} if licence_info is not None else None
+                ),
+                "exclusions": (
+                    {
+                        **exclusions[2],
+                        "action": spec.inputs.exclusions.action,
+                        **_sha256(str(spec.inputs.exclusions.path)),
+                    }
+                    if exclusions is not None
+                    else None
                 ),
             },
             "scene": scene.metadata,
@@ -701,7 +722,7 @@ def _sam(spec, refl, reasons, rasters, chunk, methods):
     return out
 
 
-def _targets(spec, zones, licences, reasons, *, scene_id, date, notes):
+def _targets(spec, zones, licences, reasons, *, scene_id, date, notes, exclusions=None):
     """Zones → merged, scored, licensed, ranked, located and flagged targets + licence summary."""
     merged = merge_zones(zones, distance_m=spec.targets.merge_distance_m)
     scored = score_targets(merged, zones, spec.targets.to_config())
@@ -723,6 +744,14 @@ def _targets(spec, zones, licences, reasons, *, scene_id, date, notes):
         buffer_m=2 * abs(reasons.rio.resolution()[0]),
         min_area_ha=spec.zones.min_area_ha,
     )
+    if exclusions is not None:
+        polygons, names, _ = exclusions
+        before = len(targets)
+        targets = apply_exclusions(
+            targets, polygons, names=names, action=spec.inputs.exclusions.action
+        )
+        if len(targets) < before:
+            notes.append(f"{before - len(targets)} target(s) removed by the exclusion zones")
     targets = targets[[*TARGET_COLUMNS, "geometry"]]
     if targets.empty:
         notes.append(
@@ -783,6 +812,12 @@ def rerank(
             fields=lic_opts.fields if lic_opts else None,
             to_crs=reasons.rio.crs,
         )
+    exclusions = None
+    if spec.inputs.exclusions is not None:
+        ex = spec.inputs.exclusions
+        exclusions = read_exclusions(
+            ex.path, layer=ex.layer, name_column=ex.name_column, to_crs=reasons.rio.crs
+        )
     scene = manifest["scene"]
     targets, summary = _targets(
         spec,
@@ -792,6 +827,7 @@ def rerank(
         scene_id=scene.get("scene_id"),
         date=scene.get("date_acquired"),
         notes=notes,
+        exclusions=exclusions,
     )
     staging = run_dir / ".rerank.tmp"
     shutil.rmtree(staging, ignore_errors=True)

@@ -61,12 +61,26 @@ class AoiInput(_Model):
     layer: str | None = None
 
 
+class ExclusionInput(_Model):
+    """``inputs.exclusions``: protected areas, settlements, water bodies... (polygons, any CRS).
+
+    ``action: flag`` keeps an intersecting target and adds ``excluded:<name>`` to its flags;
+    ``action: remove`` drops it from the ranking.
+    """
+
+    path: Path
+    layer: str | None = None
+    name_column: str | None = None
+    action: Literal["flag", "remove"] = "flag"
+
+
 class Inputs(_Model):
     """``inputs``."""
 
     scene: SceneInput | None = None
     licences: LicenceInput | None = None
     aoi: AoiInput | None = None
+    exclusions: ExclusionInput | None = None
 
 
 class Masks(_Model):
@@ -338,9 +352,14 @@ def _resolve_paths(spec: PipelineSpec, base: Path) -> PipelineSpec:
         else None
     )
     aoi = inputs.aoi.model_copy(update={"path": rel(inputs.aoi.path)}) if inputs.aoi else None
+    exclusions = (
+        inputs.exclusions.model_copy(update={"path": rel(inputs.exclusions.path)})
+        if inputs.exclusions
+        else None
+    )
     return spec.model_copy(
         update={
-            "inputs": Inputs(scene=scene, licences=licences, aoi=aoi),
+            "inputs": Inputs(scene=scene, licences=licences, aoi=aoi, exclusions=exclusions),
             "output": rel(spec.output),
             "classifier": classifier,
         }

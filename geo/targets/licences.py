@@ -8,7 +8,13 @@ import pandas as pd
 
 from geo.errors import CRSError
 
-__all__ = ["LICENCE_FIELDS", "assign_licences", "licence_context", "summarise_licences"]
+__all__ = [
+    "LICENCE_FIELDS",
+    "apply_exclusions",
+    "assign_licences",
+    "licence_context",
+    "summarise_licences",
+]
 
 #: Canonical licence attributes; readers map the layer's own column names onto these.
 LICENCE_FIELDS = ("licence_id", "holder", "status")
@@ -150,4 +156,39 @@ def summarise_licences(
     ]
     out["best_target"] = pd.array(best_id, dtype="object")
     out["anomalous_area_ha"] = area
+    return out
+
+
+def apply_exclusions(
+    targets: gpd.GeoDataFrame, zones: gpd.GeoDataFrame, *, names: list[str], action: str = "flag"
+) -> gpd.GeoDataFrame:
+    """Flag (``excluded:<name>`` in ``flags``) or remove targets touching exclusion zones.
+
+    ``zones`` are exclusion polygons in the targets' CRS; ``names`` labels each polygon.
+    Removed targets are dropped and the rest re-ranked (``rank``, ``target_id`` kept stable
+    for the survivors' order).
+
+    Raises
+    ------
+    CRSError
+        The layers are not in one CRS.
+    """
+    _check_crs(targets, zones, "apply_exclusions")
+    out = targets.copy()
+    if out.empty or zones.empty:
+        return out
+    left, right = zones.sindex.query(out.geometry.values, predicate="intersects")
+    hits: dict[int, list[str]] = {}
+    for t, z in zip(left, right, strict=True):
+        hits.setdefault(int(t), []).append(names[int(z)])
+    if action == "remove":
+        out = out.drop(index=out.index[sorted(hits)]).reset_index(drop=True)
+        out["rank"] = np.arange(1, len(out) + 1)
+        out["target_id"] = [f"T{r:03d}" for r in out["rank"]]
+        return out
+    flags = list(out["flags"]) if "flags" in out else [""] * len(out)
+    for i, found in hits.items():
+        extra = ",".join(f"excluded:{n}" for n in sorted(set(found)))
+        flags[i] = f"{flags[i]},{extra}" if flags[i] else extra
+    out["flags"] = pd.array(flags, dtype="object")
     return out
