@@ -118,3 +118,17 @@ def test_crosta_composite_and_kmeans_exploration_layers(run_dir):
         crosta["iron_oxide"]["roles"] == ["blue", "red", "nir", "swir1"]
         and crosta["iron_oxide"]["component"] > 1
     )
+
+
+def test_classifier_is_seeded_for_reproducible_runs():
+    from geo.pipeline.runner import _estimator
+    from geo.pipeline.spec import Estimator
+
+    est = _estimator(
+        Estimator.model_validate({"class": "sklearn.ensemble.RandomForestClassifier"}), 7
+    )
+    assert est.get_params()["random_state"] == 7
+    fixed = Estimator.model_validate(
+        {"class": "sklearn.ensemble.ExtraTreesClassifier", "params": {"random_state": 3}}
+    )
+    assert _estimator(fixed, 7).get_params()["random_state"] == 3

@@ -104,6 +104,14 @@ def read_licences(
         if column is None:
             out[canonical] = None
             continue
+        if column not in gdf.columns and canonical == "expiry":  # optional: flag nothing
+            logger.warning(
+                "%s: no column %r for the licence expiry; expiry dates are not checked",
+                where,
+                column,
+            )
+            out[canonical] = None
+            continue
         if column not in gdf.columns:
             raise VectorError(
                 f"{where}: column {column!r} (mapped to {canonical!r}) is missing; the layer has "
@@ -135,9 +143,8 @@ def read_licences(
         "repaired_geometries": invalid,
         "dropped_non_polygons": dropped,
     }
-    cols = ["licence_id", "holder", "status"] + [
-        c for c in gdf.columns if c not in ("geometry", "licence_id", "holder", "status")
-    ]
+    canonical = ["licence_id", "holder", "status"] + (["expiry"] if "expiry" in mapping else [])
+    cols = canonical + [c for c in gdf.columns if c not in ("geometry", *canonical)]
     return out[[*cols, "geometry"]], info
 
 

@@ -89,6 +89,7 @@ TARGET_COLUMNS = [
     "scene_id",
     "date",
     "rank_in_licence",
+    "licence_expiry",
     "licence_flag",
     "masked_fraction",
     "flags",
@@ -535,6 +536,7 @@ def _run(spec, scene_path, licences_path, out, overwrite, pipeline_file) -> RunR
             "versions": _versions(),
             "timings_s": timer.seconds,
             "peak_rss_mb_after_stage": timer.peak_rss_mb,
+            "licence_check_date": dt.date.today().isoformat(),
             "warnings": notes,
         }
         (tmp / "manifest.json").write_text(
@@ -569,7 +571,7 @@ def _licence_overlap_notes(licences: gpd.GeoDataFrame, refl: xr.DataArray, path:
     return []
 
 
-def _estimator(spec_estimator):
+def _estimator(spec_estimator, seed: int = 0):
     """Instantiate a scikit-learn estimator named by its dotted path (``sklearn.*`` only)."""
     import importlib
 
@@ -581,9 +583,13 @@ def _estimator(spec_estimator):
             f"classifier.estimator.class {spec_estimator.class_!r} is not a scikit-learn class."
         ) from None
     try:
-        return cls(**spec_estimator.params)
+        estimator = cls(**spec_estimator.params)
     except TypeError as exc:
         raise InvalidParameterError(f"classifier.estimator.params: {exc}") from None
+    # reproducible runs: seed the estimator unless the pipeline file sets its random_state
+    if "random_state" in estimator.get_params() and "random_state" not in spec_estimator.params:
+        estimator.set_params(random_state=seed)
+    return estimator
 
 
 def _classify(spec, refl, reasons, rasters, tmp, chunk, methods, training):
@@ -623,7 +629,7 @@ def _classify(spec, refl, reasons, rasters, tmp, chunk, methods, training):
         raise InvalidParameterError(
             f"{opts.training}: the training polygons cover fewer than two classes on valid pixels."
         )
-    estimator = _estimator(opts.estimator)
+    estimator = _estimator(opts.estimator, opts.seed)
     n_groups = len(np.unique(groups))
     report = None
     if n_groups >= 2:
@@ -729,14 +735,14 @@ def _targets(spec, zones, licences, reasons, *, scene_id, date, notes, exclusion
     if licences is not None:
         scored = assign_licences(scored, licences)
     else:
-        for column in ("licence_id", "holder", "licence_status"):
+        for column in ("licence_id", "holder", "licence_status", "licence_expiry"):
             scored[column] = pd.array([None] * len(scored), dtype="object")
         scored["licence_overlap_pct"] = 0.0
         scored["straddles_boundary"] = False
     targets = locate_targets(rank_targets(scored))
     targets["scene_id"] = scene_id
     targets["date"] = date
-    targets = licence_context(targets, on_date=str(date or ""))
+    targets = licence_context(targets, on_date=dt.date.today().isoformat())
     targets = flag_targets(
         targets,
         reasons,

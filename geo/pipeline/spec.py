@@ -49,7 +49,7 @@ class LicenceInput(_Model):
 
     path: Path
     layer: str | None = None
-    fields: dict[Literal["licence_id", "holder", "status"], str | None] = Field(
+    fields: dict[Literal["licence_id", "holder", "status", "expiry"], str | None] = Field(
         default_factory=dict
     )
 

@@ -84,6 +84,13 @@ def assign_licences(targets: gpd.GeoDataFrame, licences: gpd.GeoDataFrame) -> gp
     out["licence_id"] = pd.array(ids, dtype="object")
     out["holder"] = pd.array(holders, dtype="object")
     out["licence_status"] = pd.array(statuses, dtype="object")
+    expiry: list = [None] * len(out)
+    if "expiry" in licences:
+        for t_idx, lic in enumerate(ids):
+            if lic is not None:
+                value = licences.loc[licences["licence_id"] == lic, "expiry"].iloc[0]
+                expiry[t_idx] = None if pd.isna(value) else str(value)[:10]
+    out["licence_expiry"] = pd.array(expiry, dtype="object")
     out["licence_overlap_pct"] = np.round(pct, 2)
     out["straddles_boundary"] = (out["licence_overlap_pct"] > 0) & (
         out["licence_overlap_pct"] < 99.99
@@ -100,7 +107,8 @@ def licence_context(targets: gpd.GeoDataFrame, *, on_date: str | None = None) ->
 
     ``rank_in_licence`` is 1 for the best target of each licence (null outside licences).
     ``licence_flag`` says why a licence needs attention: its status (expired, pending...) or,
-    when ``licence_expiry`` is known, ``expires_before_<on_date>``; empty otherwise.
+    when ``licence_expiry`` is known and earlier than ``on_date`` (the run date: is the licence
+    valid now?), ``expired_<expiry>``; empty otherwise.
 
     Examples
     --------
@@ -121,8 +129,13 @@ def licence_context(targets: gpd.GeoDataFrame, *, on_date: str | None = None) ->
     for status, ends in zip(out["licence_status"], expiry, strict=True):
         text = str(status).lower() if isinstance(status, str) else ""
         found = [word for word in INACTIVE_STATUS if word in text]
-        if on_date and isinstance(ends, str) and ends[:10] < on_date[:10]:
-            found.append(f"expires_before_{on_date[:10]}")
+        if (
+            on_date
+            and isinstance(ends, str)
+            and ends[:10] < on_date[:10]
+            and "expired" not in found
+        ):
+            found.append(f"expired_{ends[:10]}")
         flags.append(",".join(found))
     out["licence_flag"] = pd.array(flags, dtype="object")
     return out
