@@ -144,6 +144,15 @@ def _target_table(targets) -> str:
     table = targets[list(columns)].rename(columns=columns).copy()
     table["licence"] = table["licence"].fillna("(none)")
     table["status"] = table["status"].fillna("")
+    notes = [
+        ",".join(part for part in (str(a or ""), str(b or "")) if part and part != "nan")
+        for a, b in zip(
+            targets.get("licence_flag", [""] * len(targets)),
+            targets.get("flags", [""] * len(targets)),
+            strict=True,
+        )
+    ]
+    table["notes"] = [n if n else "-" for n in notes]
     return table.to_string(
         index=False,
         float_format=lambda v: f"{v:.3f}",
