@@ -241,16 +241,8 @@ def _run(spec, scene_path, licences_path, out, overwrite, pipeline_file) -> RunR
         sensor = refl.attrs["sensor"]
         for name in spec.indices:
             get_index(name, sensor)  # fail now, not after the first pass
-        licences, licence_info = None, None
-        lic_opts = spec.inputs.licences
-        lic_path = Path(licences_path) if licences_path else (lic_opts.path if lic_opts else None)
+        lic_path, licences, licence_info = _licence_input(spec, licences_path, refl.rio.crs)
         if lic_path is not None:
-            licences, licence_info = read_licences(
-                lic_path,
-                layer=lic_opts.layer if lic_opts else None,
-                fields=lic_opts.fields if lic_opts else None,
-                to_crs=refl.rio.crs,
-            )
             notes += _licence_overlap_notes(licences, refl, lic_path)
         else:
             notes.append("no licence layer given: every target has a null licence_id")
@@ -808,16 +800,7 @@ def rerank(
     zones = gpd.read_file(run_dir / "targets.gpkg", layer="zones", engine="pyogrio")
     if zones.crs is None:
         zones = zones.set_crs(reasons.rio.crs)
-    licences, licence_info = None, None
-    lic_opts = spec.inputs.licences
-    lic_path = Path(licences_path) if licences_path else (lic_opts.path if lic_opts else None)
-    if lic_path is not None:
-        licences, licence_info = read_licences(
-            lic_path,
-            layer=lic_opts.layer if lic_opts else None,
-            fields=lic_opts.fields if lic_opts else None,
-            to_crs=reasons.rio.crs,
-        )
+    lic_path, licences, licence_info = _licence_input(spec, licences_path, reasons.rio.crs)
     exclusions = None
     if spec.inputs.exclusions is not None:
         ex = spec.inputs.exclusions
@@ -868,3 +851,21 @@ def rerank(
     for note in notes:
         warnings.warn(note, GeoWarning, stacklevel=2)
     return RunResult(run_dir, targets, zones, summary, manifest, notes)
+
+
+def _licence_input(spec, override, crs):
+    """Read the licence layer named by ``override`` or the pipeline, reprojected to ``crs``.
+
+    Returns ``(path or None, licences or None, info or None)``.
+    """
+    opts = spec.inputs.licences
+    path = Path(override) if override else (opts.path if opts else None)
+    if path is None:
+        return None, None, None
+    licences, info = read_licences(
+        path,
+        layer=opts.layer if opts else None,
+        fields=opts.fields if opts else None,
+        to_crs=crs,
+    )
+    return path, licences, info
