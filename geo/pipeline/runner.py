@@ -465,13 +465,7 @@ def _run(spec, scene_path, licences_path, out, overwrite, pipeline_file) -> RunR
             outside = int(targets["licence_id"].isna().sum())
 
         with timer.stage("export"):
-            vector_layers = {"targets": targets, "zones": zones}
-            if licence_layer is not None:
-                vector_layers["licences"] = licence_layer
-            write_vectors(vector_layers, tmp / "targets.gpkg")
-            write_csv(targets, tmp / "targets.csv")
-            if licence_layer is not None:
-                write_csv(licence_layer, tmp / "licences.csv")
+            _write_targets(tmp, targets, zones, licence_layer)
             fig = render_quicklook(
                 refl,
                 invalid=reasons_disk != 0,
@@ -821,13 +815,7 @@ def rerank(
     staging = run_dir / ".rerank.tmp"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir()
-    layers = {"targets": targets, "zones": zones}
-    if summary is not None:
-        layers["licences"] = summary
-    write_vectors(layers, staging / "targets.gpkg")
-    write_csv(targets, staging / "targets.csv")
-    if summary is not None:
-        write_csv(summary, staging / "licences.csv")
+    _write_targets(staging, targets, zones, summary)
     manifest["pipeline"]["spec"] = spec.model_dump(mode="json")
     manifest.setdefault("reranked", []).append(
         {
@@ -845,7 +833,8 @@ def rerank(
     (staging / "manifest.json").write_text(
         json.dumps(manifest, indent=2, default=_json_default) + "\n"
     )
-    for f in staging.iterdir():
+    # the manifest goes last: a run whose manifest names the new settings is complete
+    for f in sorted(staging.iterdir(), key=lambda f: f.name == "manifest.json"):
         os.replace(f, run_dir / f.name)
     staging.rmdir()
     for note in notes:
@@ -869,3 +858,14 @@ def _licence_input(spec, override, crs):
         to_crs=crs,
     )
     return path, licences, info
+
+
+def _write_targets(folder: Path, targets, zones, licences) -> None:
+    """Write ``targets.gpkg`` (targets, zones, licences), ``targets.csv`` and ``licences.csv``."""
+    layers = {"targets": targets, "zones": zones}
+    if licences is not None:
+        layers["licences"] = licences
+    write_vectors(layers, folder / "targets.gpkg")
+    write_csv(targets, folder / "targets.csv")
+    if licences is not None:
+        write_csv(licences, folder / "licences.csv")

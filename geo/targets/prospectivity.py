@@ -226,6 +226,16 @@ def _nonnegative_x(v: np.ndarray, caller: str) -> None:
         )
 
 
+def _power_membership(x, midpoint: float, spread: float, sign: int, caller: str) -> np.ndarray:
+    """1 / (1 + (x / midpoint)^(sign·spread)): FuzzyLarge with sign −1, FuzzySmall with +1."""
+    midpoint = _positive(midpoint, "midpoint", caller)
+    exponent = sign * _positive(spread, "spread", caller)
+    v = _values(x, "x")
+    _nonnegative_x(v, caller)
+    with np.errstate(divide="ignore"):
+        return 1.0 / (1.0 + (v / midpoint) ** exponent)
+
+
 def fuzzy_large(x, midpoint: float, spread: float = 5.0, *, name: str = "fuzzy_large"):
     """ArcGIS FuzzyLarge membership: μ = 1 / (1 + (x / midpoint)^(−spread)).
 
@@ -263,13 +273,7 @@ def fuzzy_large(x, midpoint: float, spread: float = 5.0, *, name: str = "fuzzy_l
     >>> print(fuzzy_large(np.array([[0.0, 1.0, 2.0]]), midpoint=1.0, spread=1.0))
     [[0.        0.5       0.6666667]]
     """
-    midpoint = _positive(midpoint, "midpoint", "fuzzy_large")
-    spread = _positive(spread, "spread", "fuzzy_large")
-    v = _values(x, "x")
-    _nonnegative_x(v, "fuzzy_large")
-    with np.errstate(divide="ignore"):
-        out = 1.0 / (1.0 + (v / midpoint) ** (-spread))
-    return _wrap(x, out, name)
+    return _wrap(x, _power_membership(x, midpoint, spread, -1, "fuzzy_large"), name)
 
 
 def fuzzy_small(x, midpoint: float, spread: float = 5.0, *, name: str = "fuzzy_small"):
@@ -308,12 +312,7 @@ def fuzzy_small(x, midpoint: float, spread: float = 5.0, *, name: str = "fuzzy_s
     >>> print(fuzzy_small(np.array([[0.0, 1.0, 2.0]]), midpoint=1.0, spread=1.0))
     [[1.         0.5        0.33333334]]
     """
-    midpoint = _positive(midpoint, "midpoint", "fuzzy_small")
-    spread = _positive(spread, "spread", "fuzzy_small")
-    v = _values(x, "x")
-    _nonnegative_x(v, "fuzzy_small")
-    out = 1.0 / (1.0 + (v / midpoint) ** spread)
-    return _wrap(x, out, name)
+    return _wrap(x, _power_membership(x, midpoint, spread, 1, "fuzzy_small"), name)
 
 
 def fuzzy_gaussian(x, midpoint: float, spread: float = 0.1, *, name: str = "fuzzy_gaussian"):
