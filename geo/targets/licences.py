@@ -13,6 +13,7 @@ __all__ = [
     "apply_exclusions",
     "assign_licences",
     "licence_context",
+    "split_at_licences",
     "summarise_licences",
 ]
 
@@ -141,18 +142,115 @@ def licence_context(targets: gpd.GeoDataFrame, *, on_date: str | None = None) ->
     return out
 
 
-def summarise_licences(
-    licences: gpd.GeoDataFrame, targets: gpd.GeoDataFrame, zones: gpd.GeoDataFrame
-) -> gpd.GeoDataFrame:
-    """Add per-licence ``n_targets``, ``best_score``, ``mean_score``, ``best_target``, ``anomalous_area_ha``.
+def split_at_licences(
+    targets: gpd.GeoDataFrame, licences: gpd.GeoDataFrame, *, min_area_m2: float = 0.0
+) -> tuple[gpd.GeoDataFrame, int]:
+    """Cut targets that straddle licence boundaries into one piece per licence.
 
-    ``anomalous_area_ha`` is the area of all alteration zones inside the licence
-    (overlapping zones of different kinds are counted once).
+    A target lying in several licences (or partly outside all of them) becomes one piece
+    per licence plus one piece outside every licence; each piece keeps the target's other
+    columns and gets ``split_from`` (the row label of the original target, else null).
+    Licences are taken in order of overlap, largest first, and each area is given out
+    once, so overlapping licence polygons never duplicate a piece. Pieces smaller than
+    ``min_area_m2`` are dropped; their number is returned.
+
+    Returns
+    -------
+    (geopandas.GeoDataFrame, int)
+        The pieces and the number of slivers dropped.
+
+    Raises
+    ------
+    CRSError
+        The layers are not in one CRS.
+
+    Examples
+    --------
+    >>> from shapely.geometry import box
+    >>> from geo.testing import make_licences
+    >>> t = gpd.GeoDataFrame({"name": ["x"]}, geometry=[box(0, 0, 100, 10)], crs="EPSG:32635")
+    >>> lic = make_licences({"A": (0, 0, 60, 10), "B": (60, 0, 90, 10)})
+    >>> pieces, dropped = split_at_licences(t, lic, min_area_m2=50)
+    >>> sorted(round(g.area) for g in pieces.geometry), dropped, pieces["split_from"].tolist()
+    ([100, 300, 600], 0, [0, 0, 0])
     """
+    from shapely.geometry import MultiPolygon, Polygon
+
+    _check_crs(targets, licences, "split_at_licences")
+    rows, dropped = [], 0
+    lic_geoms = licences.geometry.values
+    for label, row in targets.iterrows():
+        geom = row.geometry
+        candidates = licences.sindex.query(geom, predicate="intersects") if len(licences) else []
+        overlaps = sorted(
+            ((geom.intersection(lic_geoms[c]).area, c) for c in candidates), reverse=True
+        )
+        pieces = []
+        remaining = geom
+        for area, c in overlaps:
+            if area <= 0:
+                continue
+            part = remaining.intersection(lic_geoms[c])
+            remaining = remaining.difference(lic_geoms[c])
+            pieces.append(part)
+        if pieces and len(pieces) + (remaining.area > 0) > 1:
+            pieces.append(remaining)
+            for part in pieces:
+                polys = [
+                    g
+                    for g in getattr(part, "geoms", [part])
+                    if isinstance(g, Polygon) and g.area > 0
+                ]
+                if not polys:
+                    continue
+                part = MultiPolygon(polys)
+                if part.area < min_area_m2:
+                    dropped += 1
+                    continue
+                rows.append(
+                    {**row.drop("geometry").to_dict(), "split_from": label, "geometry": part}
+                )
+        else:
+            rows.append({**row.drop("geometry").to_dict(), "split_from": None, "geometry": geom})
+    columns = [*[c for c in targets.columns if c != "geometry"], "split_from", "geometry"]
+    out = gpd.GeoDataFrame(rows, columns=columns, geometry="geometry", crs=targets.crs)
+    out["split_from"] = pd.array(list(out["split_from"]), dtype="object")
+    return out.reset_index(drop=True), dropped
+
+
+def summarise_licences(
+    licences: gpd.GeoDataFrame,
+    targets: gpd.GeoDataFrame,
+    zones: gpd.GeoDataFrame,
+    *,
+    reasons=None,
+    fill_bit: int = 1,
+    score=None,
+    cutoff: float | None = None,
+) -> gpd.GeoDataFrame:
+    """Per-licence targets, scores, anomalous area and evidence coverage.
+
+    Adds ``n_targets``, ``best_score``, ``mean_score``, ``best_target``,
+    ``anomalous_area_ha`` (area of all alteration zones inside the licence, overlapping
+    zones counted once) and ``<kind>_pct`` per zone kind (share of the licence area under
+    zones of that kind). With the mask-reason raster ``reasons`` (0 = valid; bit
+    ``fill_bit`` = no data), the evidence coverage: ``imaged_pct`` (share of the licence
+    area the scene has data for) and ``valid_pct`` (share left after the cloud, water,
+    vegetation... masks: where the imagery could see alteration at all; a licence with
+    no targets and a low ``valid_pct`` is unexplored, not barren). With the prospectivity
+    ``score`` and the target ``cutoff``, ``mean_prospectivity`` and ``prospective_pct``
+    (share of the licence's scored area at or above the cutoff). Only a window around
+    each licence is read from the rasters.
+    """
+    from geo.targets._windows import polygon_window
+
     _check_crs(licences, zones, "summarise_licences")
     out = licences.copy()
     n, best, best_id, area = [], [], [], []
     zone_union = zones.geometry.union_all() if len(zones) else None
+    kinds = sorted(set(zones["kind"])) if len(zones) else []
+    kind_union = {k: zones.loc[zones["kind"] == k].geometry.union_all() for k in kinds}
+    cover: dict[str, list[float]] = {k: [] for k in kinds}
     for lic_id, geom in zip(out["licence_id"], out.geometry, strict=True):
         mine = targets[targets["licence_id"] == lic_id] if len(targets) else targets
         n.append(len(mine))
@@ -161,6 +259,8 @@ def summarise_licences(
         area.append(
             round(geom.intersection(zone_union).area / 1e4, 4) if zone_union is not None else 0.0
         )
+        for k in kinds:
+            cover[k].append(round(100 * geom.intersection(kind_union[k]).area / geom.area, 2))
     out["n_targets"] = n
     out["best_score"] = best
     out["mean_score"] = [
@@ -169,6 +269,43 @@ def summarise_licences(
     ]
     out["best_target"] = pd.array(best_id, dtype="object")
     out["anomalous_area_ha"] = area
+    for k in kinds:
+        out[f"{k}_pct"] = cover[k]
+    if reasons is not None or score is not None:
+        grid = reasons if reasons is not None else score
+        transform, shape = grid.rio.transform(), grid.shape
+        pixel = abs(transform.a * transform.e)
+        imaged, valid, mean_p, above = [], [], [], []
+        for geom in out.geometry:
+            window, inside = polygon_window(geom, transform, shape)
+            total_px = geom.area / pixel
+            if reasons is not None:
+                r = (
+                    np.asarray(reasons.values[window]).astype("int64")[inside]
+                    if inside.size
+                    else np.zeros(0, "int64")
+                )
+                imaged.append(round(100 * float(((r & fill_bit) == 0).sum()) / total_px, 2))
+                valid.append(round(100 * float((r == 0).sum()) / total_px, 2))
+            if score is not None:
+                s = (
+                    np.asarray(score.values[window], "float64")[inside]
+                    if inside.size
+                    else np.zeros(0)
+                )
+                s = s[np.isfinite(s)]
+                mean_p.append(round(float(s.mean()), 6) if s.size else np.nan)
+                above.append(
+                    round(100 * float((s >= cutoff).sum()) / s.size, 2)
+                    if s.size and cutoff is not None
+                    else np.nan
+                )
+        if reasons is not None:
+            out["imaged_pct"] = imaged
+            out["valid_pct"] = valid
+        if score is not None:
+            out["mean_prospectivity"] = mean_p
+            out["prospective_pct"] = above
     return out
 
 

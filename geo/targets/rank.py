@@ -160,8 +160,10 @@ def score_targets(
     evidence) and may carry ``mean_strength`` in [0, 1]: the evidence strength of zones that
     have no z-score (SAM: 1 − angle/threshold; classifier: class probability). A zone's
     strength is ``mean_strength`` when given, else 1 − exp(−z/z_scale); an intensity is the
-    area-weighted mean strength of the target's zones of that kind. Areas of one kind are
-    unions, so overlapping layers (a ratio and a Crosta zone) count once.
+    area-weighted mean strength of the target's zones of that kind. Zones are clipped to the
+    target polygon first (a target split at a licence boundary counts only its own part).
+    Areas of one kind are unions, so overlapping layers (a ratio and a Crosta zone) count
+    once.
     Adds ``area_ha``, ``iron_area_ha``, ``clay_area_ha``, ``iron_z``, ``clay_z``, one
     column per component and ``score``.
     """
@@ -170,19 +172,23 @@ def score_targets(
     total_w = sum(weights.values())
     records = []
     for ids, geometry in zip(targets["zone_ids"], targets.geometry, strict=True):
-        members = by_id.loc[ids.split(",")]
+        members = by_id.loc[[i for i in str(ids).split(",") if i]]
         rec = {"area_ha": float(geometry.area / 1e4)}  # union: overlapping zones count once
         for label, kinds in (("iron", config.iron_kinds), ("clay", config.clay_kinds)):
             sub = members[members["kind"].isin(kinds)]
+            # clip to the target: a target split at a licence boundary keeps only its part
+            clipped = sub.geometry.intersection(geometry)
+            keep = (clipped.area > 0).to_numpy()
+            sub, clipped = sub[keep], clipped[keep]
             z = sub["mean_z"].to_numpy(dtype="float64")
             strength = 1 - np.exp(-np.clip(np.nan_to_num(z, nan=0.0), 0, None) / config.z_scale)
             if "mean_strength" in sub:
                 given = sub["mean_strength"].to_numpy(dtype="float64")
                 strength = np.where(np.isfinite(given), given, strength)
-            weights_ha = sub["area_ha"].to_numpy(dtype="float64")
+            weights_ha = clipped.area.to_numpy(dtype="float64") / 1e4
             has_z = np.isfinite(z)
             rec[f"{label}_area_ha"] = (
-                float(unary_union(list(sub.geometry)).area / 1e4) if len(sub) else 0.0
+                float(unary_union(list(clipped)).area / 1e4) if len(sub) else 0.0
             )
             rec[f"{label}_z"] = (
                 float(np.average(z[has_z], weights=weights_ha[has_z])) if has_z.any() else 0.0
@@ -202,10 +208,13 @@ def score_targets(
 
 
 def rank_targets(targets: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    """Sort by score (then area), set ``rank`` (1 = best) and ``target_id`` (``T001`` = rank 1)."""
-    ranked = targets.sort_values(["score", "area_ha"], ascending=False, kind="stable").reset_index(
-        drop=True
-    )
+    """Sort and number the targets: ``rank`` (1 = best) and ``target_id`` (``T001`` = rank 1).
+
+    The order is by score, then (for prospectivity targets) by evidence diversity
+    ``n_evidence`` (independent layers agreeing), then by area.
+    """
+    keys = ["score", *(["n_evidence"] if "n_evidence" in targets else []), "area_ha"]
+    ranked = targets.sort_values(keys, ascending=False, kind="stable").reset_index(drop=True)
     ranked.insert(0, "rank", np.arange(1, len(ranked) + 1))
     ranked.insert(0, "target_id", [f"T{r:03d}" for r in ranked["rank"]])
     return ranked
@@ -253,7 +262,8 @@ def flag_targets(
     masks removed (fill excluded). ``flags`` is a comma-separated list of:
     ``near_<rule>`` for each :data:`RISK_RULES` rule with a flagged pixel in that ring
     (vegetation or water edges next to an anomaly are classic false positives),
-    ``tiny`` (area under twice ``min_area_ha``) and ``single_evidence`` (one kind of zone).
+    ``tiny`` (area under twice ``min_area_ha``) and ``single_evidence`` (one kind of zone,
+    or for prospectivity targets with ``n_evidence``, at most one layer raising the score).
     Only a window around each target is read from ``reasons``.
 
     Parameters
@@ -274,7 +284,11 @@ def flag_targets(
     bits = {r: 1 << i for i, r in enumerate(rules)}
     fill = bits.get("fill", 0)
     masked, flags = [], []
-    for geom, area, kinds in zip(out.geometry, out["area_ha"], out["kinds"], strict=True):
+    if "n_evidence" in out:  # prospectivity targets: layers that raised the score
+        support = out["n_evidence"].to_numpy()
+    else:  # alteration targets: kinds of zones merged into the target
+        support = np.array([len(str(k).split(",")) for k in out["kinds"]])
+    for geom, area, n_support in zip(out.geometry, out["area_ha"], support, strict=True):
         ring = geom.buffer(buffer_m)
         win = from_bounds(*ring.bounds, transform=transform).round_offsets().round_lengths()
         r0, c0 = max(int(win.row_off), 0), max(int(win.col_off), 0)
@@ -295,7 +309,7 @@ def flag_targets(
         ]
         if area < 2 * min_area_ha:
             found.append("tiny")
-        if len(str(kinds).split(",")) == 1:
+        if n_support <= 1:
             found.append("single_evidence")
         flags.append(",".join(found))
     out["masked_fraction"] = np.array(masked, dtype="float64")

@@ -1,0 +1,31 @@
+"""Read only the pixels under a polygon: the window around it and the polygon's mask in it."""
+
+from __future__ import annotations
+
+from affine import Affine
+from rasterio import features
+from rasterio.windows import from_bounds
+
+
+def polygon_window(geom, transform: Affine, shape: tuple[int, int]):
+    """Return ``((row slice, col slice), inside)`` for ``geom`` on a grid.
+
+    ``inside`` is a boolean array of the window's shape, True on pixels whose centre lies in
+    ``geom``. The window is clipped to the grid; a polygon off the grid gives an empty one.
+    """
+    win = from_bounds(*geom.bounds, transform=transform).round_offsets().round_lengths()
+    r0, c0 = max(int(win.row_off), 0), max(int(win.col_off), 0)
+    r1 = max(min(int(win.row_off + win.height) + 1, shape[0]), r0)
+    c1 = max(min(int(win.col_off + win.width) + 1, shape[1]), c0)
+    if r1 == r0 or c1 == c0:
+        import numpy as np
+
+        return (slice(r0, r0), slice(c0, c0)), np.zeros((0, 0), bool)
+    local = transform * Affine.translation(c0, r0)
+    inside = (
+        features.rasterize(
+            [(geom, 1)], out_shape=(r1 - r0, c1 - c0), transform=local, dtype="uint8"
+        )
+        == 1
+    )
+    return (slice(r0, r1), slice(c0, c1)), inside
