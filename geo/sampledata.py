@@ -399,6 +399,91 @@ LICENCES: tuple[Licence, ...] = (
     ),
 )
 
+
+@dataclass(frozen=True)
+class Structure:
+    """A mapped fault or lineament, given by its trace on the pixel grid."""
+
+    name: str
+    kind: str
+    trace: tuple[tuple[float, float], ...]  # (row, col) vertices
+
+
+#: Faults as a geological map would show them. The planted systems sit where a geologist
+#: would expect them: the porphyry at the crossing of the NW-trending Lesedi fault and the
+#: N-S Tau fault, the iron cap and the argillic zone on those faults, the hidden argillic zone
+#: on the NE-striking Kgama fault. Two faults carry no alteration at all (most faults don't).
+STRUCTURES: tuple[Structure, ...] = (
+    Structure(
+        "Lesedi fault",
+        "fault",
+        ((15, 575), (120, 480), (205, 398), (330, 285), (470, 155), (590, 45)),
+    ),
+    Structure(
+        "Tau fault", "fault", ((0, 386), (120, 392), (205, 402), (330, 412), (455, 421), (600, 430))
+    ),
+    Structure("Kgama fault", "fault", ((0, 268), (105, 208), (200, 152), (300, 96), (420, 28))),
+    Structure("Phiri fault", "fault", ((520, 0), (522, 120), (525, 250))),
+    Structure("Noka lineament", "lineament", ((380, 599), (470, 540), (599, 505))),
+)
+
+
+@dataclass(frozen=True)
+class Occurrence:
+    """A known mineral occurrence as a survey database lists it."""
+
+    name: str
+    commodity: str
+    kind: str
+    cell: tuple[float, float]  # (row, col)
+
+
+#: Known occurrences: showings in four of the planted systems, one under the cloud, and
+#: three that no imagery can see (old workings on faults, a placer in the river), as in a
+#: real database. Evaluation uses them; nothing in the scene was made from them.
+OCCURRENCES: tuple[Occurrence, ...] = (
+    Occurrence("Lesedi Cu showing", "Cu", "showing", (196, 404)),
+    Occurrence("Lesedi South Cu-Mo", "Cu, Mo", "prospect", (214, 391)),
+    Occurrence("Mmutla gossan", "Au", "showing", (452, 168)),
+    Occurrence("Tau kaolin pit", "kaolin", "working", (446, 418)),
+    Occurrence("Kgama Au", "Au", "showing", (112, 204)),
+    Occurrence("Phiri old workings", "Au", "working", (523, 95)),
+    Occurrence("Kgama South Cu", "Cu", "showing", (262, 118)),
+    Occurrence("Noka alluvial Au", "Au", "placer", (250, 470)),
+)
+
+
+def _structures(transform: Affine) -> gpd.GeoDataFrame:
+    """Fault traces in EPSG:32735 (UTM 35 South: the national grid, not the scene CRS)."""
+    from shapely.geometry import LineString
+
+    rows = [
+        {
+            "name": st.name,
+            "kind": st.kind,
+            "geometry": LineString([transform @ (col, row) for row, col in st.trace]),
+        }
+        for st in STRUCTURES
+    ]
+    return gpd.GeoDataFrame(rows, geometry="geometry", crs=CRS).to_crs("EPSG:32735")
+
+
+def _occurrences(transform: Affine) -> gpd.GeoDataFrame:
+    """Known occurrences as points in EPSG:4326, at pixel centres."""
+    from shapely.geometry import Point
+
+    rows = [
+        {
+            "name": o.name,
+            "commodity": o.commodity,
+            "type": o.kind,
+            "geometry": Point(transform @ (o.cell[1] + 0.5, o.cell[0] + 0.5)),
+        }
+        for o in OCCURRENCES
+    ]
+    return gpd.GeoDataFrame(rows, geometry="geometry", crs=CRS).to_crs("EPSG:4326")
+
+
 _REQUIRED_ENDMEMBERS = tuple(
     dict.fromkeys(
         [
@@ -1202,6 +1287,8 @@ right answers are known.
 | `licences.gpkg` | layer `licences`: 4 polygons in **EPSG:4326** (not the scene CRS, on purpose) |
 | `truth.gpkg` | layer `planted`: one polygon per planted feature and trap, EPSG:32635 |
 | `training.gpkg` | layer `training`: classifier training polygons in **EPSG:4326** (column `class`: iron_oxide from the porphyry core, aloh_clay from the argillic zone, background bare-ground squares); the other planted zones are left out to test the model |
+| `structures.gpkg` | layer `faults`: {n_structures} fault and lineament traces in **EPSG:32735** (UTM 35 South, a national-grid CRS unlike the scene's), columns `name`, `kind` |
+| `occurrences.gpkg` | layer `occurrences`: {n_occurrences} known mineral occurrences (points, **EPSG:4326**), columns `name`, `commodity`, `type` |
 
 Grid: {rows} × {cols} pixels of {pixel_size:.0f} m, CRS **{crs}** (WGS 84 / UTM zone 35N), about
 {size_mb:.0f} MB in all. As USGS does for southern-hemisphere scenes, the north zone is kept, so
@@ -1275,6 +1362,23 @@ the trap (QA cloud / shadow / water pixels, saturated pixels, the steepest part 
   ρ = {saturation}.
 - **Fill corners**: outside the rotated frame every band is 0 and QA_PIXEL is 1.
 
+## Structures and known occurrences
+
+The fault map and the occurrence list are drawn to agree with the planted systems, as a real
+geological map would: the porphyry lies where the NW-trending Lesedi fault crosses the N-S Tau
+fault, the iron cap and the argillic zone lie on those faults, the hidden argillic zone on the
+Kgama fault. The Phiri fault and the Noka lineament carry no alteration. Nothing in the pixels
+was made from these layers; they are evidence for prospectivity and ground truth for its
+evaluation.
+
+{structure_table}
+
+{occurrence_table}
+
+Three occurrences cannot be seen in any imagery (old workings on a fault, a showing on a fault,
+a placer in the river gravels) and one lies under the cloud: a prospectivity model that
+captures all of them from the spectra alone is fooling itself.
+
 ## Licences
 
 {licence_table}
@@ -1315,7 +1419,22 @@ def _readme_text(scene: _Scene, seed: int, endmember_path: Path, size_mb: float)
     peaks = [layer.peak for zone in PLANTED_ZONES for layer in zone.layers]
     hidden = scene.truth.set_index("name").to_crs(scene.licences.crs).geometry["hidden_argillic"]
     lon, lat = SCENE_CENTRE_LONLAT
+    structure_table = _markdown_table(
+        ["name", "kind", "trace (row, col) vertices"],
+        [
+            [st.name, st.kind, " → ".join(f"({r:.0f}, {c:.0f})" for r, c in st.trace)]
+            for st in STRUCTURES
+        ],
+    )
+    occurrence_table = _markdown_table(
+        ["name", "commodity", "type", "(row, col)"],
+        [[o.name, o.commodity, o.kind, f"({o.cell[0]:.0f}, {o.cell[1]:.0f})"] for o in OCCURRENCES],
+    )
     return _README.format(
+        structure_table=structure_table,
+        occurrence_table=occurrence_table,
+        n_structures=len(STRUCTURES),
+        n_occurrences=len(OCCURRENCES),
         seed=seed,
         product_id=PRODUCT_ID,
         rows=SHAPE[0],
@@ -1441,6 +1560,10 @@ def make_landsat_sample(
     _write_layer(paths["truth"], scene.truth, "planted")
     paths["training"] = out_dir / "training.gpkg"
     _write_layer(paths["training"], _training_polygons(scene, seed), "training")
+    paths["structures"] = out_dir / "structures.gpkg"
+    _write_layer(paths["structures"], _structures(_grid_transform()), "faults")
+    paths["occurrences"] = out_dir / "occurrences.gpkg"
+    _write_layer(paths["occurrences"], _occurrences(_grid_transform()), "occurrences")
     size_mb = sum(path.stat().st_size for path in paths.values()) / 2**20
     paths["readme"] = out_dir / "README.md"
     _write_text(paths["readme"], _readme_text(scene, seed, ENDMEMBER_TABLE, size_mb))

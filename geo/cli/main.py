@@ -122,13 +122,42 @@ def run(
     click.echo(f"valid {masks['valid_fraction']:.1%} of pixels; masked: {removed or 'nothing'}")
     if len(result.targets) and n:
         click.echo(_target_table(result.targets.head(n)))
+    _echo_evaluation(result.manifest.get("evaluation"), result.out_dir)
+
+
+def _echo_evaluation(evaluation: dict | None, out_dir) -> None:
+    """One paragraph: how the score ranks the known occurrences (numbers in the manifest)."""
+    if not evaluation or not evaluation.get("occurrences_scored"):
+        return
+    lines = []
+    for key, label in (("prediction_rate", "prediction-rate"), ("success_rate", "success-rate")):
+        if key in evaluation:
+            cap = ", ".join(
+                f"{k.removeprefix('top_').removesuffix('pct')} % → {v:.0%}"
+                for k, v in evaluation[key]["area_capture"].items()
+            )
+            lines.append(
+                f"{label} AUC {evaluation[key]['auc']:.3f} on {evaluation['occurrences_scored']} "
+                f"occurrences; captured in the top area: {cap}"
+            )
+    for scheme, res in (evaluation.get("holdout") or {}).items():
+        lines.append(
+            f"hold-out ({scheme.replace('_', '-')}, {res['folds']} folds): prediction-rate AUC "
+            f"{res['auc']:.3f}"
+        )
+    if "roc_auc" in evaluation:
+        lines.append(f"ROC-AUC against random background {evaluation['roc_auc']:.3f}")
+    t = evaluation.get("targets")
+    if t:
+        lines.append(
+            f"targets hold {t['occurrences_in_targets']} of {t['occurrences']} known occurrences "
+            f"on {t['area_fraction']:.1%} of the area (curves: {out_dir}/evaluation.png)"
+        )
+    click.echo("evaluation: " + "\n            ".join(lines))
 
 
 def _target_table(targets) -> str:
-    columns = {
-        "rank": "rank",
-        "target_id": "target",
-        "score": "score",
+    place = {
         "licence_id": "licence",
         "licence_status": "status",
         "area_ha": "area_ha",
@@ -136,11 +165,22 @@ def _target_table(targets) -> str:
         "northing": "northing",
         "lat": "lat",
         "lon": "lon",
-        "iron_intensity": "iron",
-        "clay_intensity": "clay",
-        "coincidence": "coinc",
-        "area": "area",
     }
+    columns = {"rank": "rank", "target_id": "target", "score": "score"}
+    if "evidence" in targets:  # targets from the prospectivity score: show what raised each
+        columns |= {"score_max": "max", **place, "evidence": "evidence (contribution)"}
+    else:
+        columns |= {
+            **place,
+            "iron_intensity": "iron",
+            "clay_intensity": "clay",
+            "coincidence": "coinc",
+            "area": "area",
+        }
+    return _format_table(targets, columns)
+
+
+def _format_table(targets, columns: dict) -> str:
     table = targets[list(columns)].rename(columns=columns).copy()
     table["licence"] = table["licence"].fillna("(none)")
     table["status"] = table["status"].fillna("")

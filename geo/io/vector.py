@@ -12,7 +12,7 @@ from pyogrio.errors import DataLayerError, DataSourceError
 
 from geo.errors import CRSError, InputNotFoundError, VectorError
 
-__all__ = ["read_aoi", "read_exclusions", "read_licences", "read_training"]
+__all__ = ["read_aoi", "read_exclusions", "read_licences", "read_training", "read_vector"]
 
 logger = logging.getLogger(__name__)
 
@@ -211,29 +211,9 @@ def read_aoi(
     InputNotFoundError, VectorError, CRSError
         Missing file or layer, no polygons, no CRS.
     """
-    path = Path(path)
-    if not path.exists():
-        raise InputNotFoundError(f"{path}: area-of-interest file not found.")
-    try:
-        gdf = gpd.read_file(path, layer=layer, engine="pyogrio")
-    except (DataSourceError, DataLayerError, OSError) as exc:
-        raise InputNotFoundError(f"{path}: cannot read the area of interest ({exc}).") from None
-    gdf = gdf[gdf.geometry.geom_type.isin(["Polygon", "MultiPolygon"])]
-    if gdf.empty:
-        raise VectorError(f"{path}: the area of interest holds no polygon.")
-    if gdf.crs is None:
-        raise CRSError(
-            f"{path}: the area of interest has no CRS; geo never guesses one. Set it first."
-        )
-    source_crs = gdf.crs
-    if to_crs is not None and gdf.crs != to_crs:
-        gdf = gdf.to_crs(to_crs)
-    return gdf, {
-        "file": str(path),
-        "layer": layer,
-        "features": len(gdf),
-        "source_crs": source_crs.to_string(),
-    }
+    return read_vector(
+        path, layer=layer, to_crs=to_crs, what="area of interest", kinds=("polygons",)
+    )
 
 
 def read_exclusions(
@@ -258,3 +238,78 @@ def read_exclusions(
         else [f"{Path(path).stem}#{i + 1}" for i in range(len(gdf))]
     )
     return gdf.reset_index(drop=True), names, info
+
+
+_GEOMETRY_KINDS = {
+    "points": ("Point", "MultiPoint"),
+    "lines": ("LineString", "MultiLineString"),
+    "polygons": ("Polygon", "MultiPolygon"),
+}
+
+
+def read_vector(
+    path: str | Path,
+    *,
+    layer: str | None = None,
+    to_crs=None,
+    what: str = "vector layer",
+    kinds: tuple[str, ...] = ("points", "lines", "polygons"),
+    columns: tuple[str, ...] = (),
+) -> tuple[gpd.GeoDataFrame, dict]:
+    """Read an evidence or occurrence layer (any CRS) and reproject it to ``to_crs``.
+
+    Features whose geometry is not of ``kinds`` (``points``, ``lines``, ``polygons``) and
+    empty geometries are dropped and counted in the returned info.
+
+    Raises
+    ------
+    InputNotFoundError
+        Missing file or layer.
+    VectorError
+        No feature of the expected kind, or a required column is missing.
+    CRSError
+        The layer has no CRS (never guessed).
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputNotFoundError(f"{path}: {what} not found.")
+    try:
+        gdf = gpd.read_file(path, layer=layer, engine="pyogrio")
+    except (DataSourceError, DataLayerError, OSError) as exc:
+        layers = ""
+        try:
+            layers = f" Layers in the file: {', '.join(pyogrio.list_layers(path)[:, 0])}."
+        except Exception:  # the file itself is unreadable: the first message says it
+            pass
+        raise InputNotFoundError(f"{path}: cannot read the {what} ({exc}).{layers}") from None
+    if gdf.crs is None:
+        raise CRSError(
+            f"{path}: the {what} has no CRS; geo never guesses one. Set it first (e.g. "
+            "`ogr2ogr -a_srs EPSG:xxxx OUT IN`)."
+        )
+    missing = [c for c in columns if c not in gdf.columns]
+    if missing:
+        raise VectorError(
+            f"{path}: the {what} has no column {', '.join(map(repr, missing))}; it has "
+            f"{', '.join(c for c in gdf.columns if c != 'geometry')}."
+        )
+    allowed = tuple(t for k in kinds for t in _GEOMETRY_KINDS[k])
+    keep = gdf.geometry.notna() & ~gdf.geometry.is_empty & gdf.geometry.geom_type.isin(allowed)
+    dropped = int((~keep).sum())
+    gdf = gdf[keep]
+    if gdf.empty:
+        raise VectorError(
+            f"{path}: the {what} holds no {' or '.join(kinds)} (found "
+            f"{', '.join(sorted(set(gpd.read_file(path, layer=layer, engine='pyogrio').geom_type.dropna()))) or 'nothing'})."
+        )
+    source_crs = gdf.crs
+    if to_crs is not None and gdf.crs != to_crs:
+        gdf = gdf.to_crs(to_crs)
+        logger.info("%s: %s reprojected from %s to %s", path, what, source_crs, to_crs)
+    return gdf.reset_index(drop=True), {
+        "file": str(path),
+        "layer": layer,
+        "features": len(gdf),
+        "dropped_features": dropped,
+        "source_crs": source_crs.to_string(),
+    }

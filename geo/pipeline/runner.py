@@ -31,21 +31,24 @@ import rioxarray
 import xarray as xr
 
 import geo
-from geo.errors import GeoWarning, InvalidParameterError
+from geo.errors import GeoWarning, InputNotFoundError, InvalidParameterError
 from geo.export.quicklook import render_quicklook
 from geo.io.scene import open_scene
 from geo.io.vector import read_aoi, read_exclusions, read_licences, read_training
 from geo.io.writers import RasterLayer, run_folder, write_csv, write_rasters, write_vectors
+from geo.pipeline.prospect import read_occurrences, run_prospectivity
 from geo.pipeline.spec import PipelineSpec
 from geo.spectral.anomaly import Threshold, anomaly_z, fit_threshold
 from geo.spectral.indices import compute_indices, get_index
 from geo.spectral.masks import MASK_RULES, build_mask, mask_fractions, product_flags
 from geo.spectral.pca import crosta, crosta_composite, directed_pca
+from geo.targets.combine import target_breakdown, top_fraction_cutoff
 from geo.targets.evaluate import polygon_mask
 from geo.targets.licences import (
     apply_exclusions,
     assign_licences,
     licence_context,
+    split_at_licences,
     summarise_licences,
 )
 from geo.targets.rank import (
@@ -93,6 +96,17 @@ TARGET_COLUMNS = [
     "licence_flag",
     "masked_fraction",
     "flags",
+    "split_with",
+]
+#: Added when targets come from the prospectivity score (plus ``mean_<evidence>`` and
+#: ``contrib_<evidence>`` for each evidence layer).
+PROSPECT_COLUMNS = [
+    "score_method",
+    "score_mean",
+    "score_max",
+    "score_std",
+    "n_evidence",
+    "evidence",
 ]
 _ANOMALY_NODATA = 255
 _VERSIONED = (
@@ -255,6 +269,13 @@ def _run(spec, scene_path, licences_path, out, overwrite, pipeline_file) -> RunR
         aoi = None
         if spec.inputs.aoi is not None:
             aoi = read_aoi(spec.inputs.aoi.path, layer=spec.inputs.aoi.layer, to_crs=refl.rio.crs)
+        for name, ev in spec.evidence.items():
+            for source in (ev.raster, ev.vector):
+                if source is not None and not Path(source).exists():
+                    raise InputNotFoundError(
+                        f"{source}: file of evidence {name!r} not found (evidence.{name})."
+                    )
+        occurrences = read_occurrences(spec, refl) if spec.prospectivity is not None else None
         training = None
         if spec.classifier is not None:
             training = read_training(
@@ -451,8 +472,21 @@ def _run(spec, scene_path, licences_path, out, overwrite, pipeline_file) -> RunR
             if "mean_z" not in zones:  # only binary evidence (SAM, classifier) this run
                 zones["mean_z"] = np.nan
 
+        prospect = None
+        if spec.prospectivity is not None:
+            with timer.stage("prospectivity"):
+                prospect = run_prospectivity(
+                    spec,
+                    reasons_disk,
+                    rasters,
+                    chunk=chunk,
+                    notes=notes,
+                    occurrences=occurrences,
+                    fill_bit=1 << MASK_RULES.index("fill"),
+                )
+
         with timer.stage("targets"):
-            targets, licence_layer = _targets(
+            targets, licence_layer, target_info = _targets(
                 spec,
                 zones,
                 licences,
@@ -461,11 +495,14 @@ def _run(spec, scene_path, licences_path, out, overwrite, pipeline_file) -> RunR
                 date=refl.attrs.get("date"),
                 notes=notes,
                 exclusions=exclusions,
+                prospect=prospect,
             )
             outside = int(targets["licence_id"].isna().sum())
 
         with timer.stage("export"):
             _write_targets(tmp, targets, zones, licence_layer)
+            if prospect is not None:
+                _write_evaluation(tmp, prospect, targets, spec)
             fig = render_quicklook(
                 refl,
                 invalid=reasons_disk != 0,
@@ -515,7 +552,10 @@ def _run(spec, scene_path, licences_path, out, overwrite, pipeline_file) -> RunR
                 "count": len(targets),
                 "outside_licences": outside,
                 "score_components": list(COMPONENTS),
+                **target_info,
             },
+            "prospectivity": prospect.info if prospect is not None else None,
+            "evaluation": prospect.evaluation if prospect is not None else None,
             "outputs": sorted(
                 [*(str(p.relative_to(tmp)) for p in tmp.rglob("*") if p.is_file()), "manifest.json"]
             ),
@@ -714,10 +754,105 @@ def _sam(spec, refl, reasons, rasters, chunk, methods):
     return out
 
 
-def _targets(spec, zones, licences, reasons, *, scene_id, date, notes, exclusions=None):
-    """Zones → merged, scored, licensed, ranked, located and flagged targets + licence summary."""
-    merged = merge_zones(zones, distance_m=spec.targets.merge_distance_m)
-    scored = score_targets(merged, zones, spec.targets.to_config())
+def _score_cutoff(spec, prospect) -> dict:
+    """Return the score above which pixels become targets (a fixed score or a top area fraction)."""
+    t = spec.targets
+    if t.score_threshold is not None:
+        score = np.asarray(prospect.score.values, dtype="float64")
+        finite = score[np.isfinite(score)]
+        fraction = float((finite >= t.score_threshold).mean()) if finite.size else 0.0
+        return {"rule": "score_threshold", "cutoff": t.score_threshold, "area_fraction": fraction}
+    cutoff, fraction = top_fraction_cutoff(prospect.score, t.top_area_fraction)
+    return {
+        "rule": "top_area_fraction",
+        "requested_fraction": t.top_area_fraction,
+        "cutoff": round(cutoff, 8),
+        "area_fraction": round(fraction, 6),
+    }
+
+
+def _alteration_support(targets, zones):
+    """For prospectivity targets: the alteration zones each target overlaps (ids, count, kinds)."""
+    out = targets.copy()
+    ids = [""] * len(out)
+    if len(zones) and len(out):
+        left, right = zones.sindex.query(out.geometry.values, predicate="intersects")
+        for t in np.unique(left):
+            ids[t] = ",".join(zones["zone_id"].iloc[right[left == t]])
+    out["zone_ids"] = ids
+    out["n_zones"] = [len([i for i in z.split(",") if i]) for z in ids]
+    kind_of = dict(zip(zones["zone_id"], zones["kind"], strict=True)) if len(zones) else {}
+    out["kinds"] = [",".join(sorted({kind_of[i] for i in z.split(",") if i})) for z in ids]
+    return out
+
+
+def _split_with(targets) -> pd.Series:
+    """Target ids of the other pieces of the same anomaly (targets split at licence lines)."""
+    parent = targets["_parent"]
+    out = []
+    for tid, p in zip(targets["target_id"], parent, strict=True):
+        if p is None or pd.isna(p):
+            out.append("")
+            continue
+        out.append(
+            ",".join(
+                t for t, q in zip(targets["target_id"], parent, strict=True) if q == p and t != tid
+            )
+        )
+    return pd.Series(out, index=targets.index, dtype="object")
+
+
+def _targets(
+    spec, zones, licences, reasons, *, scene_id, date, notes, exclusions=None, prospect=None
+):
+    """Zones or the prospectivity score → merged, scored, licensed, ranked, flagged targets.
+
+    Returns the targets, the per-licence summary (or None) and facts for the manifest.
+    """
+    config = spec.targets.to_config()
+    info: dict = {"source": "zones"}
+    from_score = prospect is not None and spec.target_source == "prospectivity"
+    cutoff = None
+    if from_score:
+        info = {"source": "prospectivity", **_score_cutoff(spec, prospect)}
+        cutoff = info["cutoff"]
+        mask = prospect.score >= cutoff
+        pz = extract_zones(
+            mask.compute(),
+            kind="prospectivity",
+            min_area_ha=spec.zones.min_area_ha,
+            sieve_px=spec.zones.sieve_px,
+        )
+        merged = merge_zones(pz, distance_m=spec.targets.merge_distance_m)
+    else:
+        merged = merge_zones(zones, distance_m=spec.targets.merge_distance_m)
+    merged["_parent"] = pd.array([None] * len(merged), dtype="object")
+    straddle = spec.targets.straddle
+    info["straddle"] = straddle
+    if straddle == "split" and licences is not None and len(merged):
+        merged, dropped = split_at_licences(
+            merged.drop(columns="_parent"), licences, min_area_m2=spec.zones.min_area_ha * 1e4
+        )
+        merged = merged.rename(columns={"split_from": "_parent"})
+        if dropped:
+            notes.append(
+                f"{dropped} piece(s) of targets split at licence boundaries were smaller than "
+                f"zones.min_area_ha ({spec.zones.min_area_ha} ha) and were dropped"
+            )
+        info["split_pieces"] = int(merged["_parent"].notna().sum())
+    if from_score:
+        merged = _alteration_support(merged, zones)
+    scored = score_targets(merged, zones, config)
+    if from_score:
+        breakdown = target_breakdown(
+            scored, prospect.inputs, prospect.combination, baseline=prospect.baseline
+        )
+        scored = pd.concat([scored, breakdown.drop(columns=["supporting", "score_p90"])], axis=1)
+        scored["score_p90"] = breakdown["score_p90"]
+        # rank on the target's best part: the 90th percentile of its pixel scores
+        scored["score"] = scored.pop("score_p90")
+        scored["score_method"] = spec.prospectivity.method
+        scored = scored[scored["score"].notna()]
     if licences is not None:
         scored = assign_licences(scored, licences)
     else:
@@ -728,7 +863,8 @@ def _targets(spec, zones, licences, reasons, *, scene_id, date, notes, exclusion
     targets = locate_targets(rank_targets(scored))
     targets["scene_id"] = scene_id
     targets["date"] = date
-    targets = licence_context(targets, on_date=dt.date.today().isoformat())
+    today = dt.date.today().isoformat()
+    targets = licence_context(targets, on_date=today)
     targets = flag_targets(
         targets,
         reasons,
@@ -736,6 +872,11 @@ def _targets(spec, zones, licences, reasons, *, scene_id, date, notes, exclusion
         buffer_m=2 * abs(reasons.rio.resolution()[0]),
         min_area_ha=spec.zones.min_area_ha,
     )
+    if straddle == "flag" and len(targets):
+        targets["flags"] = [
+            ",".join(filter(None, [f, "straddles_licence_boundary" if s else ""]))
+            for f, s in zip(targets["flags"], targets["straddles_boundary"], strict=True)
+        ]
     if exclusions is not None:
         polygons, names, _ = exclusions
         before = len(targets)
@@ -744,17 +885,67 @@ def _targets(spec, zones, licences, reasons, *, scene_id, date, notes, exclusion
         )
         if len(targets) < before:
             notes.append(f"{before - len(targets)} target(s) removed by the exclusion zones")
-    targets = targets[[*TARGET_COLUMNS, "geometry"]]
+            targets = licence_context(targets, on_date=today)
+    targets["split_with"] = _split_with(targets) if len(targets) else pd.Series(dtype="object")
+    extra = []
+    if from_score:
+        names = list(spec.evidence)
+        extra = [*PROSPECT_COLUMNS, *(f"mean_{n}" for n in names), *(f"contrib_{n}" for n in names)]
+    targets = targets[[*TARGET_COLUMNS, *extra, "geometry"]]
     if targets.empty:
         notes.append(
             "no targets: no anomaly zone reached zones.min_area_ha "
             f"({spec.zones.min_area_ha} ha); see the thresholds in manifest.json"
+            if not from_score
+            else "no targets: no area above the prospectivity cutoff reached zones.min_area_ha "
+            f"({spec.zones.min_area_ha} ha)"
         )
     outside = int(targets["licence_id"].isna().sum())
     if outside:
         notes.append(f"{outside} target(s) lie outside every licence (licence_id is null)")
-    summary = summarise_licences(licences, targets, zones) if licences is not None else None
-    return targets, summary
+    summary = (
+        summarise_licences(
+            licences,
+            targets,
+            zones,
+            reasons=reasons,
+            fill_bit=1 << MASK_RULES.index("fill"),
+            score=prospect.score if prospect is not None else None,
+            cutoff=cutoff,
+        )
+        if licences is not None
+        else None
+    )
+    return targets, summary, info
+
+
+def _write_evaluation(folder: Path, prospect, targets, spec) -> None:
+    """``evaluation.png`` (rate curves) and target capture of the occurrences, into the manifest."""
+    from geo.export.plots import plot_rate_curves
+
+    if prospect.deposits is None or not prospect.curves:
+        return
+    fig = plot_rate_curves(
+        prospect.curves,
+        title=f"{spec.name}: {spec.prospectivity.method} against "
+        f"{prospect.evaluation['occurrences_scored']} occurrences",
+        capture_fractions=tuple(spec.prospectivity.evaluation.fractions),
+    )
+    fig.savefig(folder / "evaluation.png", dpi=110, bbox_inches="tight")
+    fig.clear()
+    # how many known occurrences the delivered targets hold, and how much area they take
+    inside = (
+        polygon_mask(targets, prospect.score)
+        if len(targets)
+        else np.zeros(prospect.score.shape, bool)
+    )
+    study = prospect.study.values
+    dep = prospect.deposits
+    prospect.evaluation["targets"] = {
+        "occurrences_in_targets": int((dep & inside).sum()),
+        "occurrences": int(dep.sum()),
+        "area_fraction": round(float((inside & study).sum() / max(study.sum(), 1)), 6),
+    }
 
 
 def rerank(
@@ -779,8 +970,6 @@ def rerank(
     """
     import shutil
 
-    from geo.errors import InputNotFoundError
-
     run_dir = Path(run_dir)
     manifest_path = run_dir / "manifest.json"
     if not manifest_path.is_file() or not (run_dir / "targets.gpkg").is_file():
@@ -802,7 +991,36 @@ def rerank(
             ex.path, layer=ex.layer, name_column=ex.name_column, to_crs=reasons.rio.crs
         )
     scene = manifest["scene"]
-    targets, summary = _targets(
+    staging = run_dir / ".rerank.tmp"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()
+    prospect = None
+    if spec.prospectivity is not None:
+        # the score is rebuilt from the run's alteration rasters and the evidence sources:
+        # new weights, memberships, methods or occurrences take effect, nothing else is redone
+        missing = sorted(
+            ev.layer
+            for ev in spec.evidence.values()
+            if ev.layer is not None and not (run_dir / "rasters" / f"{ev.layer}.tif").is_file()
+        )
+        if missing:
+            raise InputNotFoundError(
+                f"{run_dir}: the run has no raster {', '.join(missing)} for the evidence of this "
+                "pipeline; run `geo run` with it instead of re-ranking."
+            )
+        (staging / "rasters").mkdir()
+        with rasterio.Env(GDAL_CACHEMAX=spec.processing.gdal_cache_mb):
+            prospect = run_prospectivity(
+                spec,
+                reasons,
+                run_dir / "rasters",
+                chunk=spec.processing.chunk,
+                notes=notes,
+                occurrences=read_occurrences(spec, reasons),
+                fill_bit=1 << MASK_RULES.index("fill"),
+                out_dir=staging / "rasters",
+            )
+    targets, summary, target_info = _targets(
         spec,
         zones,
         licences,
@@ -811,11 +1029,13 @@ def rerank(
         date=scene.get("date_acquired"),
         notes=notes,
         exclusions=exclusions,
+        prospect=prospect,
     )
-    staging = run_dir / ".rerank.tmp"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir()
     _write_targets(staging, targets, zones, summary)
+    if prospect is not None:
+        _write_evaluation(staging, prospect, targets, spec)
+        manifest["prospectivity"] = prospect.info
+        manifest["evaluation"] = prospect.evaluation
     manifest["pipeline"]["spec"] = spec.model_dump(mode="json")
     manifest.setdefault("reranked", []).append(
         {
@@ -828,12 +1048,17 @@ def rerank(
         **manifest.get("targets", {}),
         "count": len(targets),
         "outside_licences": int(targets["licence_id"].isna().sum()),
+        **target_info,
     }
     manifest["warnings"] = notes
     (staging / "manifest.json").write_text(
         json.dumps(manifest, indent=2, default=_json_default) + "\n"
     )
-    # the manifest goes last: a run whose manifest names the new settings is complete
+    # rasters first, the manifest last: a run whose manifest names the new settings is complete
+    if (staging / "rasters").is_dir():
+        for f in (staging / "rasters").iterdir():
+            os.replace(f, run_dir / "rasters" / f.name)
+        (staging / "rasters").rmdir()
     for f in sorted(staging.iterdir(), key=lambda f: f.name == "manifest.json"):
         os.replace(f, run_dir / f.name)
     staging.rmdir()

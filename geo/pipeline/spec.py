@@ -19,6 +19,7 @@ from geo.errors import InputNotFoundError, PipelineSpecError
 from geo.spectral.anomaly import METHODS
 from geo.spectral.indices import index_names
 from geo.spectral.masks import MASK_RULES, PRODUCT_RULES, MaskConfig
+from geo.targets.combine import KNOWLEDGE_METHODS, MEMBERSHIP_FUNCTIONS, Membership
 from geo.targets.rank import COMPONENTS, ScoreConfig
 
 __all__ = ["PipelineSpec", "load_spec"]
@@ -74,6 +75,17 @@ class ExclusionInput(_Model):
     action: Literal["flag", "remove"] = "flag"
 
 
+class OccurrenceInput(_Model):
+    """``inputs.occurrences``: known deposits and occurrences (points, any CRS).
+
+    Weights of evidence, logistic regression and random forest are fitted on them; every
+    method is evaluated against them (success-/prediction-rate curves).
+    """
+
+    path: Path
+    layer: str | None = None
+
+
 class Inputs(_Model):
     """``inputs``."""
 
@@ -81,6 +93,7 @@ class Inputs(_Model):
     licences: LicenceInput | None = None
     aoi: AoiInput | None = None
     exclusions: ExclusionInput | None = None
+    occurrences: OccurrenceInput | None = None
 
 
 class Masks(_Model):
@@ -181,6 +194,158 @@ class KMeans(_Model):
     seed: int = 0
 
 
+_DISTANCES = ("distance", "intersection_distance")
+_VECTOR_MEASURES = ("distance", "intersection_distance", "density", "category")
+_RASTER_MEASURES = ("value", "slope")
+
+
+class MembershipSpec(_Model):
+    """How an evidence layer becomes a fuzzy membership in [0, 1].
+
+    See :class:`geo.targets.combine.Membership`.
+    """
+
+    function: Literal[MEMBERSHIP_FUNCTIONS]  # type: ignore[valid-type]
+    low: float | None = None
+    high: float | None = None
+    midpoint: Annotated[float, Field(gt=0)] | None = None
+    spread: Annotated[float, Field(gt=0)] | None = None
+    values: dict[str, Annotated[float, Field(ge=0, le=1)]] = Field(default_factory=dict)
+    default: Annotated[float, Field(ge=0, le=1)] = 0.0
+    missing: Annotated[float, Field(ge=0, le=1)] | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> MembershipSpec:
+        try:
+            self.to_membership()
+        except Exception as exc:  # InvalidParameterError: report it as a spec error
+            raise ValueError(str(exc)) from None
+        return self
+
+    def to_membership(self, codes: dict[str, float] | None = None) -> Membership:
+        """Domain object; ``codes`` maps category names to the raster codes."""
+        values = {}
+        for key, mu in self.values.items():
+            if codes is not None:
+                values[codes[key]] = mu
+            else:
+                values[len(values) + 1] = mu
+        return Membership(
+            self.function,
+            low=self.low,
+            high=self.high,
+            midpoint=self.midpoint,
+            spread=self.spread,
+            values=values,
+            default=self.default,
+            missing=self.missing,
+        )
+
+
+class EvidenceSpec(_Model):
+    """One entry of ``evidence``: where a layer comes from and how it scores.
+
+    Exactly one source: ``layer`` (a raster this run writes, e.g. ``iron_oxide_z``,
+    ``clay_hydroxyl_anomaly``, ``crosta_hydroxyl``, ``sam_angle``, ``class_probability``
+    with ``band``), ``raster`` (a GeoTIFF in any CRS, e.g. geophysics or a DEM; reprojected
+    to the scene grid with ``resampling``) or ``vector`` (faults, contacts, occurrences,
+    geology; any CRS, reprojected). ``measure`` says what is taken from it.
+    """
+
+    layer: str | None = None
+    raster: Path | None = None
+    vector: Path | None = None
+    vector_layer: str | None = None
+    band: int | str = 1
+    measure: Literal[
+        "value", "slope", "distance", "intersection_distance", "density", "category"
+    ] = "value"
+    radius_m: Annotated[float, Field(gt=0)] | None = None
+    column: str | None = None
+    resampling: Literal["nearest", "bilinear", "cubic", "average"] = "bilinear"
+    membership: MembershipSpec | None = None
+    favourable: Literal["high", "low"] | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> EvidenceSpec:
+        sources = [k for k in ("layer", "raster", "vector") if getattr(self, k) is not None]
+        if len(sources) != 1:
+            raise ValueError(
+                "give exactly one of layer (a raster of this run), raster (a file) or vector "
+                f"(a file); got {', '.join(sources) or 'none'}"
+            )
+        if self.vector is not None and self.measure not in _VECTOR_MEASURES:
+            raise ValueError(
+                f"measure {self.measure!r} does not apply to a vector; use one of "
+                f"{', '.join(_VECTOR_MEASURES)}"
+            )
+        if self.vector is None and self.measure not in _RASTER_MEASURES:
+            raise ValueError(
+                f"measure {self.measure!r} needs a vector; rasters take {', '.join(_RASTER_MEASURES)}"
+            )
+        if self.measure == "slope" and self.raster is None:
+            raise ValueError("measure 'slope' needs a DEM given as raster")
+        if self.measure == "density" and self.radius_m is None:
+            raise ValueError("measure 'density' needs radius_m (search radius in metres)")
+        if self.measure == "category" and self.column is None:
+            raise ValueError("measure 'category' needs column (the attribute to rasterize)")
+        if self.membership is not None and self.membership.function == "categories":
+            if self.measure != "category":
+                raise ValueError("membership 'categories' applies to measure 'category' only")
+        elif self.measure == "category":
+            raise ValueError(
+                "measure 'category' needs membership {function: categories, values: {<category>: "
+                "<0..1>}}: category codes have no order of their own"
+            )
+        return self
+
+    def is_favourable_low(self) -> bool:
+        """Small values favourable (distances by default)."""
+        if self.favourable is not None:
+            return self.favourable == "low"
+        return self.measure in _DISTANCES and self.membership is None
+
+
+class Negatives(_Model):
+    """``prospectivity.negatives``: non-deposit cells drawn outside a buffer of the deposits."""
+
+    buffer_m: Annotated[float, Field(ge=0)] = 1000.0
+    ratio: Annotated[float, Field(gt=0)] = 10.0
+
+
+class Evaluation(_Model):
+    """``prospectivity.evaluation``: how the score is tested against the occurrences."""
+
+    holdout: list[Literal["leave_one_out", "blocks"]] = ["leave_one_out", "blocks"]
+    block_size_m: Annotated[float, Field(gt=0)] = 3000.0
+    max_leave_one_out: Annotated[int, Field(ge=2)] = 50
+    fractions: list[Annotated[float, Field(gt=0, le=1)]] = [0.05, 0.10, 0.20]
+
+
+_DATA_METHODS = ("wofe", "logistic", "random_forest")
+
+
+class Prospectivity(_Model):
+    """``prospectivity``: how the evidence layers combine into one score.
+
+    Knowledge-driven: ``weighted`` (Σwᵢμᵢ/Σwᵢ), ``fuzzy_and`` / ``fuzzy_or`` /
+    ``fuzzy_product`` / ``fuzzy_sum`` / ``fuzzy_gamma`` (on memberships). Data-driven,
+    fitted on ``inputs.occurrences``: ``wofe`` (weights of evidence, each layer
+    generalised at maximum contrast), ``logistic`` and ``random_forest`` (negatives drawn
+    outside ``negatives.buffer_m`` of the occurrences).
+    """
+
+    method: Literal[(*KNOWLEDGE_METHODS, *_DATA_METHODS)] = "fuzzy_gamma"  # type: ignore[valid-type]
+    gamma: Annotated[float, Field(ge=0, le=1)] = 0.75
+    weights: dict[str, Annotated[float, Field(ge=0)]] = Field(default_factory=dict)
+    classes: Annotated[int, Field(ge=2, le=100)] = 10
+    min_studentised: Annotated[float, Field(ge=0)] = 2.0
+    negatives: Negatives = Negatives()
+    estimator_params: dict = Field(default_factory=dict)
+    seed: int = 0
+    evaluation: Evaluation = Evaluation()
+
+
 class Zones(_Model):
     """``zones``."""
 
@@ -203,6 +368,10 @@ class Targets(_Model):
     z_scale: Annotated[float, Field(gt=0)] = 3.0
     area_scale_ha: Annotated[float, Field(gt=0)] = 25.0
     top: Annotated[int, Field(ge=0)] = 10
+    source: Literal["zones", "prospectivity"] | None = None
+    top_area_fraction: Annotated[float, Field(gt=0, lt=1)] = 0.05
+    score_threshold: float | None = None
+    straddle: Literal["flag", "split"] = "flag"
 
     def to_config(self) -> ScoreConfig:
         """Return the domain-level score configuration."""
@@ -237,7 +406,60 @@ class PipelineSpec(_Model):
     classifier: Classifier | None = None
     kmeans: KMeans | None = None
     zones: Zones = Zones()
+    evidence: dict[str, EvidenceSpec] = Field(default_factory=dict)
+    prospectivity: Prospectivity | None = None
     targets: Targets = Targets()
+
+    @property
+    def target_source(self) -> str:
+        """``prospectivity`` when targets come from the combined score, else ``zones``."""
+        if self.targets.source is not None:
+            return self.targets.source
+        return "prospectivity" if self.prospectivity is not None else "zones"
+
+    def run_layers(self) -> set[str]:
+        """Names of the single-band rasters this pipeline writes under ``rasters/``."""
+        out = {"mask_reasons", *self.indices, *self.custom_indices}
+        for name in self.anomalies:
+            out |= {f"{name}_z", f"{name}_anomaly"}
+        if self.crosta is not None:
+            out |= {f"crosta_{t}" for t in self.crosta.targets}
+        out |= {f"dpca_{n}" for n in self.directed_pca}
+        if self.sam is not None:
+            out |= {"sam_group", "sam_angle"}
+        if self.classifier is not None:
+            out |= {"classes", "class_probability"}
+        if self.kmeans is not None:
+            out.add("kmeans_clusters")
+        return out
+
+    @model_validator(mode="after")
+    def _check_prospectivity(self) -> PipelineSpec:
+        layers = self.run_layers()
+        for name, ev in self.evidence.items():
+            if ev.layer is not None and ev.layer not in layers:
+                raise ValueError(
+                    f"evidence.{name}.layer: {ev.layer!r} is not a raster this pipeline writes; "
+                    f"it writes {', '.join(sorted(layers))}"
+                )
+        p = self.prospectivity
+        if p is not None:
+            if not self.evidence:
+                raise ValueError("prospectivity: needs at least one entry under evidence")
+            unknown = sorted(set(p.weights) - set(self.evidence))
+            if unknown:
+                raise ValueError(
+                    f"prospectivity.weights: {', '.join(map(repr, unknown))} is not under "
+                    f"evidence ({', '.join(self.evidence)})"
+                )
+            if p.method in _DATA_METHODS and self.inputs.occurrences is None:
+                raise ValueError(
+                    f"prospectivity.method {p.method!r} is fitted on known occurrences; set "
+                    "inputs.occurrences (points)"
+                )
+        if self.targets.source == "prospectivity" and p is None:
+            raise ValueError("targets.source 'prospectivity' needs a prospectivity section")
+        return self
 
     @model_validator(mode="after")
     def _cross_check(self) -> PipelineSpec:
@@ -357,10 +579,26 @@ def _resolve_paths(spec: PipelineSpec, base: Path) -> PipelineSpec:
         if inputs.exclusions
         else None
     )
+    occurrences = (
+        inputs.occurrences.model_copy(update={"path": rel(inputs.occurrences.path)})
+        if inputs.occurrences
+        else None
+    )
+    evidence = {
+        name: ev.model_copy(update={"raster": rel(ev.raster), "vector": rel(ev.vector)})
+        for name, ev in spec.evidence.items()
+    }
     return spec.model_copy(
         update={
-            "inputs": Inputs(scene=scene, licences=licences, aoi=aoi, exclusions=exclusions),
+            "inputs": Inputs(
+                scene=scene,
+                licences=licences,
+                aoi=aoi,
+                exclusions=exclusions,
+                occurrences=occurrences,
+            ),
             "output": rel(spec.output),
             "classifier": classifier,
+            "evidence": evidence,
         }
     )

@@ -1,0 +1,39 @@
+"""Single raster layers from outside the scene (geophysics, a DEM, a geology grid)."""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+
+from geo.errors import BandError
+from geo.io._raster import open_chunked, probe
+
+__all__ = ["read_raster_layer"]
+
+
+def read_raster_layer(
+    path, *, band: int = 1, label: str = "raster", chunk: int = 1024
+) -> xr.DataArray:
+    """Open one band of a raster lazily as float32 ``(y, x)``, its nodata turned into NaN.
+
+    The CRS is required (never guessed); put the layer on the scene grid with
+    :func:`geo.io.stack.reproject_to_grid`.
+
+    Raises
+    ------
+    InputNotFoundError, CRSError
+        Missing or unreadable file, or a file without CRS.
+    BandError
+        ``band`` is not in the file.
+    """
+    info = probe(str(path), label=label)
+    if not isinstance(band, int) or not 1 <= band <= info.count:
+        raise BandError(
+            f"{path}: {label}: band {band!r} requested, the file has bands 1..{info.count}."
+        )
+    raw = open_chunked(str(path), info, chunk).sel(band=band, drop=True)
+    out = raw.astype("float32")
+    if info.nodata is not None:
+        out = out.where(raw != info.nodata) if np.isfinite(info.nodata) else out
+    out = out.rio.write_crs(raw.rio.crs).rio.write_transform(raw.rio.transform())
+    return out.rio.write_nodata(np.nan, encoded=False).rename(label)

@@ -1,0 +1,496 @@
+"""The prospectivity stage: evidence layers on the scene grid → one score → its evaluation.
+
+Reads the evidence sources of the pipeline file (rasters of this run, outside rasters in
+any CRS, vectors in any CRS), puts each on the scene grid, turns it into the model input
+(its fuzzy membership when one is given, else its values), fits or builds the
+combination (:mod:`geo.targets.combine`, :mod:`geo.targets.modelling`), writes the
+layers and the score as COGs, and tests the score against the known occurrences:
+success-rate (or prediction-rate) curve, area capture, ROC-AUC, and leave-one-out and
+spatially blocked hold-outs for the fitted methods.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from geo.errors import GeoWarning, InvalidParameterError
+from geo.io.layers import read_raster_layer
+from geo.io.stack import Grid, reproject_to_grid
+from geo.io.vector import read_vector
+from geo.io.writers import RasterLayer, write_rasters
+from geo.pipeline.spec import PipelineSpec
+from geo.targets.combine import (
+    KNOWLEDGE_METHODS,
+    Combination,
+    apply_combination,
+    fit_wofe,
+    knowledge_combination,
+)
+from geo.targets.evidence import (
+    distance_to_lines,
+    distance_to_points,
+    line_density,
+    line_intersections,
+    points_to_mask,
+    rasterize_attribute,
+    slope_degrees,
+)
+from geo.targets.prospectivity import (
+    area_capture,
+    conditional_independence,
+    curve_auc,
+    roc_auc,
+    success_rate_curve,
+)
+
+__all__ = ["Prospect", "read_occurrences", "run_prospectivity"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Prospect:
+    """What the stage produced (the rasters are on disk and reopened lazily)."""
+
+    score: xr.DataArray
+    inputs: dict[str, xr.DataArray]
+    combination: Combination
+    baseline: dict[str, float]
+    study: xr.DataArray
+    deposits: np.ndarray | None
+    info: dict
+    curves: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    evaluation: dict | None = None
+
+
+def _open(path: Path, chunk: int) -> xr.DataArray:
+    import rioxarray
+
+    da = rioxarray.open_rasterio(
+        path, chunks={"band": 1, "y": chunk, "x": chunk}, masked=True, lock=False
+    )
+    return da.squeeze("band", drop=True)
+
+
+def read_occurrences(spec: PipelineSpec, template: xr.DataArray):
+    """Known occurrences (points) reprojected to the scene CRS, with reading info, or None."""
+    occ = spec.inputs.occurrences
+    if occ is None:
+        return None
+    return read_vector(
+        occ.path,
+        layer=occ.layer,
+        to_crs=template.rio.crs,
+        what="occurrence layer (inputs.occurrences)",
+        kinds=("points",),
+    )
+
+
+def _grid_of(template: xr.DataArray) -> Grid:
+    return Grid(template.rio.crs, template.rio.transform(), template.shape)
+
+
+def _on_grid(da: xr.DataArray, template: xr.DataArray, resampling: str, chunk: int, info: dict):
+    """Put an outside raster on the scene grid: reproject explicitly when CRS or grid differ."""
+    same = (
+        da.rio.crs == template.rio.crs
+        and da.shape == template.shape
+        and da.rio.transform().almost_equals(template.rio.transform())
+    )
+    if same:
+        return da.assign_coords(x=template.x, y=template.y)
+    info["reprojected"] = {
+        "from_crs": da.rio.crs.to_string(),
+        "from_resolution": [abs(v) for v in da.rio.resolution()],
+        "resampling": resampling,
+    }
+    return reproject_to_grid(da, _grid_of(template), resampling=resampling, chunk=chunk)
+
+
+def _evidence_values(name, ev, template, rasters: Path, chunk: int):
+    """One evidence layer's values on the scene grid, its info, and category codes (or None)."""
+    info: dict = {"measure": ev.measure}
+    codes = None
+    if ev.layer is not None:
+        info["source"] = f"rasters/{ev.layer}.tif"
+        if ev.layer == "class_probability":
+            import rioxarray
+
+            proba = rioxarray.open_rasterio(
+                rasters / "class_probability.tif",
+                chunks={"band": 1, "y": chunk, "x": chunk},
+                masked=True,
+                lock=False,
+            )
+            names = list(proba.attrs.get("long_name", ()))
+            if isinstance(ev.band, str):
+                if ev.band not in names:
+                    raise InvalidParameterError(
+                        f"evidence.{name}.band: class {ev.band!r} is not predicted; classes are "
+                        f"{', '.join(map(str, names))}."
+                    )
+                band = names.index(ev.band) + 1
+            else:
+                band = ev.band
+            return proba.sel(band=band, drop=True), {**info, "band": ev.band}, None
+        return _open(rasters / f"{ev.layer}.tif", chunk), info, None
+    if ev.raster is not None:
+        if isinstance(ev.band, str):
+            raise InvalidParameterError(
+                f"evidence.{name}.band: give a band number for a raster file; got {ev.band!r}."
+            )
+        info["source"] = str(ev.raster)
+        da = read_raster_layer(ev.raster, band=ev.band, label=f"evidence {name!r}", chunk=chunk)
+        da = _on_grid(da, template, ev.resampling, chunk, info)
+        if ev.measure == "slope":
+            da = slope_degrees(da.load(), name=name)
+        return da, info, None
+    kinds = {
+        "distance": ("points", "lines", "polygons"),
+        "intersection_distance": ("lines",),
+        "density": ("lines",),
+        "category": ("polygons",),
+    }[ev.measure]
+    gdf, vinfo = read_vector(
+        ev.vector,
+        layer=ev.vector_layer,
+        to_crs=template.rio.crs,
+        what=f"vector of evidence {name!r}",
+        kinds=kinds,
+        columns=(ev.column,) if ev.column else (),
+    )
+    info.update(source=str(ev.vector), **{k: v for k, v in vinfo.items() if k != "file"})
+    if ev.measure == "distance":
+        kind = set(gdf.geom_type)
+        if kind <= {"Point", "MultiPoint"}:
+            da = distance_to_points(gdf, template, name=name)
+        else:
+            # lines, or polygon outlines (contacts): distance to the nearest boundary
+            lines = gdf.boundary if not kind <= {"LineString", "MultiLineString"} else gdf
+            da = distance_to_lines(lines, template, name=name)
+    elif ev.measure == "intersection_distance":
+        nodes = line_intersections(gdf)
+        info["intersections"] = len(nodes)
+        if nodes.empty:
+            raise InvalidParameterError(
+                f"{ev.vector}: evidence {name!r}: the lines never cross, so there is no "
+                "intersection to measure a distance to."
+            )
+        da = distance_to_points(nodes, template, name=name)
+    elif ev.measure == "density":
+        da = line_density(gdf, template, radius_m=ev.radius_m, name=name)
+        info["radius_m"] = ev.radius_m
+    else:
+        da, legend = rasterize_attribute(gdf, template, ev.column, name=name)
+        codes = {str(v): float(k) for k, v in legend.items()}
+        info["categories"] = {str(v): int(k) for k, v in legend.items()}
+    return da, info, codes
+
+
+def _membership(name, ev, codes):
+    if ev.membership is None:
+        return None
+    if ev.membership.function == "categories":
+        unknown = sorted(set(ev.membership.values) - set(codes or {}))
+        if unknown:
+            raise InvalidParameterError(
+                f"evidence.{name}.membership.values: {', '.join(map(repr, unknown))} is not a "
+                f"value of column {ev.column!r}; it holds {', '.join(sorted(codes or {}))}."
+            )
+    return ev.membership.to_membership(codes)
+
+
+def fit_combination(
+    spec: PipelineSpec,
+    inputs: dict[str, np.ndarray],
+    study: np.ndarray,
+    deposits: np.ndarray | None,
+    *,
+    pixel_m: float,
+    wofe_thresholds: dict[str, float] | None = None,
+) -> tuple[Combination, dict]:
+    """Build (knowledge-driven) or fit (data-driven) the combination on in-memory inputs."""
+    p = spec.prospectivity
+    names = list(inputs)
+    if p.method in KNOWLEDGE_METHODS:
+        return knowledge_combination(p.method, names, weights=p.weights, gamma=p.gamma), {}
+    if p.method == "wofe":
+        model = fit_wofe(
+            inputs,
+            deposits,
+            valid=study,
+            ascending={n: spec.evidence[n].is_favourable_low() for n in names},
+            classes=p.classes,
+            min_studentised=p.min_studentised,
+            thresholds=wofe_thresholds,
+        )
+        return model.combination(), {"model": model}
+    from geo.targets.modelling import fit_prospectivity
+
+    model = fit_prospectivity(
+        inputs,
+        deposits,
+        method=p.method,
+        valid=study,
+        buffer_px=p.negatives.buffer_m / pixel_m,
+        negatives_ratio=p.negatives.ratio,
+        random_state=p.seed,
+        estimator_params=p.estimator_params or None,
+    )
+
+    def kernel(values):
+        arrays = {n: np.asarray(values[n], dtype="float64") for n in names}
+        shape = arrays[names[0]].shape
+        flat = {n: a.reshape(1, -1) if a.ndim != 2 else a for n, a in arrays.items()}
+        return np.asarray(model.predict(flat), dtype="float32").reshape(shape)
+
+    weights = model.coefficients() if p.method == "logistic" else model.importances()
+    info = {
+        "method": p.method,
+        "evidence": names,
+        "positives": model.n_positive,
+        "negatives": model.n_negative,
+        "negatives_buffer_m": p.negatives.buffer_m,
+        ("standardised_coefficients" if p.method == "logistic" else "importances"): {
+            k: round(float(v), 6) for k, v in weights.items()
+        },
+        "estimator": type(model.estimator).__name__,
+        "seed": p.seed,
+    }
+    return Combination(p.method, tuple(names), kernel, info), {"model": model}
+
+
+def run_prospectivity(
+    spec: PipelineSpec,
+    reasons: xr.DataArray,
+    rasters: Path,
+    *,
+    chunk: int,
+    notes: list[str],
+    occurrences=None,
+    fill_bit: int = 1,
+    out_dir: Path | None = None,
+) -> Prospect:
+    """Evidence → model inputs → score on disk, plus the evaluation against occurrences.
+
+    ``reasons`` is the run's mask-reason raster (defines the grid; the study area is every
+    pixel with data, bit ``fill_bit`` clear). Writes ``evidence_<name>.tif`` (values of
+    outside sources), ``membership_<name>.tif``, ``prospectivity.tif`` and, for weights of
+    evidence, ``prospectivity_std.tif`` under ``out_dir`` (default ``rasters``, where the
+    run's own layers are read from).
+    """
+    out_dir = rasters if out_dir is None else out_dir
+    template = reasons.astype("float32")
+    study = ((reasons & fill_bit) == 0).compute()
+    pixel_m = abs(float(reasons.rio.resolution()[0]))
+    values, infos, layers_out = {}, {}, {}
+    inputs: dict[str, xr.DataArray] = {}
+    for name, ev in spec.evidence.items():
+        da, info, codes = _evidence_values(name, ev, template, rasters, chunk)
+        if ev.layer is None:
+            layers_out[f"evidence_{name}"] = RasterLayer(
+                da.where(study), description=f"evidence {name}: {ev.measure}"
+            )
+        membership = _membership(name, ev, codes)
+        if membership is not None:
+            info["membership"] = membership.describe()
+            layers_out[f"membership_{name}"] = RasterLayer(
+                membership.apply(da).where(study), description=f"membership of {name}"
+            )
+        values[name], infos[name] = da, info
+    write_rasters(layers_out, out_dir)
+    for name, ev in spec.evidence.items():
+        key = f"membership_{name}" if ev.membership is not None else f"evidence_{name}"
+        inputs[name] = _open(out_dir / f"{key}.tif", chunk) if key in layers_out else values[name]
+        if not inputs[name].chunks:
+            inputs[name] = inputs[name].chunk({"y": chunk, "x": chunk})
+
+    deposits = None
+    occ_info = None
+    if occurrences is not None:
+        gdf, occ_info = occurrences
+        deposits = points_to_mask(gdf, template).values.astype(bool) & study.values
+        occ_info = {**occ_info, "cells_in_study_area": int(deposits.sum())}
+        if deposits.sum() == 0:
+            raise InvalidParameterError(
+                f"{occ_info['file']}: none of the {len(gdf)} occurrences falls on the scene's "
+                "data area; check that the layer covers the scene."
+            )
+
+    method = spec.prospectivity.method
+    data_driven = method not in KNOWLEDGE_METHODS
+    in_memory = (
+        {n: np.asarray(da.values, dtype="float64") for n, da in inputs.items()}
+        if data_driven
+        else None
+    )
+    if data_driven:
+        combination, extra = fit_combination(
+            spec, in_memory, study.values, deposits, pixel_m=pixel_m
+        )
+    else:
+        combination, extra = fit_combination(
+            spec, dict.fromkeys(inputs), study.values, None, pixel_m=pixel_m
+        )
+
+    if method == "wofe":
+        model = extra["model"]
+        patterns = model.patterns(in_memory)
+        if len(patterns) >= 2:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", GeoWarning)
+                table = conditional_independence(patterns, deposits, valid=study.values)
+            for w in caught:
+                notes.append(str(w.message))
+            combination.info["conditional_independence"] = table.round(6).to_dict("records")
+        combination.info["generalisation"] = {
+            n: t.round(6).replace({np.nan: None}).to_dict("records")
+            for n, t in model.tables.items()
+        }
+
+    score = apply_combination(combination.kernel, inputs, name="prospectivity").where(study)
+    out = {"prospectivity": RasterLayer(score, description=f"prospectivity ({method})")}
+    if combination.std_kernel is not None:
+        out["prospectivity_std"] = RasterLayer(
+            apply_combination(combination.std_kernel, inputs, name="std").where(study),
+            description="posterior standard deviation",
+        )
+    write_rasters(out, out_dir)
+    score_disk = _open(out_dir / "prospectivity.tif", chunk)
+    # a typical location, for the per-target contributions: each input's median in the study area
+    baseline = {}
+    for name, da in inputs.items():
+        v = in_memory[name] if in_memory is not None else np.asarray(da.values, dtype="float64")
+        finite = v[study.values & np.isfinite(v)]
+        baseline[name] = float(np.median(finite)) if finite.size else 0.0
+    info = {
+        "method": method,
+        "evidence": infos,
+        "combination": combination.info,
+        "baseline_medians": {k: round(v, 6) for k, v in baseline.items()},
+        "occurrences": occ_info,
+    }
+    result = Prospect(score_disk, inputs, combination, baseline, study, deposits, info)
+    if deposits is not None:
+        _evaluate(spec, result, in_memory, pixel_m, notes, extra)
+    return result
+
+
+def _evaluate(
+    spec, result: Prospect, in_memory, pixel_m: float, notes: list[str], extras: dict
+) -> None:
+    """Curves, area capture, ROC-AUC and hold-outs; stored on ``result``."""
+    p = spec.prospectivity
+    ev = p.evaluation
+    score = np.asarray(result.score.values, dtype="float64")
+    study = result.study.values
+    deposits = result.deposits & np.isfinite(score)
+    lost = int(result.deposits.sum() - deposits.sum())
+    if lost:
+        notes.append(
+            f"{lost} occurrence cell(s) have no prospectivity score (evidence missing there, "
+            "e.g. under a mask) and are left out of the evaluation"
+        )
+    if not deposits.any():
+        notes.append("no occurrence falls on a scored cell: the score cannot be evaluated")
+        result.evaluation = {"occurrences_scored": 0}
+        return
+    fitted = p.method not in KNOWLEDGE_METHODS
+    kind = "success_rate" if fitted else "prediction_rate"
+    label = (
+        "success rate (occurrences used to fit)"
+        if fitted
+        else "prediction rate (occurrences not used by the model)"
+    )
+    area, dep = success_rate_curve(score, deposits, valid=study)
+    result.curves[label] = (area, dep)
+    out: dict = {
+        "occurrences_scored": int(deposits.sum()),
+        "scored_cells": int((np.isfinite(score) & study).sum()),
+        kind: {
+            "auc": round(curve_auc(area, dep), 4),
+            "area_capture": {
+                f"top_{round(f * 100)}pct": round(v, 4)
+                for f, v in area_capture(score, deposits, tuple(ev.fractions), valid=study).items()
+            },
+        },
+    }
+    try:
+        out["roc_auc"] = round(roc_auc(score, deposits, valid=study, random_state=p.seed), 4)
+    except InvalidParameterError as exc:
+        notes.append(f"ROC-AUC not computed: {exc}")
+    if fitted:
+        from geo.targets.modelling import holdout_prediction_rate
+
+        fixed = {"folds": 0}
+        full_model = extras.get("model")
+
+        def fit_score(train):
+            train = np.asarray(train, bool)
+            try:
+                comb, _ = fit_combination(spec, in_memory, study, train, pixel_m=pixel_m)
+            except InvalidParameterError:
+                if p.method != "wofe":
+                    raise
+                # too few training deposits to choose a class: keep the classes chosen on all
+                # occurrences and refit only the weights on this fold's deposits
+                fixed["folds"] += 1
+                comb, _ = fit_combination(
+                    spec,
+                    in_memory,
+                    study,
+                    train,
+                    pixel_m=pixel_m,
+                    wofe_thresholds=dict(full_model.thresholds),
+                )
+            return np.where(study, comb.kernel(in_memory), np.nan)
+
+        out["holdout"] = {}
+        for scheme in ev.holdout:
+            n = int(deposits.sum())
+            if scheme == "leave_one_out" and n > ev.max_leave_one_out:
+                notes.append(
+                    f"leave-one-out skipped: {n} occurrences > evaluation.max_leave_one_out "
+                    f"({ev.max_leave_one_out}); blocked hold-outs still run"
+                )
+                continue
+            block_px = max(round(ev.block_size_m / pixel_m), 1)
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", GeoWarning)
+                    res = holdout_prediction_rate(
+                        fit_score,
+                        deposits,
+                        valid=study,
+                        scheme=scheme,
+                        block_size_px=block_px if scheme == "blocks" else None,
+                        fractions=tuple(ev.fractions),
+                    )
+            except InvalidParameterError as exc:
+                notes.append(f"{scheme} hold-out not computed: {exc}")
+                continue
+            name = (
+                "leave-one-out" if scheme == "leave_one_out" else f"blocks of {ev.block_size_m:g} m"
+            )
+            result.curves[f"prediction rate, {name} hold-out"] = (
+                res.area_fraction,
+                res.deposit_fraction,
+            )
+            out["holdout"][scheme] = {
+                "folds": res.n_folds,
+                "auc": round(res.auc, 4),
+                "area_capture": {
+                    f"top_{round(f * 100)}pct": round(v, 4) for f, v in res.capture.items()
+                },
+                **({"block_size_m": ev.block_size_m} if scheme == "blocks" else {}),
+            }
+            if fixed["folds"]:
+                out["holdout"][scheme]["folds_with_classes_from_all_occurrences"] = fixed["folds"]
+                fixed["folds"] = 0
+    result.evaluation = out
