@@ -100,3 +100,34 @@ def test_wofe_prediction_rate_on_held_out_occurrences(gtk):
     )
     assert prediction > 0.6, "the held-out occurrences should rank well above a random map (0.5)"
     assert success >= prediction - 0.15
+
+
+def test_wofe_hold_outs_on_the_gtk_occurrences(gtk):
+    """The pipeline's WofE path (fit_wofe + hold-outs) on real data: 10 km blocks."""
+    from geo.targets.combine import fit_wofe
+    from geo.targets.modelling import holdout_prediction_rate
+
+    grid, valid, structures, occurrences, _ = gtk
+    deposits = points_to_mask(occurrences, grid).values.astype(bool) & valid
+    layers = {
+        "faults": distance_to_lines(structures, grid).values,
+        "intersections": distance_to_points(line_intersections(structures), grid).values,
+    }
+    ascending = {"faults": True, "intersections": True}
+
+    def fit_score(train):
+        model = fit_wofe(layers, train, valid=valid, ascending=ascending, min_studentised=1.0)
+        return np.where(valid, model.posterior(layers), np.nan)
+
+    full = fit_score(deposits)
+    success = curve_auc(*success_rate_curve(full, deposits, valid=valid))
+    blocks = holdout_prediction_rate(
+        fit_score, deposits, valid=valid, scheme="blocks", block_size_px=20
+    )
+    print(
+        f"\nGTK IOCG WofE on {int(deposits.sum())} occurrence cells: success-rate AUC {success:.3f}, "
+        f"blocked (10 km) hold-out prediction-rate AUC {blocks.auc:.3f} over {blocks.n_folds} folds"
+    )
+    assert blocks.n_folds >= 5
+    assert blocks.auc > 0.6, "held-out occurrences should rank above a random map (0.5)"
+    assert success >= blocks.auc - 0.05  # fitting on every occurrence cannot do much worse

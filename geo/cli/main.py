@@ -301,13 +301,18 @@ def indices(list_: bool, sensor: str | None) -> None:
 @click.option(
     "--pipeline",
     type=click.Path(path_type=Path),
-    help="Pipeline file whose targets section (weights, merge distance, evidence) to use.",
+    help="Pipeline file whose targets, evidence and prospectivity sections to use "
+    "(new weights, memberships, method, straddle rule...).",
 )
 @click.option("--licences", type=click.Path(path_type=Path), help="A new licence layer.")
 @click.option("--top", type=int, default=10, show_default=True, help="How many targets to print.")
 @_friendly
 def rank(run_dir: Path, pipeline: Path | None, licences: Path | None, top: int) -> None:
-    """Re-rank RUN_DIR with new weights or licences, reusing its zones and rasters."""
+    """Re-rank RUN_DIR with new weights, evidence or licences, reusing its alteration rasters.
+
+    The alteration stages (masks, indices, anomalies, zones) are not recomputed; a
+    prospectivity score is rebuilt from them and the evidence sources.
+    """
     from geo.pipeline.runner import rerank
     from geo.pipeline.spec import load_spec
 
@@ -316,6 +321,7 @@ def rank(run_dir: Path, pipeline: Path | None, licences: Path | None, top: int) 
     click.echo(f"re-ranked {len(result.targets)} targets in {run_dir}")
     if len(result.targets) and top:
         click.echo(_target_table(result.targets.head(top)))
+    _echo_evaluation(result.manifest.get("evaluation"), run_dir)
 
 
 @main.command()
