@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	rm -f $(VENV)/.installed-* && touch $@
 
 run: $(STAMP)
-	$(BIN)/geo run pipelines/landsat_alteration.yaml --out out/sample --overwrite
+	$(BIN)/geo run pipelines/landsat_prospectivity.yaml --out out/sample --overwrite
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

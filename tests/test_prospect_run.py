@@ -147,8 +147,9 @@ def test_evaluation_against_known_occurrences(run):
     assert ev["targets"]["occurrences"] == 8 and ev["targets"]["occurrences_in_targets"] >= 4
     import matplotlib.image
 
-    png = matplotlib.image.imread(run.out_dir / "evaluation.png")
-    assert png.shape[0] > 300 and png.shape[1] > 300
+    for name in ("evaluation.png", "prospectivity.png", "quicklook.png"):
+        png = matplotlib.image.imread(run.out_dir / name)
+        assert png.shape[0] > 300 and png.shape[1] > 300 and png.std() > 0.05, name
 
 
 def test_licence_summary_has_evidence_coverage(run):

@@ -1,4 +1,4 @@
-"""Quicklook map: true-colour scene with masks, alteration zones, targets and licences."""
+"""Quicklook maps: the true-colour scene (masks, zones, targets, licences) and the score map."""
 
 from __future__ import annotations
 
@@ -8,14 +8,14 @@ import matplotlib
 matplotlib.use("Agg")
 
 import matplotlib.patheffects as pe
-import matplotlib.pyplot as plt
 import numpy as np
 import xarray as xr
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-__all__ = ["render_quicklook"]
+__all__ = ["render_quicklook", "render_score_map"]
 
 _MAX_PIXELS = 1600
 _FAMILY_COLOURS = {"iron oxide": "#ff7f0e", "clay / hydroxyl": "#17becf", "other": "#e377c2"}
@@ -31,6 +31,13 @@ def _family(kind: str) -> str:
 
 
 _HALO = [pe.withStroke(linewidth=3, foreground="black")]
+
+
+def _figure(width: float, height: float):
+    """Return a figure and axes outside pyplot's registry (nothing retained once dropped)."""
+    fig = Figure(figsize=(width, height), dpi=110)
+    FigureCanvasAgg(fig)
+    return fig, fig.add_subplot()
 
 
 def _stretch(rgb: np.ndarray) -> np.ndarray:
@@ -57,6 +64,8 @@ def render_quicklook(
     zones: gpd.GeoDataFrame | None = None,
     targets: gpd.GeoDataFrame | None = None,
     licences: gpd.GeoDataFrame | None = None,
+    structures: gpd.GeoDataFrame | None = None,
+    occurrences: gpd.GeoDataFrame | None = None,
     title: str = "",
     label_top: int = 15,
 ) -> Figure:
@@ -71,8 +80,8 @@ def render_quicklook(
         ``(band, y, x)`` with ``red``, ``green``, ``blue`` roles.
     invalid : xarray.DataArray of bool, optional
         Pixels removed by the masks, drawn as a grey veil.
-    zones, targets, licences : geopandas.GeoDataFrame, optional
-        Layers in the scene CRS.
+    zones, targets, licences, structures, occurrences : geopandas.GeoDataFrame, optional
+        Layers in the scene CRS (structures: lines; occurrences: points).
     title : str
         Figure title.
     label_top : int
@@ -84,7 +93,7 @@ def render_quicklook(
     image = np.moveaxis(_stretch(np.asarray(rgb.values, dtype="float32")), 0, -1)
     left, bottom, right, top = reflectance.rio.bounds()
     extent = (left, right, bottom, top)
-    fig, ax = plt.subplots(figsize=(10, 10 * (top - bottom) / (right - left) + 1.2), dpi=110)
+    fig, ax = _figure(10, 10 * (top - bottom) / (right - left) + 1.2)
     ax.set_facecolor("#202020")
     ax.imshow(np.nan_to_num(image, nan=0.12), extent=extent, interpolation="nearest")
     handles: list = []
@@ -97,6 +106,103 @@ def render_quicklook(
             Patch(
                 facecolor=(0.55, 0.55, 0.6, 0.55),
                 label="masked (cloud, shadow, water, vegetation, fill)",
+            )
+        )
+    if zones is not None and len(zones):
+        family = zones["kind"].map(_family)
+        for name, group in zones.groupby(family):
+            colour = _FAMILY_COLOURS[name]
+            group.boundary.plot(ax=ax, color=colour, linewidth=0.9)
+            n = group["kind"].nunique()
+            label = f"{name} zones ({n} layer{'s' if n > 1 else ''})"
+            handles.append(Line2D([], [], color=colour, label=label))
+    _overlay(ax, handles, targets, licences, structures, occurrences, label_top)
+    _decorate(ax, fig, handles, reflectance.rio.bounds(), reflectance.rio.crs, title)
+    return fig
+
+
+def render_score_map(
+    score: xr.DataArray,
+    *,
+    cutoff: float | None = None,
+    targets: gpd.GeoDataFrame | None = None,
+    licences: gpd.GeoDataFrame | None = None,
+    structures: gpd.GeoDataFrame | None = None,
+    occurrences: gpd.GeoDataFrame | None = None,
+    title: str = "",
+    label: str = "prospectivity score",
+    label_top: int = 15,
+) -> Figure:
+    """Map a prospectivity score (decimated like the quicklook) with the target cutoff.
+
+    Parameters
+    ----------
+    score : xarray.DataArray
+        ``(y, x)`` score with CRS; NaN is drawn dark grey.
+    cutoff : float, optional
+        Target cutoff, drawn as a contour and marked on the colour bar.
+    targets, licences, structures, occurrences : geopandas.GeoDataFrame, optional
+        Layers in the score's CRS.
+    """
+    ny, nx = score.shape
+    step = max(1, int(np.ceil(max(ny, nx) / _MAX_PIXELS)))
+    values = np.asarray(score[::step, ::step].values, dtype="float32")
+    left, bottom, right, top = score.rio.bounds()
+    extent = (left, right, bottom, top)
+    fig, ax = _figure(10, 10 * (top - bottom) / (right - left) + 1.2)
+    ax.set_facecolor("#303030")
+    finite = values[np.isfinite(values)]
+    vmin, vmax = np.percentile(finite, [1, 99.9]) if finite.size else (0.0, 1.0)
+    image = ax.imshow(
+        np.ma.masked_invalid(values),
+        extent=extent,
+        cmap="magma",
+        vmin=vmin,
+        vmax=vmax,
+        interpolation="nearest",
+    )
+    bar = fig.colorbar(image, ax=ax, fraction=0.035, pad=0.02)
+    bar.set_label(label)
+    handles: list = []
+    if cutoff is not None and finite.size:
+        ys = top + (bottom - top) * (np.arange(values.shape[0]) + 0.5) / values.shape[0]
+        xs = left + (right - left) * (np.arange(values.shape[1]) + 0.5) / values.shape[1]
+        ax.contour(
+            xs, ys, np.nan_to_num(values, nan=vmin), levels=[cutoff], colors="cyan", linewidths=0.8
+        )
+        bar.ax.axhline(cutoff, color="cyan", linewidth=2)
+        handles.append(Line2D([], [], color="cyan", label=f"target cutoff ({cutoff:.3g})"))
+    _overlay(ax, handles, targets, licences, structures, occurrences, label_top)
+    _decorate(ax, fig, handles, (left, bottom, right, top), score.rio.crs, title)
+    return fig
+
+
+def _overlay(ax, handles, targets, licences, structures, occurrences, label_top) -> None:
+    """Draw licences, structures, occurrences and targets (labelled by rank)."""
+    if structures is not None and len(structures):
+        structures.plot(ax=ax, color="#d62728", linewidth=1.1)
+        handles.append(Line2D([], [], color="#d62728", label="faults / structures"))
+    if occurrences is not None and len(occurrences):
+        ax.scatter(
+            occurrences.geometry.x,
+            occurrences.geometry.y,
+            marker="*",
+            s=90,
+            color="white",
+            edgecolors="black",
+            linewidths=0.8,
+            zorder=5,
+        )
+        handles.append(
+            Line2D(
+                [],
+                [],
+                marker="*",
+                color="white",
+                markeredgecolor="black",
+                linestyle="",
+                markersize=10,
+                label="known occurrence",
             )
         )
     if licences is not None and len(licences):
@@ -113,14 +219,6 @@ def render_quicklook(
                 path_effects=_HALO,
             )
         handles.append(Line2D([], [], color="white", linestyle="--", label="licence"))
-    if zones is not None and len(zones):
-        family = zones["kind"].map(_family)
-        for name, group in zones.groupby(family):
-            colour = _FAMILY_COLOURS[name]
-            group.boundary.plot(ax=ax, color=colour, linewidth=0.9)
-            n = group["kind"].nunique()
-            label = f"{name} zones ({n} layer{'s' if n > 1 else ''})"
-            handles.append(Line2D([], [], color=colour, label=label))
     if targets is not None and len(targets):
         targets.boundary.plot(ax=ax, color="yellow", linewidth=2.0)
         handles.append(Line2D([], [], color="yellow", linewidth=2, label="target (label = rank)"))
@@ -135,9 +233,14 @@ def render_quicklook(
                 va="center",
                 path_effects=_HALO,
             )
+
+
+def _decorate(ax, fig, handles, bounds, crs, title) -> None:
+    """Axes, scale bar, north arrow, legend below the map, title."""
+    left, bottom, right, top = bounds
     ax.set_xlim(left, right)
     ax.set_ylim(bottom, top)
-    ax.set_xlabel(f"Easting (m), {reflectance.rio.crs}")
+    ax.set_xlabel(f"Easting (m), {crs}")
     ax.set_ylabel("Northing (m)")
     ax.ticklabel_format(style="plain", useOffset=False)
     ax.tick_params(labelsize=8)
@@ -185,4 +288,3 @@ def render_quicklook(
         )
     ax.set_title(title, fontsize=11)
     fig.tight_layout()
-    return fig

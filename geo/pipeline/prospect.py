@@ -67,6 +67,8 @@ class Prospect:
     info: dict
     curves: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     evaluation: dict | None = None
+    structures: object = None  # line evidence (GeoDataFrame), for the maps
+    occurrences: object = None  # occurrence points (GeoDataFrame), for the maps
 
 
 def _open(path: Path, chunk: int) -> xr.DataArray:
@@ -114,7 +116,10 @@ def _on_grid(da: xr.DataArray, template: xr.DataArray, resampling: str, chunk: i
 
 
 def _evidence_values(name, ev, template, rasters: Path, chunk: int):
-    """One evidence layer's values on the scene grid, its info, and category codes (or None)."""
+    """One evidence layer's values on the scene grid, its info, category codes and line vector.
+
+    The last two are None when they do not apply.
+    """
     info: dict = {"measure": ev.measure}
     codes = None
     if ev.layer is not None:
@@ -138,8 +143,8 @@ def _evidence_values(name, ev, template, rasters: Path, chunk: int):
                 band = names.index(ev.band) + 1
             else:
                 band = ev.band
-            return proba.sel(band=band, drop=True), {**info, "band": ev.band}, None
-        return _open(rasters / f"{ev.layer}.tif", chunk), info, None
+            return proba.sel(band=band, drop=True), {**info, "band": ev.band}, None, None
+        return _open(rasters / f"{ev.layer}.tif", chunk), info, None, None
     if ev.raster is not None:
         if isinstance(ev.band, str):
             raise InvalidParameterError(
@@ -150,7 +155,7 @@ def _evidence_values(name, ev, template, rasters: Path, chunk: int):
         da = _on_grid(da, template, ev.resampling, chunk, info)
         if ev.measure == "slope":
             da = slope_degrees(da.load(), name=name)
-        return da, info, None
+        return da, info, None, None
     kinds = {
         "distance": ("points", "lines", "polygons"),
         "intersection_distance": ("lines",),
@@ -190,7 +195,8 @@ def _evidence_values(name, ev, template, rasters: Path, chunk: int):
         da, legend = rasterize_attribute(gdf, template, ev.column, name=name)
         codes = {str(v): float(k) for k, v in legend.items()}
         info["categories"] = {str(v): int(k) for k, v in legend.items()}
-    return da, info, codes
+    lines = gdf if set(gdf.geom_type) <= {"LineString", "MultiLineString"} else None
+    return da, info, codes, lines
 
 
 def _membership(name, ev, codes):
@@ -291,8 +297,11 @@ def run_prospectivity(
     pixel_m = abs(float(reasons.rio.resolution()[0]))
     values, infos, layers_out = {}, {}, {}
     inputs: dict[str, xr.DataArray] = {}
+    structures = {}
     for name, ev in spec.evidence.items():
-        da, info, codes = _evidence_values(name, ev, template, rasters, chunk)
+        da, info, codes, lines = _evidence_values(name, ev, template, rasters, chunk)
+        if lines is not None:
+            structures[(str(ev.vector), ev.vector_layer)] = lines[["geometry"]]
         if ev.layer is None:
             layers_out[f"evidence_{name}"] = RasterLayer(
                 da.where(study), description=f"evidence {name}: {ev.measure}"
@@ -377,6 +386,12 @@ def run_prospectivity(
         "occurrences": occ_info,
     }
     result = Prospect(score_disk, inputs, combination, baseline, study, deposits, info)
+    if structures:
+        import pandas as pd
+
+        result.structures = pd.concat(list(structures.values()), ignore_index=True)
+    if occurrences is not None:
+        result.occurrences = occurrences[0]
     if deposits is not None:
         _evaluate(spec, result, in_memory, pixel_m, notes, extra)
     return result

@@ -509,10 +509,14 @@ def _run(spec, scene_path, licences_path, out, overwrite, pipeline_file) -> RunR
                 zones=zones,
                 targets=targets,
                 licences=licence_layer,
+                structures=prospect.structures if prospect is not None else None,
+                occurrences=prospect.occurrences if prospect is not None else None,
                 title=f"{refl.attrs.get('scene_id')} ({refl.attrs.get('date')}): {len(targets)} targets",
             )
             fig.savefig(tmp / "quicklook.png", bbox_inches="tight")
             fig.clear()
+            if prospect is not None:
+                _write_score_map(tmp, prospect, targets, licence_layer, target_info, spec)
 
         manifest = {
             "geo_version": geo.__version__,
@@ -919,6 +923,24 @@ def _targets(
     return targets, summary, info
 
 
+def _write_score_map(folder: Path, prospect, targets, licences, target_info, spec) -> None:
+    """``prospectivity.png``: the score, the target cutoff, targets, structures, occurrences."""
+    from geo.export.quicklook import render_score_map
+
+    fig = render_score_map(
+        prospect.score,
+        cutoff=target_info.get("cutoff"),
+        targets=targets,
+        licences=licences,
+        structures=prospect.structures,
+        occurrences=prospect.occurrences,
+        title=f"{spec.name}: {spec.prospectivity.method} prospectivity, {len(targets)} targets",
+        label=f"{spec.prospectivity.method} score",
+    )
+    fig.savefig(folder / "prospectivity.png", bbox_inches="tight")
+    fig.clear()
+
+
 def _write_evaluation(folder: Path, prospect, targets, spec) -> None:
     """``evaluation.png`` (rate curves) and target capture of the occurrences, into the manifest."""
     from geo.export.plots import plot_rate_curves
@@ -1034,6 +1056,7 @@ def rerank(
     _write_targets(staging, targets, zones, summary)
     if prospect is not None:
         _write_evaluation(staging, prospect, targets, spec)
+        _write_score_map(staging, prospect, targets, summary, target_info, spec)
         manifest["prospectivity"] = prospect.info
         manifest["evaluation"] = prospect.evaluation
     manifest["pipeline"]["spec"] = spec.model_dump(mode="json")
