@@ -394,3 +394,41 @@ def test_cli_prints_the_evaluation(run_copy):
     auc = manifest["evaluation"]["prediction_rate"]["auc"]
     assert f"prediction-rate AUC {auc:.3f} on 7 occurrences" in result.output
     assert "evidence (contribution)" in result.output
+
+
+def test_a_raster_of_class_codes_takes_a_categories_membership(run_copy, tmp_path):
+    spec = load_spec(PROSPECT)
+    with rasterio.open(run_copy / "rasters" / "mask_reasons.tif") as src:
+        profile = {k: src.profile[k] for k in ("width", "height", "crs", "transform")}
+    codes = np.ones((profile["height"], profile["width"]), "uint8")
+    codes[:, profile["width"] // 2 :] = 7
+    codes[:10] = 0  # nodata
+    path = tmp_path / "geology_codes.tif"
+    with rasterio.open(
+        path, "w", driver="GTiff", count=1, dtype="uint8", nodata=0, **profile
+    ) as dst:
+        dst.write(codes, 1)
+    from geo.pipeline.spec import EvidenceSpec
+
+    rock = EvidenceSpec.model_validate(
+        {
+            "raster": str(path),
+            "resampling": "nearest",
+            "membership": {"function": "categories", "values": {"7": 0.8}, "default": 0.3},
+        }
+    )
+    _quiet_rerank(run_copy, spec.model_copy(update={"evidence": {**spec.evidence, "rock": rock}}))
+    mu, _ = _read(run_copy / "rasters" / "membership_rock.tif")
+    half = profile["width"] // 2
+    assert np.isnan(mu[:10]).all()  # nodata stays undefined
+    body = mu[10:]
+    assert np.nanmax(body[:, :half]) == pytest.approx(0.3) and np.nanmin(
+        body[:, half:]
+    ) == pytest.approx(0.8)
+    with pytest.raises(ValueError, match="class codes"):
+        EvidenceSpec.model_validate(
+            {
+                "raster": str(path),
+                "membership": {"function": "categories", "values": {"granite": 1}},
+            }
+        )

@@ -202,7 +202,7 @@ def _evidence_values(name, ev, template, rasters: Path, chunk: int):
 def _membership(name, ev, codes):
     if ev.membership is None:
         return None
-    if ev.membership.function == "categories":
+    if ev.membership.function == "categories" and codes is not None:
         unknown = sorted(set(ev.membership.values) - set(codes or {}))
         if unknown:
             raise InvalidParameterError(

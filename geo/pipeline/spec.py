@@ -216,8 +216,8 @@ class MembershipSpec(_Model):
 
     @model_validator(mode="after")
     def _check(self) -> MembershipSpec:
-        try:
-            self.to_membership()
+        try:  # category names are only known once the vector is read: check with dummy codes
+            self.to_membership({k: float(i + 1) for i, k in enumerate(self.values)})
         except Exception as exc:  # InvalidParameterError: report it as a spec error
             raise ValueError(str(exc)) from None
         return self
@@ -226,10 +226,10 @@ class MembershipSpec(_Model):
         """Domain object; ``codes`` maps category names to the raster codes."""
         values = {}
         for key, mu in self.values.items():
-            if codes is not None:
+            if codes is not None:  # category names of a vector attribute → raster codes
                 values[codes[key]] = mu
-            else:
-                values[len(values) + 1] = mu
+            else:  # a raster of class codes: the keys are the codes
+                values[float(key)] = mu
         return Membership(
             self.function,
             low=self.low,
@@ -290,8 +290,18 @@ class EvidenceSpec(_Model):
         if self.measure == "category" and self.column is None:
             raise ValueError("measure 'category' needs column (the attribute to rasterize)")
         if self.membership is not None and self.membership.function == "categories":
-            if self.measure != "category":
-                raise ValueError("membership 'categories' applies to measure 'category' only")
+            if self.measure not in ("category", "value"):
+                raise ValueError(
+                    "membership 'categories' applies to a vector attribute (measure 'category') "
+                    "or a raster of class codes (measure 'value')"
+                )
+            if self.vector is None:
+                bad = [k for k in self.membership.values if not _is_number(k)]
+                if bad:
+                    raise ValueError(
+                        f"membership values {', '.join(map(repr, bad))}: a raster's categories are "
+                        "its class codes (numbers)"
+                    )
         elif self.measure == "category":
             raise ValueError(
                 "measure 'category' needs membership {function: categories, values: {<category>: "
@@ -304,6 +314,14 @@ class EvidenceSpec(_Model):
         if self.favourable is not None:
             return self.favourable == "low"
         return self.measure in _DISTANCES and self.membership is None
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 class Negatives(_Model):
