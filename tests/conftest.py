@@ -36,3 +36,25 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"reference data not available at {SHARED_DATA}")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def prospect_run(tmp_path_factory):
+    """One run of ``pipelines/landsat_prospectivity.yaml`` on the sample, shared read-only.
+
+    Copy ``.out_dir`` before changing anything in it.
+    """
+    import warnings
+
+    from geo.errors import GeoWarning
+    from geo.pipeline.runner import run_pipeline
+    from geo.pipeline.spec import load_spec
+
+    pipeline = ROOT / "pipelines" / "landsat_prospectivity.yaml"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", GeoWarning)
+        return run_pipeline(
+            load_spec(pipeline),
+            out=tmp_path_factory.mktemp("prospect_run") / "run",
+            pipeline_file=pipeline,
+        )

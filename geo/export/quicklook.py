@@ -15,7 +15,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-__all__ = ["render_quicklook", "render_score_map"]
+__all__ = ["render_quicklook", "render_score_map", "true_colour"]
 
 _MAX_PIXELS = 1600
 _FAMILY_COLOURS = {"iron oxide": "#ff7f0e", "clay / hydroxyl": "#17becf", "other": "#e377c2"}
@@ -49,6 +49,36 @@ def _stretch(rgb: np.ndarray) -> np.ndarray:
         lo, hi = np.percentile(finite, [2, 98]) if finite.size else (0.0, 1.0)
         out[i] = np.clip((band - lo) / max(hi - lo, 1e-6), 0, 1)
     return out
+
+
+def true_colour(reflectance: xr.DataArray) -> xr.DataArray:
+    """8-bit true-colour picture of a scene (lazy): the field team's basemap and the overlays.
+
+    Each of red, green and blue is stretched linearly between its 2nd and 98th percentile,
+    estimated on a decimated copy (at most ~1600 px on the long side, so the cost does not
+    grow with the scene), to 1–255; 0 is nodata (fill: any band NaN). Clouds and other
+    masked pixels stay visible: this is a picture, not an analysis layer.
+
+    Returns
+    -------
+    xarray.DataArray
+        uint8 ``(band, y, x)`` with ``band`` = red, green, blue; CRS and transform kept.
+    """
+    rgb = reflectance.sel(band=["red", "green", "blue"])
+    ny, nx = rgb.shape[-2:]
+    step = max(1, int(np.ceil(max(ny, nx) / _MAX_PIXELS)))
+    sample = np.asarray(rgb[:, ::step, ::step].values, dtype="float32")
+    scaled = []
+    for i in range(3):
+        finite = sample[i][np.isfinite(sample[i])]
+        lo, hi = np.percentile(finite, [2, 98]) if finite.size else (0.0, 1.0)
+        band = rgb.isel(band=i)
+        scaled.append(1 + 254 * ((band - lo) / max(float(hi - lo), 1e-6)).clip(0, 1))
+    out = xr.concat(scaled, dim="band").assign_coords(band=["red", "green", "blue"])
+    out = out.where(rgb.notnull().all("band"), 0).round().astype("uint8")
+    out = out.rio.write_crs(reflectance.rio.crs).rio.write_transform(reflectance.rio.transform())
+    out.attrs = {"stretch": "2-98 % per band", "nodata": 0}
+    return out.rio.write_nodata(0)
 
 
 def _nice_length(span_m: float) -> float:

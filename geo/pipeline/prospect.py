@@ -301,7 +301,9 @@ def run_prospectivity(
     for name, ev in spec.evidence.items():
         da, info, codes, lines = _evidence_values(name, ev, template, rasters, chunk)
         if lines is not None:
-            structures[(str(ev.vector), ev.vector_layer)] = lines[["geometry"]]
+            structures[(str(ev.vector), ev.vector_layer)] = lines.assign(
+                source=Path(str(ev.vector)).name
+            )
         if ev.layer is None:
             layers_out[f"evidence_{name}"] = RasterLayer(
                 da.where(study), description=f"evidence {name}: {ev.measure}"

@@ -32,7 +32,7 @@ import xarray as xr
 
 import geo
 from geo.errors import GeoWarning, InputNotFoundError, InvalidParameterError
-from geo.export.quicklook import render_quicklook
+from geo.export.quicklook import render_quicklook, true_colour
 from geo.io.scene import open_scene
 from geo.io.vector import read_aoi, read_exclusions, read_licences, read_training
 from geo.io.writers import RasterLayer, run_folder, write_csv, write_rasters, write_vectors
@@ -304,6 +304,10 @@ def _run(spec, scene_path, licences_path, out, overwrite, pipeline_file) -> RunR
                 layers[str(name)] = RasterLayer(
                     indices.sel(index=name, drop=True).where(valid), description=str(name)
                 )
+            if {"red", "green", "blue"} <= {str(b) for b in refl["band"].values}:
+                layers["true_colour"] = RasterLayer(  # the field team's basemap
+                    true_colour(refl), "uint8", 0, False, "true colour (2-98 % stretch)"
+                )
             write_rasters(layers, rasters)
             reasons_disk = _open_layer(rasters / "mask_reasons.tif", chunk, masked=False)
             fractions = mask_fractions(reasons_disk.assign_attrs(reasons.attrs))
@@ -500,7 +504,7 @@ def _run(spec, scene_path, licences_path, out, overwrite, pipeline_file) -> RunR
             outside = int(targets["licence_id"].isna().sum())
 
         with timer.stage("export"):
-            _write_targets(tmp, targets, zones, licence_layer)
+            _write_targets(tmp, targets, zones, licence_layer, prospect)
             if prospect is not None:
                 _write_evaluation(tmp, prospect, targets, spec)
             fig = render_quicklook(
@@ -1053,7 +1057,7 @@ def rerank(
         exclusions=exclusions,
         prospect=prospect,
     )
-    _write_targets(staging, targets, zones, summary)
+    _write_targets(staging, targets, zones, summary, prospect)
     if prospect is not None:
         _write_evaluation(staging, prospect, targets, spec)
         _write_score_map(staging, prospect, targets, summary, target_info, spec)
@@ -1108,11 +1112,20 @@ def _licence_input(spec, override, crs):
     return path, licences, info
 
 
-def _write_targets(folder: Path, targets, zones, licences) -> None:
-    """Write ``targets.gpkg`` (targets, zones, licences), ``targets.csv`` and ``licences.csv``."""
+def _write_targets(folder: Path, targets, zones, licences, prospect=None) -> None:
+    """Write ``targets.gpkg`` (targets, zones, licences), ``targets.csv`` and ``licences.csv``.
+
+    With a prospectivity stage the GeoPackage also holds the ``occurrences`` and the line
+    evidence (``structures``) in the scene CRS, so the field files and QGIS show them.
+    """
     layers = {"targets": targets, "zones": zones}
     if licences is not None:
         layers["licences"] = licences
+    if prospect is not None:
+        for name in ("occurrences", "structures"):
+            extra = getattr(prospect, name)
+            if extra is not None and len(extra):
+                layers[name] = extra
     write_vectors(layers, folder / "targets.gpkg")
     write_csv(targets, folder / "targets.csv")
     if licences is not None:

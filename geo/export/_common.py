@@ -1,0 +1,111 @@
+"""What every field format needs: coordinates a GPS understands, and files written atomically."""
+
+from __future__ import annotations
+
+import math
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from pyproj import CRS, Transformer
+
+__all__ = ["atomic_path", "dms", "field_coordinates", "utm_zone_of"]
+
+#: Decimal places of degrees in field files: 1e-8° ≈ 1 mm, so a round trip stays within 1 cm.
+DEGREE_DECIMALS = 8
+
+
+@contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary sibling of ``path``; move it into place only if the block succeeds.
+
+    A failed or killed export never leaves a half-written file under the final name.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.{uuid.uuid4().hex[:8]}.partial{path.suffix}")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def dms(value: float, *, axis: str) -> str:
+    """Format degrees as degrees, minutes and seconds with a hemisphere letter (0.01″ ≈ 30 cm).
+
+    Examples
+    --------
+    >>> print(dms(-21.471644, axis="lat"), dms(27.529441, axis="lon"))
+    21°28'17.92"S 27°31'45.99"E
+    """
+    if not math.isfinite(value):
+        return ""
+    letter = ("N" if value >= 0 else "S") if axis == "lat" else ("E" if value >= 0 else "W")
+    total = round(abs(value) * 360000)  # hundredths of a second, rounded once
+    degrees, rest = divmod(total, 360000)
+    minutes, hundredths = divmod(rest, 6000)
+    return f"{degrees}°{minutes:02d}'{hundredths / 100:05.2f}\"{letter}"
+
+
+def utm_zone_of(lon: float, lat: float) -> tuple[int, str, int]:
+    """Return the standard UTM zone of a point: ``(zone number, hemisphere 'N'/'S', EPSG code)``.
+
+    Examples
+    --------
+    >>> utm_zone_of(27.53, -21.47)
+    (35, 'S', 32735)
+    """
+    zone = int((lon + 180) // 6) % 60 + 1
+    south = lat < 0
+    return zone, "S" if south else "N", (32700 if south else 32600) + zone
+
+
+def field_coordinates(targets: pd.DataFrame) -> pd.DataFrame:
+    """Coordinates of each target's representative point as a field team needs them.
+
+    Computed from ``easting``, ``northing`` and ``epsg`` (the target table's point in the
+    scene CRS), so every format agrees with the CSV to the centimetre:
+
+    - ``lon``, ``lat``: WGS 84 degrees, 8 decimals;
+    - ``lat_dms``, ``lon_dms``: degrees, minutes, seconds with hemisphere;
+    - ``utm_zone`` (e.g. ``35S``), ``utm_easting``, ``utm_northing``: the standard UTM
+      coordinates a handheld GPS shows (southern points get the 10 000 km false
+      northing, whatever the scene CRS; Landsat delivers southern scenes in north zones
+      with negative northings, which no GPS displays).
+
+    Returns a frame with the same index.
+    """
+    out = pd.DataFrame(index=targets.index)
+    if targets.empty:
+        for c in ("lon", "lat", "lat_dms", "lon_dms", "utm_zone", "utm_easting", "utm_northing"):
+            out[c] = pd.Series(dtype="object" if c.endswith(("dms", "zone")) else "float64")
+        return out
+    lon = np.empty(len(targets))
+    lat = np.empty(len(targets))
+    for epsg, idx in targets.groupby("epsg").groups.items():
+        rows = targets.loc[idx]
+        to_wgs84 = Transformer.from_crs(CRS.from_epsg(int(epsg)), "EPSG:4326", always_xy=True)
+        x, y = to_wgs84.transform(rows["easting"].to_numpy(float), rows["northing"].to_numpy(float))
+        pos = targets.index.get_indexer(idx)
+        lon[pos], lat[pos] = x, y
+    out["lon"] = np.round(lon, DEGREE_DECIMALS)
+    out["lat"] = np.round(lat, DEGREE_DECIMALS)
+    out["lat_dms"] = [dms(v, axis="lat") for v in lat]
+    out["lon_dms"] = [dms(v, axis="lon") for v in lon]
+    zones, eastings, northings = [], [], []
+    for x, y in zip(lon, lat, strict=True):
+        number, hemisphere, code = utm_zone_of(x, y)
+        e, n = Transformer.from_crs("EPSG:4326", code, always_xy=True).transform(x, y)
+        zones.append(f"{number}{hemisphere}")
+        eastings.append(round(e, 2))
+        northings.append(round(n, 2))
+    out["utm_zone"] = zones
+    out["utm_easting"] = eastings
+    out["utm_northing"] = northings
+    return out
