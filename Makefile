@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: run test lint sample-data clean help
+.PHONY: run test lint sample-data clean help browser
 
 help:
 	@echo "make run          set up .venv and run the default pipeline on the bundled sample (out/sample/)"
@@ -23,8 +23,11 @@ $(STAMP): pyproject.toml | $(BIN)/python
 run: $(STAMP)
 	$(BIN)/geo run pipelines/landsat_prospectivity.yaml --out out/sample --overwrite
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/python -m pytest
+
+browser:  # Debian's chromium for the report tests; skipped (with the reason) where impossible
+	@bash scripts/install_chromium.sh
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

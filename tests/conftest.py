@@ -58,3 +58,8 @@ def prospect_run(tmp_path_factory):
             out=tmp_path_factory.mktemp("prospect_run") / "run",
             pipeline_file=pipeline,
         )
+
+
+def without_exports(spec):
+    """The same pipeline without the field exports (for tests that do not look at them)."""
+    return spec.model_copy(update={"export": spec.export.model_copy(update={"formats": []})})

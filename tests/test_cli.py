@@ -37,13 +37,13 @@ def assert_user_error(result, *fragments, out=None):
 
 def test_run_prints_table_and_refuses_to_overwrite(tmp_path):
     out = tmp_path / "run"
-    first = invoke("run", PIPELINE, "--out", out)
+    first = invoke("run", "--no-export", PIPELINE, "--out", out)
     assert first.exit_code == 0, first.stderr
     assert "rank" in first.output and "T001" in first.output and "PL 012/2021" in first.output
-    again = invoke("run", PIPELINE, "--out", out)
+    again = invoke("run", "--no-export", PIPELINE, "--out", out)
     assert_user_error(again, str(out), "--overwrite")
     assert (out / "manifest.json").exists(), "the refused run must leave the previous run intact"
-    assert invoke("run", PIPELINE, "--out", out, "--overwrite").exit_code == 0
+    assert invoke("run", "--no-export", PIPELINE, "--out", out, "--overwrite").exit_code == 0
 
 
 def test_info_and_indices():
@@ -61,7 +61,7 @@ def test_info_and_indices():
 def test_missing_scene(tmp_path):
     out = tmp_path / "o"
     assert_user_error(
-        invoke("run", PIPELINE, "--scene", tmp_path / "nope", "--out", out),
+        invoke("run", "--no-export", PIPELINE, "--scene", tmp_path / "nope", "--out", out),
         "nope",
         "scene not found",
         out=out,
@@ -73,7 +73,10 @@ def test_unreadable_scene(tmp_path):
     bad.write_bytes(b"not a tiff at all")
     out = tmp_path / "o"
     assert_user_error(
-        invoke("run", PIPELINE, "--scene", bad, "--out", out), "scene.tif", "cannot open", out=out
+        invoke("run", "--no-export", PIPELINE, "--scene", bad, "--out", out),
+        "scene.tif",
+        "cannot open",
+        out=out,
     )
 
 
@@ -81,7 +84,7 @@ def test_missing_band_file(tmp_path, product_copy):
     (product_copy / f"{PRODUCT_ID}_SR_B6.TIF").unlink()
     out = tmp_path / "o"
     assert_user_error(
-        invoke("run", PIPELINE, "--scene", product_copy, "--out", out),
+        invoke("run", "--no-export", PIPELINE, "--scene", product_copy, "--out", out),
         f"{PRODUCT_ID}_SR_B6.TIF",
         "band 6 (swir1)",
         out=out,
@@ -96,7 +99,7 @@ def test_mtl_without_level2_group(tmp_path, product_copy):
         mtl.write_text(text)
     out = tmp_path / "o"
     assert_user_error(
-        invoke("run", PIPELINE, "--scene", product_copy, "--out", out),
+        invoke("run", "--no-export", PIPELINE, "--scene", product_copy, "--out", out),
         "_MTL.json",
         "PROCESSING_LEVEL is L2SR but the MTL has no",
         out=out,
@@ -113,7 +116,7 @@ def test_scene_without_crs(tmp_path, product_copy):
         dst.write(data)
     out = tmp_path / "o"
     assert_user_error(
-        invoke("run", PIPELINE, "--scene", product_copy, "--out", out),
+        invoke("run", "--no-export", PIPELINE, "--scene", product_copy, "--out", out),
         "SR_B2.TIF",
         "has no CRS",
         out=out,
@@ -123,7 +126,7 @@ def test_scene_without_crs(tmp_path, product_copy):
 def test_licence_file_missing_empty_or_without_crs(tmp_path):
     out = tmp_path / "o"
     assert_user_error(
-        invoke("run", PIPELINE, "--licences", tmp_path / "none.gpkg", "--out", out),
+        invoke("run", "--no-export", PIPELINE, "--licences", tmp_path / "none.gpkg", "--out", out),
         "none.gpkg",
         "licence file not found",
         out=out,
@@ -132,7 +135,7 @@ def test_licence_file_missing_empty_or_without_crs(tmp_path):
     empty = tmp_path / "empty.gpkg"
     lic.iloc[:0].to_file(empty, layer="licences")
     assert_user_error(
-        invoke("run", PIPELINE, "--licences", empty, "--out", out),
+        invoke("run", "--no-export", PIPELINE, "--licences", empty, "--out", out),
         "empty.gpkg",
         "licence layer is empty",
         out=out,
@@ -141,7 +144,7 @@ def test_licence_file_missing_empty_or_without_crs(tmp_path):
     with pytest.warns(UserWarning, match="'crs' was not provided"):
         lic.set_crs(None, allow_override=True).to_file(no_crs, layer="licences")
     assert_user_error(
-        invoke("run", PIPELINE, "--licences", no_crs, "--out", out),
+        invoke("run", "--no-export", PIPELINE, "--licences", no_crs, "--out", out),
         "nocrs.gpkg",
         "has no CRS",
         out=out,
@@ -156,7 +159,7 @@ def test_licence_field_mapping_error(tmp_path):
     lic.to_file(path, layer="licences")
     out = tmp_path / "o"
     assert_user_error(
-        invoke("run", PIPELINE, "--licences", path, "--out", out),
+        invoke("run", "--no-export", PIPELINE, "--licences", path, "--out", out),
         "column 'licence_no' (mapped to 'licence_id') is missing",
         "lic_num",
         out=out,
@@ -172,7 +175,7 @@ def test_licences_that_do_not_overlap_warn_and_keep_targets_unlicensed(tmp_path)
     path = tmp_path / "far.gpkg"
     far.to_file(path, layer="licences")
     out = tmp_path / "o"
-    result = invoke("run", PIPELINE, "--licences", path, "--out", out)
+    result = invoke("run", "--no-export", PIPELINE, "--licences", path, "--out", out)
     assert result.exit_code == 0, result.stderr
     assert "none of the 1 licences overlaps the scene" in result.stderr
     targets = gpd.read_file(out / "targets.gpkg", layer="targets")
@@ -187,7 +190,10 @@ def test_unknown_pipeline_key(tmp_path):
     path.write_text(yaml.safe_dump(doc))
     out = tmp_path / "o"
     assert_user_error(
-        invoke("run", path, "--out", out), "p.yaml", "unknown key 'zones.min_area'", out=out
+        invoke("run", "--no-export", path, "--out", out),
+        "p.yaml",
+        "unknown key 'zones.min_area'",
+        out=out,
     )
 
 
@@ -197,9 +203,9 @@ def test_licence_layer_in_a_projected_national_crs(tmp_path):
     path = tmp_path / "arc1950.gpkg"
     lic.to_file(path, layer="licences")
     out = tmp_path / "o"
-    result = invoke("run", PIPELINE, "--licences", path, "--out", out)
+    result = invoke("run", "--no-export", PIPELINE, "--licences", path, "--out", out)
     assert result.exit_code == 0, result.stderr
-    ref = invoke("run", PIPELINE, "--out", tmp_path / "ref")
+    ref = invoke("run", "--no-export", PIPELINE, "--out", tmp_path / "ref")
     a = gpd.read_file(out / "targets.gpkg", layer="targets")
     b = gpd.read_file(tmp_path / "ref" / "targets.gpkg", layer="targets")
     assert ref.exit_code == 0
@@ -239,7 +245,7 @@ def test_fully_masked_scene_says_which_masks_removed_it(tmp_path):
     path.write_text(yaml.safe_dump(doc))
     out = tmp_path / "o"
     assert_user_error(
-        invoke("run", path, "--out", out),
+        invoke("run", "--no-export", path, "--out", out),
         "only 0 valid pixels",
         "the masks removed vegetation",
         out=out,
@@ -248,8 +254,8 @@ def test_fully_masked_scene_says_which_masks_removed_it(tmp_path):
 
 def test_rank_re_ranks_an_existing_run_without_touching_rasters(tmp_path):
     out = tmp_path / "run"
-    assert invoke("run", PIPELINE, "--out", out).exit_code == 0
-    before = {p.name: p.stat().st_mtime_ns for p in (out / "rasters").iterdir()}
+    assert invoke("run", "--no-export", PIPELINE, "--out", out).exit_code == 0
+    before = {p.name: p.stat().st_mtime_ns for p in (out / "rasters").glob("*.tif")}
     first = gpd.read_file(out / "targets.gpkg", layer="targets")
     doc = yaml.safe_load(PIPELINE.read_text())
     doc["targets"]["weights"] = {
@@ -268,7 +274,7 @@ def test_rank_re_ranks_an_existing_run_without_touching_rasters(tmp_path):
     assert len(again) == len(first)
     assert again.iloc[0]["clay_intensity"] == again["clay_intensity"].max()  # clay decides now
     assert again.iloc[0]["score"] == pytest.approx(again.iloc[0]["clay_intensity"], abs=1e-6)
-    assert {p.name: p.stat().st_mtime_ns for p in (out / "rasters").iterdir()} == before
+    assert {p.name: p.stat().st_mtime_ns for p in (out / "rasters").glob("*.tif")} == before
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["pipeline"]["spec"]["targets"]["weights"]["clay_intensity"] == 1.0
     assert len(manifest["reranked"]) == 1

@@ -14,7 +14,7 @@ from geo.pipeline.runner import run_pipeline
 from geo.pipeline.spec import load_spec
 from geo.targets.evaluate import detection_scores
 
-from .conftest import ROOT, SAMPLE
+from .conftest import ROOT, SAMPLE, without_exports
 
 pytestmark = pytest.mark.slow
 
@@ -36,7 +36,9 @@ FLOORS = {
 def run_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("detect") / "run"
     with pytest.warns(UserWarning):
-        run_pipeline(load_spec(ROOT / "pipelines" / "landsat_methods.yaml"), out=out)
+        run_pipeline(
+            without_exports(load_spec(ROOT / "pipelines" / "landsat_methods.yaml")), out=out
+        )
     return out
 
 

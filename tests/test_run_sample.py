@@ -13,7 +13,7 @@ from geo.errors import GeoWarning
 from geo.pipeline.runner import TARGET_COLUMNS, run_pipeline
 from geo.pipeline.spec import load_spec
 
-from .conftest import PIPELINE, SAMPLE
+from .conftest import PIPELINE, SAMPLE, without_exports
 
 pytestmark = pytest.mark.slow
 TRAPS = ("cloud", "cloud_shadow", "water", "vegetation", "dark_slope")
@@ -23,7 +23,7 @@ TRAPS = ("cloud", "cloud_shadow", "water", "vegetation", "dark_slope")
 def run(tmp_path_factory):
     out = tmp_path_factory.mktemp("run") / "sample"
     with pytest.warns(GeoWarning, match=r"1 target\(s\) lie outside every licence"):
-        result = run_pipeline(load_spec(PIPELINE), out=out, pipeline_file=PIPELINE)
+        result = run_pipeline(without_exports(load_spec(PIPELINE)), out=out, pipeline_file=PIPELINE)
     return result
 
 
@@ -156,7 +156,7 @@ def test_manifest_records_inputs_scaling_masks_thresholds(run):
 
 
 def test_a_scene_without_anomalies_gives_an_empty_but_complete_output(tmp_path):
-    spec = load_spec(PIPELINE)
+    spec = without_exports(load_spec(PIPELINE))
     strict = {name: a.model_copy(update={"k": 80.0}) for name, a in spec.anomalies.items()}
     spec = spec.model_copy(update={"anomalies": strict})
     with pytest.warns(GeoWarning, match="no targets: no anomaly zone"):
@@ -175,7 +175,7 @@ def test_thresholds_use_only_pixels_inside_the_area_of_interest(tmp_path):
     aoi.to_file(tmp_path / "aoi.gpkg", layer="aoi")
     from geo.pipeline.spec import AoiInput
 
-    spec = load_spec(PIPELINE)
+    spec = without_exports(load_spec(PIPELINE))
     aoi_input = AoiInput(path=tmp_path / "aoi.gpkg", layer="aoi")
     spec = spec.model_copy(update={"inputs": spec.inputs.model_copy(update={"aoi": aoi_input})})
     with pytest.warns(GeoWarning):
@@ -196,7 +196,7 @@ def test_exclusion_zones_flag_or_remove_targets(tmp_path, truth, action):
     # a "protected area" over the argillic zone, stored in WGS84 like most national layers
     protected = truth[truth["name"] == "argillic"][["geometry"]].assign(name="Nature reserve")
     protected.to_crs("EPSG:4326").to_file(tmp_path / "protected.gpkg", layer="protected")
-    spec = load_spec(PIPELINE)
+    spec = without_exports(load_spec(PIPELINE))
     ex = ExclusionInput(
         path=tmp_path / "protected.gpkg", layer="protected", name_column="name", action=action
     )

@@ -88,6 +88,11 @@ def main(verbose: int, quiet: bool) -> None:
     default=None,
     help="How many targets to print (default: pipeline's targets.top).",
 )
+@click.option(
+    "--no-export",
+    is_flag=True,
+    help="Skip the field exports (KML, GPX, report...); `geo export RUN_DIR` writes them later.",
+)
 @_friendly
 def run(
     pipeline: Path,
@@ -96,12 +101,15 @@ def run(
     out: Path | None,
     overwrite: bool,
     top: int | None,
+    no_export: bool,
 ) -> None:
     """Run PIPELINE (a YAML file) and print the best targets."""
     from geo.pipeline.runner import run_pipeline
     from geo.pipeline.spec import load_spec
 
     spec = load_spec(pipeline)
+    if no_export:
+        spec = spec.model_copy(update={"export": spec.export.model_copy(update={"formats": []})})
     result = run_pipeline(
         spec,
         scene_path=scene,
@@ -322,6 +330,34 @@ def rank(run_dir: Path, pipeline: Path | None, licences: Path | None, top: int) 
     if len(result.targets) and top:
         click.echo(_target_table(result.targets.head(top)))
     _echo_evaluation(result.manifest.get("evaluation"), run_dir)
+
+
+@main.command(name="export")
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option(
+    "--to",
+    "formats",
+    default="all",
+    show_default=True,
+    help="Comma-separated formats: qgis, kml, kmz, gpx, geojson, shp, csv, html, pdf (or all).",
+)
+@click.option("--top", type=int, default=10, show_default=True, help="Targets with a report page.")
+@click.option(
+    "--route-top", type=int, default=10, show_default=True, help="Targets in the GPX route."
+)
+@_friendly
+def export_cmd(run_dir: Path, formats: str, top: int, route_top: int) -> None:
+    """Write field formats for RUN_DIR: GPS, Google Earth, QGIS, GIS tables and the report."""
+    from geo.pipeline.export import EXPORT_FORMATS, export_run
+
+    chosen = (
+        list(EXPORT_FORMATS)
+        if formats.strip() == "all"
+        else [f.strip().lower() for f in formats.split(",") if f.strip()]
+    )
+    written = export_run(run_dir, chosen, top=top, route_top=route_top)
+    for fmt, paths in written.items():
+        click.echo(f"{fmt:8s} {', '.join(paths[:4])}{' …' if len(paths) > 4 else ''}")
 
 
 @main.command()

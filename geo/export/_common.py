@@ -13,7 +13,16 @@ import numpy as np
 import pandas as pd
 from pyproj import CRS, Transformer
 
-__all__ = ["atomic_path", "dms", "field_coordinates", "utm_zone_of"]
+from geo.errors import InvalidParameterError
+
+__all__ = [
+    "atomic_path",
+    "dms",
+    "field_coordinates",
+    "is_missing",
+    "require_point_columns",
+    "utm_zone_of",
+]
 
 #: Decimal places of degrees in field files: 1e-8° ≈ 1 mm, so a round trip stays within 1 cm.
 DEGREE_DECIMALS = 8
@@ -109,3 +118,28 @@ def field_coordinates(targets: pd.DataFrame) -> pd.DataFrame:
     out["utm_easting"] = eastings
     out["utm_northing"] = northings
     return out
+
+
+#: Columns every field format needs: the representative point in the scene CRS.
+POINT_COLUMNS = ("easting", "northing", "epsg")
+
+
+def is_missing(value) -> bool:
+    """Return True for None, NaN, NA and NaT (False for anything pandas cannot test)."""
+    if value is None:
+        return True
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def require_point_columns(targets: pd.DataFrame) -> None:
+    """Raise unless ``targets`` has the representative-point columns of a target table."""
+    absent = [c for c in POINT_COLUMNS if c not in targets.columns]
+    if absent:
+        raise InvalidParameterError(
+            f"The 'targets' table needs columns {', '.join(POINT_COLUMNS)} (the representative "
+            f"point in the scene CRS); {', '.join(absent)} missing. Found: "
+            f"{', '.join(map(str, targets.columns))}."
+        )

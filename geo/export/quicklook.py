@@ -81,6 +81,52 @@ def true_colour(reflectance: xr.DataArray) -> xr.DataArray:
     return out.rio.write_nodata(0)
 
 
+def draw_scale_and_north(
+    ax, bounds, *, bar: float | None = None, linewidth: float = 4, fontsize: float = 10, zorder=None
+) -> None:
+    """Draw a scale bar (lower left) and a north arrow (upper right) on a map in metres.
+
+    The arrow points up the map: right for north-up projected grids such as UTM.
+    """
+    left, bottom, right, top = bounds
+    bar = _nice_length(right - left) if bar is None else bar
+    x0, y0 = left + 0.05 * (right - left), bottom + 0.05 * (top - bottom)
+    extra = {} if zorder is None else {"zorder": zorder}
+    ax.plot(
+        [x0, x0 + bar],
+        [y0, y0],
+        color="white",
+        linewidth=linewidth,
+        solid_capstyle="butt",
+        path_effects=_HALO,
+        **extra,
+    )
+    ax.annotate(
+        f"{bar / 1000:g} km" if bar >= 1000 else f"{bar:g} m",
+        (x0 + bar / 2, y0),
+        xytext=(0, 6),
+        textcoords="offset points",
+        color="white",
+        ha="center",
+        fontsize=fontsize,
+        path_effects=_HALO,
+        **extra,
+    )
+    ax.annotate(
+        "N",
+        xy=(0.95, 0.95),
+        xytext=(0.95, 0.86),
+        xycoords="axes fraction",
+        color="white",
+        ha="center",
+        fontsize=14,
+        fontweight="bold",
+        path_effects=_HALO,
+        arrowprops={"arrowstyle": "-|>", "color": "white", "lw": 2},
+        **extra,
+    )
+
+
 def _nice_length(span_m: float) -> float:
     target = span_m / 5
     base = 10 ** np.floor(np.log10(target))
@@ -274,37 +320,7 @@ def _decorate(ax, fig, handles, bounds, crs, title) -> None:
     ax.set_ylabel("Northing (m)")
     ax.ticklabel_format(style="plain", useOffset=False)
     ax.tick_params(labelsize=8)
-    bar = _nice_length(right - left)
-    x0, y0 = left + 0.05 * (right - left), bottom + 0.05 * (top - bottom)
-    ax.plot(
-        [x0, x0 + bar],
-        [y0, y0],
-        color="white",
-        linewidth=4,
-        solid_capstyle="butt",
-        path_effects=_HALO,
-    )
-    ax.annotate(
-        f"{bar / 1000:g} km" if bar >= 1000 else f"{bar:g} m",
-        (x0 + bar / 2, y0),
-        xytext=(0, 6),
-        textcoords="offset points",
-        color="white",
-        ha="center",
-        path_effects=_HALO,
-    )
-    ax.annotate(
-        "N",
-        xy=(0.95, 0.95),
-        xytext=(0.95, 0.86),
-        xycoords="axes fraction",
-        color="white",
-        ha="center",
-        fontsize=14,
-        fontweight="bold",
-        path_effects=_HALO,
-        arrowprops={"arrowstyle": "-|>", "color": "white", "lw": 2},
-    )
+    draw_scale_and_north(ax, (left, bottom, right, top))
     if handles:  # below the map, so it never hides a target
         ax.legend(
             handles=handles,

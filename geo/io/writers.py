@@ -54,6 +54,9 @@ class RasterLayer:
         Overviews by nearest neighbour (masks, classes) instead of averaging.
     description : str
         Band description written to the file.
+    colormap : mapping of int to (r, g, b, a), optional
+        GDAL colour table for a single-band uint8 layer, so GIS software shows classes in
+        their colours without a style file.
     """
 
     data: xr.DataArray
@@ -61,6 +64,7 @@ class RasterLayer:
     nodata: float | int | None = float("nan")
     categorical: bool = False
     description: str = ""
+    colormap: Mapping[int, tuple[int, int, int, int]] | None = None
 
 
 class _WindowTarget:
@@ -114,6 +118,8 @@ def write_rasters(layers: Mapping[str, RasterLayer], folder: Path) -> dict[str, 
                     dst.set_band_description(i, str(name_i))
             elif layer.description:
                 dst.set_band_description(1, layer.description)
+            if layer.colormap is not None:
+                dst.write_colormap(1, dict(layer.colormap))
             data = (
                 da.data if isinstance(da.data, dsa.Array) else dsa.from_array(da.data, chunks=2048)
             )

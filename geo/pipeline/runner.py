@@ -36,6 +36,7 @@ from geo.export.quicklook import render_quicklook, true_colour
 from geo.io.scene import open_scene
 from geo.io.vector import read_aoi, read_exclusions, read_licences, read_training
 from geo.io.writers import RasterLayer, run_folder, write_csv, write_rasters, write_vectors
+from geo.pipeline.export import export_run
 from geo.pipeline.prospect import read_occurrences, run_prospectivity
 from geo.pipeline.spec import PipelineSpec
 from geo.spectral.anomaly import Threshold, anomaly_z, fit_threshold
@@ -109,6 +110,8 @@ PROSPECT_COLUMNS = [
     "evidence",
 ]
 _ANOMALY_NODATA = 255
+#: Colour table of anomaly rasters: background transparent, anomaly red.
+_ANOMALY_COLOURS = {0: (0, 0, 0, 0), 1: (220, 30, 30, 255), _ANOMALY_NODATA: (0, 0, 0, 0)}
 _VERSIONED = (
     "numpy",
     "xarray",
@@ -444,6 +447,7 @@ def _run(spec, scene_path, licences_path, out, overwrite, pipeline_file) -> RunR
                     _ANOMALY_NODATA,
                     True,
                     f"{name} anomaly (1) at >= {thr.cutoff:.4g}",
+                    _ANOMALY_COLOURS,
                 )
             write_rasters(anomaly_layers, rasters)
 
@@ -576,6 +580,21 @@ def _run(spec, scene_path, licences_path, out, overwrite, pipeline_file) -> RunR
         (tmp / "manifest.json").write_text(
             json.dumps(manifest, indent=2, default=_json_default) + "\n"
         )
+        if spec.export.formats:
+            with timer.stage("field_exports"):
+                manifest["exports"] = export_run(
+                    tmp, spec.export.formats, top=spec.export.top, route_top=spec.export.route_top
+                )
+            manifest["outputs"] = sorted(
+                [
+                    *(str(p.relative_to(tmp)) for p in tmp.rglob("*") if p.is_file()),
+                ]
+            )
+            manifest["timings_s"] = timer.seconds
+            manifest["peak_rss_mb_after_stage"] = timer.peak_rss_mb
+            (tmp / "manifest.json").write_text(
+                json.dumps(manifest, indent=2, default=_json_default) + "\n"
+            )
     for note in notes:
         warnings.warn(note, GeoWarning, stacklevel=2)
     return RunResult(Path(out_dir), targets, zones, licence_layer, manifest, notes)
@@ -1089,6 +1108,13 @@ def rerank(
     for f in sorted(staging.iterdir(), key=lambda f: f.name == "manifest.json"):
         os.replace(f, run_dir / f.name)
     staging.rmdir()
+    if spec.export.formats:  # the field files follow the new ranking
+        manifest["exports"] = export_run(
+            run_dir, spec.export.formats, top=spec.export.top, route_top=spec.export.route_top
+        )
+        partial = run_dir / ".manifest.json.partial"
+        partial.write_text(json.dumps(manifest, indent=2, default=_json_default) + "\n")
+        os.replace(partial, run_dir / "manifest.json")
     for note in notes:
         warnings.warn(note, GeoWarning, stacklevel=2)
     return RunResult(run_dir, targets, zones, summary, manifest, notes)

@@ -398,6 +398,17 @@ class Targets(_Model):
         )
 
 
+_EXPORT_FORMATS = ("qgis", "kml", "kmz", "gpx", "geojson", "shp", "csv", "html", "pdf")
+
+
+class Export(_Model):
+    """``export``: the field formats written at the end of every run (all by default)."""
+
+    formats: list[Literal[_EXPORT_FORMATS]] = list(_EXPORT_FORMATS)  # type: ignore[valid-type]
+    top: Annotated[int, Field(ge=0, le=200)] = 10  # targets with their own report page
+    route_top: Annotated[int, Field(ge=0, le=500)] = 10  # targets in the GPX route
+
+
 class Processing(_Model):
     """``processing``: chunking of the per-pixel stages."""
 
@@ -427,6 +438,7 @@ class PipelineSpec(_Model):
     evidence: dict[str, EvidenceSpec] = Field(default_factory=dict)
     prospectivity: Prospectivity | None = None
     targets: Targets = Targets()
+    export: Export = Export()
 
     @property
     def target_source(self) -> str:

@@ -1,0 +1,702 @@
+"""Google Earth files: targets, outlines, licences and the scene picture as KML or KMZ.
+
+The document has shared styles and one folder per layer:
+
+- **Targets**: one point per target at the table's representative point (``easting``,
+  ``northing`` converted by :func:`~geo.export._common.field_coordinates`, so KML, GPX and
+  CSV agree to the centimetre), labelled with its rank, coloured by rank class (1–3 red,
+  4–10 orange, 11+ yellow), with an HTML balloon and the same values as ``ExtendedData``
+  (read as fields by GIS tools, e.g. GDAL's LIBKML driver);
+- **Target outlines**: the target polygons (``MultiGeometry`` for several parts, holes as
+  ``innerBoundaryIs``);
+- **Licences**: outlines without fill, labelled with the licence id;
+- **Alteration zones** and **Known occurrences** when given;
+- in a KMZ, the true-colour scene as a ``GroundOverlay`` placed with ``gx:LatLonQuad``
+  (the scene is in UTM, so its pixel grid is not north-up in latitude/longitude).
+
+Coordinates are WGS 84 longitude, latitude with 8 decimals (about 1 mm). Nothing is
+fetched at run time; the icon URLs are references Google Earth resolves itself.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+import math
+import re
+import uuid
+import zipfile
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+from xml.etree import ElementTree as ET
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import rasterio
+from pyproj import Transformer
+from rasterio.enums import Resampling
+from shapely.geometry import Polygon
+from shapely.geometry.base import BaseGeometry
+from shapely.geometry.polygon import orient
+
+from geo.errors import InvalidParameterError
+from geo.export._common import (
+    DEGREE_DECIMALS,
+    atomic_path,
+    field_coordinates,
+    is_missing,
+    require_point_columns,
+)
+
+__all__ = [
+    "GX_NS",
+    "KML_NS",
+    "overlay_from_true_colour",
+    "rank_class",
+    "write_kml",
+    "write_kmz",
+]
+
+KML_NS = "http://www.opengis.net/kml/2.2"
+GX_NS = "http://www.google.com/kml/ext/2.2"
+
+#: Name of the scene picture inside a KMZ.
+OVERLAY_HREF = "files/overlay.png"
+
+# KML colours are aabbggrr.
+_CLASS_COLOURS = {"top": "ff0000ff", "high": "ff00a5ff", "other": "ff00ffff"}
+_CLASS_LABELS = {"top": "ranks 1–3", "high": "ranks 4–10", "other": "ranks 11+"}
+_ICON = "http://maps.google.com/mapfiles/kml/shapes/placemark_circle.png"
+_OCCURRENCE_ICON = "http://maps.google.com/mapfiles/kml/shapes/star.png"
+
+
+def rank_class(rank: Any) -> str:
+    """Rank class of a target: ``"top"`` (1–3), ``"high"`` (4–10) or ``"other"`` (11+, unranked).
+
+    Examples
+    --------
+    >>> [rank_class(r) for r in (1, 3, 4, 10, 11, None)]
+    ['top', 'top', 'high', 'high', 'other', 'other']
+    """
+    try:
+        r = float(rank)
+    except (TypeError, ValueError):
+        return "other"
+    if not math.isfinite(r):
+        return "other"
+    return "top" if r <= 3 else "high" if r <= 10 else "other"
+
+
+# --------------------------------------------------------------------------- formatting
+
+
+def _text(value: Any, fmt: str = "") -> str:
+    """Value as display text; missing values become ``""``."""
+    if is_missing(value):
+        return ""
+    if fmt and isinstance(value, int | float | np.integer | np.floating):
+        return format(value, fmt)
+    if isinstance(value, np.integer):
+        return str(int(value))
+    return str(value).strip()
+
+
+def _lonlat(x: float, y: float) -> str:
+    return f"{x:.{DEGREE_DECIMALS}f},{y:.{DEGREE_DECIMALS}f}"
+
+
+def _coords(coords: Iterable[Sequence[float]]) -> str:
+    return " ".join(_lonlat(c[0], c[1]) for c in coords)
+
+
+def _sub(parent: ET.Element, tag: str, text: str | None = None, **attrib: str) -> ET.Element:
+    el = ET.SubElement(parent, tag, attrib)
+    if text is not None:
+        el.text = text
+    return el
+
+
+class _Cdata:
+    """CDATA sections for ElementTree (which has none): placeholders replaced on output."""
+
+    def __init__(self) -> None:
+        self._token = uuid.uuid4().hex
+        self._blocks: list[str] = []
+
+    def __call__(self, content: str) -> str:
+        self._blocks.append(content)
+        return f"@@{self._token}:{len(self._blocks) - 1}@@"
+
+    def serialise(self, root: ET.Element) -> bytes:
+        ET.indent(root, space=" ")
+        text = ET.tostring(root, encoding="unicode", xml_declaration=False)
+
+        def cdata(match: re.Match) -> str:
+            block = self._blocks[int(match.group(1))]
+            return "<![CDATA[" + block.replace("]]>", "]]]]><![CDATA[>") + "]]>"
+
+        text = re.sub(f"@@{self._token}:(\\d+)@@", cdata, text)
+        return ('<?xml version="1.0" encoding="UTF-8"?>\n' + text + "\n").encode("utf-8")
+
+
+# --------------------------------------------------------------------------- geometry
+
+
+def _to_wgs84(frame: gpd.GeoDataFrame, name: str) -> gpd.GeoDataFrame:
+    _check_layer(frame, name)
+    return frame.to_crs("EPSG:4326")
+
+
+def _check_layer(frame: gpd.GeoDataFrame, name: str) -> None:
+    if not isinstance(frame, gpd.GeoDataFrame):
+        raise InvalidParameterError(
+            f"The '{name}' parameter must be a GeoDataFrame; got {type(frame).__name__}."
+        )
+    if frame.crs is None:
+        raise InvalidParameterError(
+            f"The '{name}' layer has no CRS; expected a projected or geographic CRS "
+            "(set it with .set_crs()) so it can be placed on the globe."
+        )
+
+
+def _polygon(parent: ET.Element, poly: Polygon) -> None:
+    poly = orient(poly, sign=1.0)  # outer ring counter-clockwise, holes clockwise
+    el = _sub(parent, "Polygon")
+    _sub(el, "tessellate", "1")
+    outer = _sub(_sub(el, "outerBoundaryIs"), "LinearRing")
+    _sub(outer, "coordinates", _coords(poly.exterior.coords))
+    for ring in poly.interiors:
+        inner = _sub(_sub(el, "innerBoundaryIs"), "LinearRing")
+        _sub(inner, "coordinates", _coords(ring.coords))
+
+
+def _geometry(parent: ET.Element, geom: BaseGeometry, *, label_point: bool = False) -> None:
+    """Append a KML geometry; several parts (or a label point) go in a ``MultiGeometry``."""
+    if geom is None or geom.is_empty:
+        return
+    parts: list[BaseGeometry]
+    if hasattr(geom, "geoms"):  # Multi* and collections
+        parts = [g for g in geom.geoms if not g.is_empty]
+    else:
+        parts = [geom]
+    label = geom.representative_point() if label_point else None
+    if len(parts) > 1 or label is not None:
+        parent = _sub(parent, "MultiGeometry")
+    for part in parts:
+        if isinstance(part, Polygon):
+            _polygon(parent, part)
+        elif part.geom_type == "Point":
+            _sub(_sub(parent, "Point"), "coordinates", _lonlat(part.x, part.y))
+        elif part.geom_type in ("LineString", "LinearRing"):
+            line = _sub(parent, "LineString")
+            _sub(line, "tessellate", "1")
+            _sub(line, "coordinates", _coords(part.coords))
+        else:  # nested collections
+            _geometry(parent, part)
+    if label is not None:
+        _sub(_sub(parent, "Point"), "coordinates", _lonlat(label.x, label.y))
+
+
+def _extended_data(parent: ET.Element, values: dict[str, str]) -> None:
+    ext = _sub(parent, "ExtendedData")
+    for key, value in values.items():
+        _sub(_sub(ext, "Data", name=key), "value", value)
+
+
+# --------------------------------------------------------------------------- styles
+
+
+def _styles(doc: ET.Element) -> None:
+    for cls, colour in _CLASS_COLOURS.items():
+        style = _sub(doc, "Style", id=f"target-{cls}")
+        icon_style = _sub(style, "IconStyle")
+        _sub(icon_style, "color", colour)
+        _sub(icon_style, "scale", "1.2" if cls == "top" else "1.0")
+        _sub(_sub(icon_style, "Icon"), "href", _ICON)
+        label = _sub(style, "LabelStyle")
+        _sub(label, "color", "ffffffff")
+        _sub(label, "scale", "1.3" if cls == "top" else "1.1")
+
+        outline = _sub(doc, "Style", id=f"outline-{cls}")
+        line = _sub(outline, "LineStyle")
+        _sub(line, "color", colour)
+        _sub(line, "width", "2")
+        poly = _sub(outline, "PolyStyle")
+        _sub(poly, "color", "40" + colour[2:])  # 25 % opaque fill
+        _sub(poly, "fill", "1")
+        _sub(poly, "outline", "1")
+
+    licence = _sub(doc, "Style", id="licence")
+    _sub(_sub(licence, "IconStyle"), "scale", "0")  # label point shows only its text
+    label = _sub(licence, "LabelStyle")
+    _sub(label, "color", "ffffff00")
+    _sub(label, "scale", "0.9")
+    line = _sub(licence, "LineStyle")
+    _sub(line, "color", "ffffff00")  # cyan
+    _sub(line, "width", "2.5")
+    poly = _sub(licence, "PolyStyle")
+    _sub(poly, "fill", "0")
+    _sub(poly, "outline", "1")
+
+    zone = _sub(doc, "Style", id="zone")
+    line = _sub(zone, "LineStyle")
+    _sub(line, "color", "ffff00ff")  # magenta
+    _sub(line, "width", "1")
+    poly = _sub(zone, "PolyStyle")
+    _sub(poly, "color", "30ff00ff")
+
+    occurrence = _sub(doc, "Style", id="occurrence")
+    icon_style = _sub(occurrence, "IconStyle")
+    _sub(icon_style, "color", "ff00ff00")
+    _sub(icon_style, "scale", "0.9")
+    _sub(_sub(icon_style, "Icon"), "href", _OCCURRENCE_ICON)
+    _sub(_sub(occurrence, "LabelStyle"), "scale", "0.8")
+
+
+# --------------------------------------------------------------------------- folders
+
+
+def _target_values(row: pd.Series, coords: pd.Series) -> dict[str, str]:
+    epsg = "" if is_missing(row.get("epsg")) else str(int(row.get("epsg")))
+    return {
+        "target_id": _text(row.get("target_id")),
+        "rank": _text(row.get("rank"), ".0f"),
+        "score": _text(row.get("score"), ".3f"),
+        "score_max": _text(row.get("score_max"), ".3f"),
+        "score_mean": _text(row.get("score_mean"), ".3f"),
+        "licence_id": _text(row.get("licence_id")),
+        "holder": _text(row.get("holder")),
+        "licence_status": _text(row.get("licence_status")),
+        "licence_flag": _text(row.get("licence_flag")),
+        "area_ha": _text(row.get("area_ha"), ".2f"),
+        "flags": _text(row.get("flags")),
+        "evidence": _text(row.get("evidence")),
+        "epsg": epsg,
+        "easting": _text(row.get("easting"), ".2f"),
+        "northing": _text(row.get("northing"), ".2f"),
+        "utm_zone": _text(coords["utm_zone"]),
+        "utm_easting": _text(coords["utm_easting"], ".2f"),
+        "utm_northing": _text(coords["utm_northing"], ".2f"),
+        "lat": _text(coords["lat"], f".{DEGREE_DECIMALS}f"),
+        "lon": _text(coords["lon"], f".{DEGREE_DECIMALS}f"),
+        "lat_dms": _text(coords["lat_dms"]),
+        "lon_dms": _text(coords["lon_dms"]),
+        "scene_id": _text(row.get("scene_id")),
+        "date": _text(row.get("date")),
+    }
+
+
+def _description(v: dict[str, str]) -> str:
+    """Build the balloon: an HTML table of what a geologist checks before walking out."""
+    score = v["score"]
+    extra = ", ".join(
+        f"{label} {v[key]}"
+        for key, label in (("score_max", "max"), ("score_mean", "mean"))
+        if v[key]
+    )
+    if extra:
+        score = f"{score} ({extra})"
+    licence = v["licence_id"] or "outside licences"
+    if v["holder"]:
+        licence += f" — {v['holder']}"
+    status = "; ".join(dict.fromkeys(s for s in (v["licence_status"], v["licence_flag"]) if s))
+    rows = [
+        ("Target", v["target_id"]),
+        ("Rank", v["rank"]),
+        ("Score", score),
+        ("Licence", licence),
+        ("Status", status),
+        ("Area", f"{v['area_ha']} ha" if v["area_ha"] else ""),
+        ("Flags", v["flags"].replace(";", "; ") if v["flags"] else "none"),
+        ("Evidence", v["evidence"]),
+        (
+            f"Scene CRS (EPSG:{v['epsg']})" if v["epsg"] else "Scene CRS",
+            f"E {v['easting']} N {v['northing']}",
+        ),
+        (f"UTM {v['utm_zone']}", f"E {v['utm_easting']} N {v['utm_northing']}"),
+        ("Lat, lon", f"{v['lat']}, {v['lon']}"),
+        ("Lat, lon (DMS)", f"{v['lat_dms']} {v['lon_dms']}"),
+        ("Scene", " ".join(s for s in (v["scene_id"], v["date"]) if s)),
+    ]
+    cells = "".join(
+        f'<tr><th align="left">{html.escape(k, quote=False)}</th>'
+        f"<td>{html.escape(val, quote=False)}</td></tr>"
+        for k, val in rows
+        if val
+    )
+    return f'<table border="0" cellpadding="2">{cells}</table>'
+
+
+def _check_targets(targets: Any) -> None:
+    if not isinstance(targets, gpd.GeoDataFrame):
+        raise InvalidParameterError(
+            f"The 'targets' parameter must be a GeoDataFrame of targets; got {type(targets).__name__}."
+        )
+    require_point_columns(targets)
+
+
+def _sorted_targets(targets: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    if "rank" in targets.columns and len(targets):
+        return targets.sort_values("rank", kind="stable", na_position="last")
+    return targets
+
+
+def _targets_folders(doc: ET.Element, targets: gpd.GeoDataFrame, cdata: _Cdata) -> None:
+    targets = _sorted_targets(targets)
+    coords = field_coordinates(targets)
+    folder = _sub(doc, "Folder")
+    _sub(folder, "name", "Targets")
+    _sub(folder, "open", "1")
+    for idx, row in targets.iterrows():
+        values = _target_values(row, coords.loc[idx])
+        cls = rank_class(row.get("rank"))
+        pm = _sub(folder, "Placemark", id=f"target-{values['target_id'] or idx}")
+        _sub(pm, "name", values["rank"] or values["target_id"])
+        _sub(pm, "Snippet", f"{values['target_id']} score {values['score']}", maxLines="1")
+        _sub(pm, "description", cdata(_description(values)))
+        _sub(pm, "styleUrl", f"#target-{cls}")
+        _extended_data(pm, values)
+        point = _sub(pm, "Point")
+        _sub(point, "coordinates", _lonlat(coords.at[idx, "lon"], coords.at[idx, "lat"]))
+
+    outlines = _sub(doc, "Folder")
+    _sub(outlines, "name", "Target outlines")
+    wgs = _to_wgs84(targets, "targets")
+    for idx, row in wgs.iterrows():
+        tid = _text(row.get("target_id")) or str(idx)
+        pm = _sub(outlines, "Placemark")
+        _sub(pm, "name", tid)
+        rank = _text(row.get("rank"), ".0f")
+        summary = f"{tid}: rank {rank}, score {_text(row.get('score'), '.3f')}"
+        if not is_missing(row.get("area_ha")):
+            summary += f", {_text(row.get('area_ha'), '.2f')} ha"
+        _sub(pm, "description", summary)
+        _sub(pm, "styleUrl", f"#outline-{rank_class(row.get('rank'))}")
+        _extended_data(pm, {"target_id": tid, "rank": rank})
+        _geometry(pm, row.geometry)
+
+
+def _layer_folder(
+    doc: ET.Element,
+    frame: gpd.GeoDataFrame,
+    *,
+    name: str,
+    param: str,
+    style: str,
+    name_column: Sequence[str],
+    fields: Sequence[str],
+    label_point: bool = False,
+) -> None:
+    wgs = _to_wgs84(frame, param)
+    folder = _sub(doc, "Folder")
+    _sub(folder, "name", name)
+    for idx, row in wgs.iterrows():
+        pm = _sub(folder, "Placemark")
+        label = next((_text(row[c]) for c in name_column if c in row and _text(row[c])), str(idx))
+        _sub(pm, "name", label)
+        values = {c: _text(row[c]) for c in fields if c in row.index}
+        lines = [f"{k}: {val}" for k, val in values.items() if val]
+        if lines:
+            _sub(pm, "description", "\n".join(lines))
+        _sub(pm, "styleUrl", f"#{style}")
+        if values:
+            _extended_data(pm, values)
+        _geometry(pm, row.geometry, label_point=label_point)
+
+
+def _look_at(doc: ET.Element, layers: Sequence[gpd.GeoDataFrame]) -> None:
+    """Point Google Earth's camera at the data when the file is opened."""
+    bounds = [f.to_crs("EPSG:4326").total_bounds for f in layers if f is not None and len(f)]
+    bounds = [b for b in bounds if np.all(np.isfinite(b))]
+    if not bounds:
+        return
+    b = np.array(bounds)
+    west, south, east, north = b[:, 0].min(), b[:, 1].min(), b[:, 2].max(), b[:, 3].max()
+    lat = (south + north) / 2
+    width = (east - west) * 111_320 * math.cos(math.radians(lat))
+    height = (north - south) * 110_540
+    look = _sub(doc, "LookAt")
+    _sub(look, "longitude", f"{(west + east) / 2:.6f}")
+    _sub(look, "latitude", f"{lat:.6f}")
+    _sub(look, "altitude", "0")
+    _sub(look, "heading", "0")
+    _sub(look, "tilt", "0")
+    _sub(look, "range", f"{max(width, height) * 1.3 + 1000:.0f}")
+    _sub(look, "altitudeMode", "relativeToGround")
+
+
+def _document(
+    targets: gpd.GeoDataFrame,
+    *,
+    licences: gpd.GeoDataFrame | None,
+    zones: gpd.GeoDataFrame | None,
+    occurrences: gpd.GeoDataFrame | None,
+    title: str,
+    overlay: tuple[bytes, Sequence[tuple[float, float]]] | None = None,
+) -> bytes:
+    _check_targets(targets)
+    for name, frame in (
+        ("targets", targets),
+        ("licences", licences),
+        ("zones", zones),
+        ("occurrences", occurrences),
+    ):
+        if frame is not None:
+            _check_layer(frame, name)
+    root = ET.Element("kml", {"xmlns": KML_NS, "xmlns:gx": GX_NS})
+    doc = _sub(root, "Document")
+    _sub(doc, "name", title)
+    _sub(doc, "open", "1")
+    n = len(targets)
+    scene = ""
+    if n and "scene_id" in targets.columns:
+        scene = _text(targets["scene_id"].iloc[0])
+        if "date" in targets.columns:
+            scene = " ".join(s for s in (scene, _text(targets["date"].iloc[0])) if s)
+    _sub(
+        doc,
+        "description",
+        f"{n} target{'s' if n != 1 else ''}"
+        + (f" from scene {scene}" if scene else "")
+        + ". Red: ranks 1–3; orange: 4–10; yellow: 11+.",
+    )
+    _look_at(doc, [targets, licences])
+    _styles(doc)
+    cdata = _Cdata()
+    if overlay is not None:
+        _, corners = overlay
+        scene_folder = _sub(doc, "Folder")
+        _sub(scene_folder, "name", "Scene image")
+        ground = _sub(scene_folder, "GroundOverlay")
+        _sub(ground, "name", "Scene (true colour)")
+        _sub(ground, "drawOrder", "0")
+        _sub(_sub(ground, "Icon"), "href", OVERLAY_HREF)
+        quad = _sub(ground, "gx:LatLonQuad")
+        _sub(quad, "coordinates", _coords(corners))
+    _targets_folders(doc, targets, cdata)
+    if licences is not None:
+        _layer_folder(
+            doc,
+            licences,
+            name="Licences",
+            param="licences",
+            style="licence",
+            name_column=("licence_id", "licence_no", "name"),
+            fields=("licence_id", "holder", "status", "expiry", "commodity"),
+            label_point=True,
+        )
+    if zones is not None:
+        _layer_folder(
+            doc,
+            zones,
+            name="Alteration zones",
+            param="zones",
+            style="zone",
+            name_column=("zone_id", "name"),
+            fields=("zone_id", "kind", "area_ha", "mean_z", "max_z"),
+        )
+    if occurrences is not None:
+        _layer_folder(
+            doc,
+            occurrences,
+            name="Known occurrences",
+            param="occurrences",
+            style="occurrence",
+            name_column=("name",),
+            fields=("name", "commodity", "type"),
+        )
+    return cdata.serialise(root)
+
+
+# --------------------------------------------------------------------------- public API
+
+
+def write_kml(
+    path: str | Path,
+    targets: gpd.GeoDataFrame,
+    *,
+    licences: gpd.GeoDataFrame | None = None,
+    zones: gpd.GeoDataFrame | None = None,
+    occurrences: gpd.GeoDataFrame | None = None,
+    title: str = "geo targets",
+) -> Path:
+    """Write the targets (and optional context layers) as a KML file for Google Earth.
+
+    Parameters
+    ----------
+    path : str or Path
+        Output file (``.kml``); written atomically, replaced if present.
+    targets : GeoDataFrame
+        The target table (polygons in any CRS, with ``easting``, ``northing``, ``epsg`` of
+        the representative point, and the usual columns: ``target_id``, ``rank``,
+        ``score``, licence fields, ``evidence``...; absent columns are left out).
+    licences, zones, occurrences : GeoDataFrame, optional
+        Context layers in any CRS: licence polygons (``licence_id``, ``holder``,
+        ``status``), alteration zones (``zone_id``, ``kind``) and known occurrences
+        (``name``, ``commodity``, ``type``).
+    title : str
+        Document name shown in Google Earth's Places panel.
+
+    Returns
+    -------
+    Path
+        ``path``.
+
+    Raises
+    ------
+    InvalidParameterError
+        A layer is not a GeoDataFrame or has no CRS, or ``targets`` lacks
+        ``easting``/``northing``/``epsg``.
+    """
+    data = _document(targets, licences=licences, zones=zones, occurrences=occurrences, title=title)
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+    return path
+
+
+def _check_overlay(overlay: Any) -> tuple[bytes, list[tuple[float, float]]]:
+    if isinstance(overlay, str | Path):
+        return overlay_from_true_colour(overlay)
+    try:
+        png, corners = overlay
+        corners = [(float(x), float(y)) for x, y in corners]
+    except (TypeError, ValueError) as exc:
+        raise InvalidParameterError(
+            "The 'overlay' parameter must be a true-colour GeoTIFF path or (png bytes, "
+            f"4 lon/lat corners); got {type(overlay).__name__}."
+        ) from exc
+    if not isinstance(png, bytes | bytearray) or not bytes(png).startswith(b"\x89PNG"):
+        raise InvalidParameterError(
+            "The 'overlay' parameter's image must be PNG bytes; got "
+            f"{type(png).__name__} not starting with the PNG signature."
+        )
+    if len(corners) != 4 or not all(math.isfinite(v) for c in corners for v in c):
+        raise InvalidParameterError(
+            "The 'overlay' parameter needs 4 finite lon/lat corners (counter-clockwise from "
+            f"lower-left); got {corners!r}."
+        )
+    return bytes(png), corners
+
+
+def write_kmz(
+    path: str | Path,
+    targets: gpd.GeoDataFrame,
+    *,
+    licences: gpd.GeoDataFrame | None = None,
+    zones: gpd.GeoDataFrame | None = None,
+    occurrences: gpd.GeoDataFrame | None = None,
+    overlay: str | Path | tuple[bytes, Sequence[tuple[float, float]]] | None = None,
+    title: str = "geo targets",
+) -> Path:
+    """Write a KMZ: the KML of :func:`write_kml` plus, optionally, the scene picture.
+
+    The zip holds ``doc.kml`` first (the entry Google Earth opens) and, with an overlay,
+    ``files/overlay.png`` shown as a ``GroundOverlay`` placed by ``gx:LatLonQuad``.
+
+    Parameters
+    ----------
+    path : str or Path
+        Output file (``.kmz``); written atomically, replaced if present.
+    targets, licences, zones, occurrences, title
+        As for :func:`write_kml`.
+    overlay : str, Path or (bytes, corners), optional
+        The run's ``rasters/true_colour.tif`` (decimated by
+        :func:`overlay_from_true_colour`), or its result: PNG bytes and the 4 lon/lat
+        corners counter-clockwise from the image's lower-left.
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
+    image = _check_overlay(overlay) if overlay is not None else None
+    data = _document(
+        targets,
+        licences=licences,
+        zones=zones,
+        occurrences=occurrences,
+        title=title,
+        overlay=image,
+    )
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+            zf.writestr("doc.kml", data)
+            if image is not None:
+                zf.writestr(OVERLAY_HREF, image[0])
+    return path
+
+
+def overlay_from_true_colour(
+    tif_path: str | Path, *, max_px: int = 2048
+) -> tuple[bytes, list[tuple[float, float]]]:
+    """Decimated RGBA PNG of a true-colour GeoTIFF and its corners in longitude, latitude.
+
+    Reads at most ``max_px`` pixels on the long side (an ``out_shape`` read, which GDAL
+    serves from the overviews of a COG; never the full raster of a large scene). Alpha is
+    0 where the raster is nodata.
+
+    Parameters
+    ----------
+    tif_path : str or Path
+        An 8-bit RGB (or single-band) GeoTIFF with a CRS, e.g. ``rasters/true_colour.tif``.
+    max_px : int
+        Longest side of the picture, in pixels.
+
+    Returns
+    -------
+    png : bytes
+        The picture.
+    corners : list of (lon, lat)
+        The image's lower-left, lower-right, upper-right and upper-left corners (the order
+        of ``gx:LatLonQuad``), 8 decimals.
+
+    Raises
+    ------
+    InvalidParameterError
+        ``max_px`` is below 1, or the raster has no CRS, is not 8-bit, or has 2 bands.
+    """
+    from PIL import Image
+
+    if isinstance(max_px, bool) or not isinstance(max_px, int | np.integer) or max_px < 1:
+        raise InvalidParameterError(
+            f"The 'max_px' parameter must be a positive integer; got {max_px!r}."
+        )
+    with rasterio.open(tif_path) as src:
+        if src.crs is None:
+            raise InvalidParameterError(
+                f"The true-colour raster {tif_path} has no CRS; expected a georeferenced GeoTIFF."
+            )
+        if src.dtypes[0] != "uint8" or src.count == 2:
+            raise InvalidParameterError(
+                f"The true-colour raster {tif_path} must be 8-bit RGB or greyscale; found "
+                f"{src.count} band(s) of {src.dtypes[0]}."
+            )
+        factor = max(src.width, src.height) / max_px
+        if factor > 1:
+            shape = (max(1, round(src.height / factor)), max(1, round(src.width / factor)))
+        else:
+            shape = (src.height, src.width)
+        bands = [1, 2, 3] if src.count >= 3 else [1, 1, 1]
+        rgb = src.read(bands, out_shape=(3, *shape), resampling=Resampling.average)
+        if src.nodata is not None:
+            alpha = np.where(np.all(rgb == src.nodata, axis=0), 0, 255).astype("uint8")
+        else:
+            alpha = src.dataset_mask(out_shape=shape, resampling=Resampling.nearest)
+            alpha = np.where(alpha > 0, 255, 0).astype("uint8")
+        h, w = src.height, src.width
+        px = [(0, h), (w, h), (w, 0), (0, 0)]  # lower-left, then counter-clockwise
+        xs, ys = zip(*(src.transform * p for p in px), strict=True)
+        to_wgs84 = Transformer.from_crs(src.crs, "EPSG:4326", always_xy=True)
+        lon, lat = to_wgs84.transform(np.array(xs), np.array(ys))
+    rgba = np.dstack([*rgb, alpha])
+    buf = io.BytesIO()
+    Image.fromarray(rgba).save(buf, format="PNG", optimize=True)
+    corners = [
+        (round(float(x), DEGREE_DECIMALS), round(float(y), DEGREE_DECIMALS))
+        for x, y in zip(lon, lat, strict=True)
+    ]
+    return buf.getvalue(), corners

@@ -1,0 +1,1128 @@
+"""A run's field report: one offline HTML page (interactive map, sortable table) and a PDF.
+
+The HTML is self-contained: every picture is a base64 data URI, CSS and JavaScript are
+inline, and nothing is fetched from the network, so the field team's laptop can open it
+without internet. The PDF (A4 portrait) holds a summary page and one map sheet per target.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as _dt
+import importlib.resources
+import io
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.patheffects as pe
+import numpy as np
+import pandas as pd
+from markupsafe import Markup
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.backends.backend_pdf import PdfPages
+from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, MultipleLocator
+
+from geo.errors import InputNotFoundError, InvalidParameterError, ProductError, VectorError
+from geo.export._common import atomic_path, field_coordinates, is_missing
+from geo.export.quicklook import draw_scale_and_north
+
+__all__ = ["render_map_sheet", "write_report"]
+
+#: Long side, in pixels, of the basemap read for one map sheet (larger windows are decimated).
+_SHEET_MAX_PX = 1000
+#: Long side, in pixels, of the basemap picture in the interactive map.
+_MAP_MAX_PX = 1600
+_HALO = [pe.withStroke(linewidth=3, foreground="black")]
+_RANK_CLASSES = (  # (last rank in class, colour, label)
+    (3, "#ff2d2d", "rank 1–3"),
+    (10, "#ff9f1a", "rank 4–10"),
+    (math.inf, "#ffe45c", "rank > 10"),
+)
+_FALLBACK_COMPONENTS = ("iron_intensity", "clay_intensity", "coincidence", "area")
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _figure(width: float, height: float, dpi: float = 100) -> Figure:
+    """Return a figure outside pyplot's registry (nothing retained once dropped)."""
+    fig = Figure(figsize=(width, height), dpi=dpi)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _text(value: Any, default: str = "—") -> str:
+    """Printable text of a cell: empty, None and NaN become ``default``."""
+    if is_missing(value) or (isinstance(value, str) and not value.strip()):
+        return default
+    return str(value)
+
+
+def _num(value: Any, fmt: str = ".3f", default: str = "—") -> str:
+    if is_missing(value):
+        return default
+    try:
+        return format(float(value), fmt)
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def _nice_interval(span_m: float, lines: int = 4) -> float:
+    """Grid interval: the largest 1, 2, 2.5 or 5 × 10ⁿ m giving at least ``lines`` lines.
+
+    Examples
+    --------
+    >>> _nice_interval(1800), _nice_interval(3000), _nice_interval(12_000)
+    (250.0, 500.0, 2500.0)
+    """
+    target = max(span_m / lines, 1e-9)
+    base = 10 ** math.floor(math.log10(target))
+    return float(max(m * base for m in (1, 2, 2.5, 5) if m * base <= target))
+
+
+def _scale_length(span_m: float) -> float:
+    target = span_m / 5
+    base = 10 ** math.floor(math.log10(target))
+    return float(max(m * base for m in (1, 2, 5) if m * base <= target))
+
+
+def _rank_colour(rank: Any) -> tuple[str, str]:
+    r = math.inf if is_missing(rank) else float(rank)
+    for last, colour, label in _RANK_CLASSES:
+        if r <= last:
+            return colour, label
+    return _RANK_CLASSES[-1][1], _RANK_CLASSES[-1][2]
+
+
+def _evidence(row: pd.Series, components: tuple[str, ...] = _FALLBACK_COMPONENTS) -> list:
+    """Return what raised a target's score: ``[(name, value)]``, largest first.
+
+    ``contrib_<layer>`` columns from a prospectivity score; otherwise the zone-based score
+    components (iron and clay intensity, coincidence, area).
+    """
+    items = [
+        (str(k).removeprefix("contrib_"), float(v))
+        for k, v in row.items()
+        if str(k).startswith("contrib_") and not is_missing(v)
+    ]
+    if not items:
+        items = [
+            (k, float(row[k])) for k in components if k in row.index and not is_missing(row[k])
+        ]
+    return sorted(items, key=lambda kv: -kv[1])
+
+
+def _png_data_uri(data: bytes, mime: str = "image/png") -> str:
+    return f"data:{mime};base64," + base64.b64encode(data).decode("ascii")
+
+
+def _fig_png(fig: Figure, dpi: float) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    return buf.getvalue()
+
+
+def _read_window(path: Path, bounds: tuple[float, float, float, float], max_px: int):
+    """Read the RGB basemap inside ``bounds`` (windowed, decimated to ``max_px``).
+
+    Returns ``(rgba uint8 array, (left, right, bottom, top))`` or ``None`` when the
+    bounds miss the raster.
+    """
+    import rasterio
+    from rasterio.enums import Resampling
+    from rasterio.errors import WindowError
+    from rasterio.windows import Window, from_bounds
+
+    with rasterio.open(path) as src:
+        if src.count < 3:
+            raise ProductError(
+                f"{path}: the true-colour basemap must have 3 bands (red, green, blue); found {src.count}."
+            )
+        window = from_bounds(*bounds, transform=src.transform)
+        full = Window(0, 0, src.width, src.height)
+        try:
+            window = window.intersection(full)
+        except WindowError:  # the bounds miss the raster
+            return None
+        window = window.round_offsets().round_lengths()
+        if window.width < 1 or window.height < 1:
+            return None
+        step = max(1.0, max(window.width, window.height) / max_px)
+        shape = (3, max(1, round(window.height / step)), max(1, round(window.width / step)))
+        rgb = src.read(
+            [1, 2, 3], window=window, out_shape=shape, resampling=Resampling.average
+        ).astype("uint8")
+        t = src.transform  # north-up basemap (no rotation)
+        left = t.c + window.col_off * t.a
+        right = left + window.width * t.a
+        top = t.f + window.row_off * t.e
+        bottom = top + window.height * t.e
+        if bottom > top:
+            bottom, top = top, bottom
+    alpha = np.where((rgb == 0).all(axis=0), 0, 255).astype("uint8")
+    return np.dstack([*rgb, alpha]), (left, right, bottom, top)
+
+
+def _licence_label_spot(poly, view: tuple[float, float, float, float]):
+    """Where to label a licence on a map sheet: on its boundary, away from the target.
+
+    Returns ``((x, y), "edge")`` in map units, ``((x, y), "corner")`` in axes fraction
+    when the licence covers the whole view, or ``None`` when it is not in view.
+    """
+    from shapely.geometry import LineString, box
+
+    if poly is None or poly.is_empty:
+        return None
+    left, bottom, right, top = view
+    w, h = right - left, top - bottom
+    inner = box(left + 0.12 * w, bottom + 0.12 * h, right - 0.08 * w, top - 0.15 * h)
+    edge = poly.boundary.intersection(inner)
+    lines = [g for g in getattr(edge, "geoms", [edge]) if isinstance(g, LineString) and g.length]
+    if lines:
+        longest = max(lines, key=lambda g: g.length)
+        p = longest.interpolate(0.5, normalized=True)
+        return (p.x, p.y), "edge"
+    if poly.contains(box(left, bottom, right, top).centroid):
+        return (0.03, 0.97), "corner"
+    return None
+
+
+def _top_label_spot(poly) -> tuple[float, float]:
+    """Return a point inside a polygon near its top (licence labels clear of targets)."""
+    from shapely.geometry import LineString
+
+    x0, y0, x1, y1 = poly.bounds
+    y = y1 - 0.1 * (y1 - y0)
+    cut = poly.intersection(LineString([(x0 - 1, y), (x1 + 1, y)]))
+    parts = [g for g in getattr(cut, "geoms", [cut]) if isinstance(g, LineString) and g.length]
+    if parts:
+        p = max(parts, key=lambda g: g.length).interpolate(0.5, normalized=True)
+        return p.x, p.y
+    p = poly.representative_point()
+    return p.x, p.y
+
+
+def _read_layer(gpkg: Path, layer: str) -> gpd.GeoDataFrame | None:
+    import pyogrio
+
+    if not gpkg.exists():
+        return None
+    names = {str(n) for n, _ in pyogrio.list_layers(gpkg)}
+    if layer not in names:
+        return None
+    return gpd.read_file(gpkg, layer=layer)
+
+
+def _scene_crs_name(epsg: Any) -> str:
+    from pyproj import CRS
+
+    try:
+        return CRS.from_epsg(int(epsg)).name
+    except Exception:
+        return f"EPSG:{epsg}"
+
+
+def _gps_offset(epsg: Any, utm_zone: str) -> float | None:
+    """Northing offset from the scene CRS to the standard UTM zone a GPS shows, if it is one.
+
+    Landsat's southern scenes come in north zones (EPSG:326zz) with negative northings; the
+    standard zone (zzS) adds the 10 000 km false northing. ``None`` if the zones differ.
+    """
+    if is_missing(epsg) or not utm_zone:
+        return None
+    code = int(epsg)
+    number, hemisphere = int(utm_zone[:-1]), utm_zone[-1]
+    if code == 32600 + number and hemisphere == "S":
+        return 10_000_000.0
+    if code == (32600 if hemisphere == "N" else 32700) + number:
+        return 0.0
+    return None
+
+
+# --------------------------------------------------------------------------- map sheet
+
+
+def _draw_map_sheet(
+    ax,
+    target: pd.Series,
+    *,
+    true_colour: str | Path,
+    targets: gpd.GeoDataFrame | None,
+    licences: gpd.GeoDataFrame | None,
+    occurrences: gpd.GeoDataFrame | None,
+    structures: gpd.GeoDataFrame | None,
+    margin_m: float,
+    max_px: int = _SHEET_MAX_PX,
+) -> dict:
+    """Draw one target's field map on ``ax``; return ``{"title", "caption", "extent"}``."""
+    if margin_m < 0 or not math.isfinite(margin_m):
+        raise InvalidParameterError(
+            f"The 'margin_m' parameter of render_map_sheet must be a finite number >= 0; found {margin_m!r}."
+        )
+    for col in ("target_id", "easting", "northing"):
+        if col not in target.index:
+            raise VectorError(
+                f"render_map_sheet: the target row has no '{col}' column; expected a row of "
+                f"targets.gpkg's 'targets' layer (columns target_id, rank, score, easting, northing, epsg)."
+            )
+    path = Path(true_colour)
+    if not path.exists():
+        raise InputNotFoundError(
+            f"render_map_sheet: true-colour basemap {path} does not exist (expected rasters/true_colour.tif of a run)."
+        )
+    geom = target.get("geometry")
+    if geom is not None and not getattr(geom, "is_empty", True):
+        x0, y0, x1, y1 = geom.bounds
+    else:
+        x0 = x1 = float(target["easting"])
+        y0 = y1 = float(target["northing"])
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    half = max(x1 - x0, y1 - y0) / 2 + margin_m
+    half = max(half, 150.0)
+    left, right, bottom, top = cx - half, cx + half, cy - half, cy + half
+
+    ax.set_facecolor("#1e1e1e")
+    read = _read_window(path, (left, bottom, right, top), max_px)
+    if read is not None:
+        image, extent = read
+        ax.imshow(image, extent=extent, interpolation="nearest", zorder=0)
+
+    if structures is not None and len(structures):
+        near = structures.cx[left:right, bottom:top]
+        if len(near):
+            near.plot(ax=ax, color="#ff3b3b", linewidth=1.3, zorder=2)
+    if licences is not None and len(licences):
+        near = licences.cx[left:right, bottom:top]
+        if len(near):
+            near.boundary.plot(ax=ax, color="white", linewidth=1.5, linestyle="--", zorder=3)
+            for lic_id, poly in zip(near["licence_id"], near.geometry, strict=True):
+                spot = _licence_label_spot(poly, (left, bottom, right, top))
+                if spot is None:
+                    continue
+                (px, py), where = spot
+                ax.annotate(
+                    _text(lic_id) if where == "edge" else f"inside licence {_text(lic_id)}",
+                    (px, py),
+                    xycoords="data" if where == "edge" else "axes fraction",
+                    color="white",
+                    fontsize=8,
+                    fontstyle="italic",
+                    ha="center" if where == "edge" else "left",
+                    va="center" if where == "edge" else "top",
+                    path_effects=_HALO,
+                    zorder=6,
+                    annotation_clip=True,
+                )
+    tid = _text(target["target_id"])
+    if targets is not None and len(targets):
+        others = targets[targets["target_id"].astype(str) != tid].cx[left:right, bottom:top]
+        if len(others):
+            others.boundary.plot(ax=ax, color="#ffd400", linewidth=0.9, zorder=4)
+            for row in others.itertuples():
+                ax.annotate(
+                    str(row.target_id),
+                    (row.easting, row.northing),
+                    color="#ffd400",
+                    fontsize=8,
+                    ha="center",
+                    va="center",
+                    path_effects=_HALO,
+                    zorder=6,
+                    annotation_clip=True,
+                )
+    if geom is not None and not getattr(geom, "is_empty", True):
+        gpd.GeoSeries([geom]).boundary.plot(ax=ax, color="black", linewidth=4.2, zorder=5)
+        gpd.GeoSeries([geom]).boundary.plot(ax=ax, color="#00e5ff", linewidth=2.4, zorder=5)
+    ax.plot(
+        [target["easting"]],
+        [target["northing"]],
+        marker="+",
+        markersize=16,
+        markeredgewidth=2.6,
+        color="#00e5ff",
+        path_effects=_HALO,
+        zorder=7,
+    )
+    ax.annotate(
+        tid,
+        (target["easting"], target["northing"]),
+        xytext=(9, 9),
+        textcoords="offset points",
+        color="#00e5ff",
+        fontsize=11,
+        fontweight="bold",
+        path_effects=_HALO,
+        zorder=8,
+    )
+    if occurrences is not None and len(occurrences):
+        near = occurrences.cx[left:right, bottom:top]
+        if len(near):
+            ax.scatter(
+                near.geometry.x,
+                near.geometry.y,
+                marker="*",
+                s=150,
+                color="white",
+                edgecolors="black",
+                linewidths=0.9,
+                zorder=7,
+            )
+            if "name" in near:
+                for name, pt in zip(near["name"], near.geometry, strict=True):
+                    ax.annotate(
+                        _text(name, ""),
+                        (pt.x, pt.y),
+                        xytext=(7, -10),
+                        textcoords="offset points",
+                        color="white",
+                        fontsize=7,
+                        path_effects=_HALO,
+                        zorder=7,
+                        annotation_clip=True,
+                    )
+
+    # grid in the scene CRS, labelled in metres
+    ax.set_xlim(left, right)
+    ax.set_ylim(bottom, top)
+    ax.set_aspect("equal")
+    step = _nice_interval(2 * half)
+    fmt = FuncFormatter(lambda v, _pos: f"{v:.0f}")
+    for axis in (ax.xaxis, ax.yaxis):
+        axis.set_major_locator(MultipleLocator(step))
+        axis.set_major_formatter(fmt)
+    ax.tick_params(labelsize=7)
+    for label in ax.get_yticklabels():
+        label.set_rotation(90)
+        label.set_va("center")
+    ax.tick_params(axis="y", labelrotation=90)
+    ax.grid(True, color="white", alpha=0.35, linewidth=0.6)
+    epsg = target.get("epsg")
+    crs_name = _scene_crs_name(epsg) if not is_missing(epsg) else "scene CRS"
+    ax.set_xlabel(f"Easting (m), {crs_name}, grid every {step:g} m", fontsize=8)
+    ax.set_ylabel("Northing (m)", fontsize=8)
+
+    draw_scale_and_north(
+        ax,
+        (left, bottom, right, top),
+        bar=_scale_length(2 * half),
+        linewidth=5,
+        fontsize=9,
+        zorder=9,
+    )
+
+    coords = field_coordinates(pd.DataFrame([target[["easting", "northing", "epsg"]]]))
+    c = coords.iloc[0]
+    offset = _gps_offset(epsg, c["utm_zone"])
+    if offset:
+        sec = ax.secondary_yaxis("right", functions=(lambda y: y + offset, lambda y: y - offset))
+        sec.yaxis.set_major_locator(MultipleLocator(step))
+        sec.yaxis.set_major_formatter(fmt)
+        sec.tick_params(labelsize=7, labelrotation=90)
+        sec.set_ylabel(f"GPS northing (m), UTM {c['utm_zone']}", fontsize=8)
+    licence = _text(target.get("licence_id"), "outside licences")
+    title = (
+        f"{tid} — rank {_text(target.get('rank'))}, score {_num(target.get('score'))} — "
+        f"licence {licence}"
+    )
+    caption = (
+        f"Grid: {crs_name} (EPSG:{_text(epsg)}), scene CRS. "
+        f"Standard UTM for GPS: zone {c['utm_zone']}, point {c['utm_easting']:.0f} E "
+        f"{c['utm_northing']:.0f} N ({c['lat_dms']} {c['lon_dms']})"
+        + (f"; GPS northing = grid northing + {offset:,.0f} m." if offset else ".")
+    )
+    ax.set_title(title, fontsize=11, fontweight="bold")
+    return {"title": title, "caption": caption, "extent": (left, right, bottom, top)}
+
+
+def render_map_sheet(
+    target: pd.Series,
+    *,
+    true_colour: str | Path,
+    targets: gpd.GeoDataFrame | None = None,
+    licences: gpd.GeoDataFrame | None = None,
+    occurrences: gpd.GeoDataFrame | None = None,
+    structures: gpd.GeoDataFrame | None = None,
+    margin_m: float = 600,
+) -> Figure:
+    """Field map sheet of one target on the true-colour basemap (the caller saves it).
+
+    Only the window around the target (its bounds plus ``margin_m``, squared) is read
+    from the basemap, decimated to at most ~1000 pixels on its long side.
+
+    Parameters
+    ----------
+    target : pandas.Series
+        One row of the ``targets`` layer (``target_id``, ``rank``, ``score``, ``licence_id``,
+        ``easting``, ``northing``, ``epsg``, ``geometry``), in the basemap's CRS.
+    true_colour : path
+        The run's ``rasters/true_colour.tif`` (uint8 RGB, nodata 0).
+    targets, licences, occurrences, structures : geopandas.GeoDataFrame, optional
+        Layers in the scene CRS: neighbouring targets (thin, labelled with their ids),
+        licence boundaries (dashed, labelled), known occurrences (stars), faults (red).
+    margin_m : float
+        Ground distance shown around the target, in metres.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Title with the target id, rank, score and licence; UTM grid labelled in metres
+        (scene CRS), scale bar, north arrow and a caption with the CRS and standard UTM zone.
+    """
+    fig = _figure(7.5, 7.7)
+    ax = fig.add_axes((0.1, 0.12, 0.78, 0.82))
+    info = _draw_map_sheet(
+        ax,
+        target,
+        true_colour=true_colour,
+        targets=targets,
+        licences=licences,
+        occurrences=occurrences,
+        structures=structures,
+        margin_m=margin_m,
+    )
+    fig.text(0.5, 0.015, info["caption"], ha="center", va="bottom", fontsize=7, wrap=True)
+    return fig
+
+
+# --------------------------------------------------------------------------- run folder
+
+
+class _Run:
+    """What the report needs from a run folder."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.dir = run_dir
+        if not run_dir.is_dir():
+            raise InputNotFoundError(
+                f"write_report: run folder {run_dir} does not exist (expected the --out folder of `geo run`)."
+            )
+        manifest = run_dir / "manifest.json"
+        if not manifest.exists():
+            raise InputNotFoundError(
+                f"write_report: {manifest} does not exist; expected a run folder written by `geo run`."
+            )
+        try:
+            self.manifest: dict = json.loads(manifest.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise ProductError(f"write_report: {manifest} is not valid JSON ({exc}).") from exc
+        gpkg = run_dir / "targets.gpkg"
+        targets = _read_layer(gpkg, "targets")
+        if targets is None:
+            raise InputNotFoundError(
+                f"write_report: {gpkg} has no 'targets' layer (or does not exist); expected the targets of a run."
+            )
+        for col in ("target_id", "rank", "score", "easting", "northing", "epsg"):
+            if col not in targets.columns:
+                raise VectorError(
+                    f"write_report: layer 'targets' of {gpkg} has no '{col}' column; found {list(targets.columns)}."
+                )
+        self.targets = targets.sort_values("rank", kind="stable").reset_index(drop=True)
+        self.licences = _read_layer(gpkg, "licences")
+        self.occurrences = _read_layer(gpkg, "occurrences")
+        self.structures = _read_layer(gpkg, "structures")
+        self.true_colour = run_dir / "rasters" / "true_colour.tif"
+        self.coords = field_coordinates(self.targets)
+        comps = (self.manifest.get("targets") or {}).get("score_components")
+        self.components = tuple(comps) if comps else _FALLBACK_COMPONENTS
+
+    def png(self, name: str) -> bytes | None:
+        p = self.dir / name
+        return p.read_bytes() if p.exists() else None
+
+    def sheet(self, row: pd.Series, ax=None):
+        kwargs = {
+            "true_colour": self.true_colour,
+            "targets": self.targets,
+            "licences": self.licences,
+            "occurrences": self.occurrences,
+            "structures": self.structures,
+            "margin_m": 600,
+        }
+        if ax is None:
+            return render_map_sheet(row, **kwargs)
+        return _draw_map_sheet(ax, row, **kwargs)
+
+
+def _summary(run: _Run) -> dict:
+    """Run summary as ``[(label, value)]`` rows plus evaluation rows and warnings."""
+    m = run.manifest
+    scene = m.get("scene") or {}
+    pipeline = m.get("pipeline") or {}
+    masks = m.get("masks") or {}
+    tgt = m.get("targets") or {}
+    timings = m.get("timings_s") or {}
+    valid = masks.get("valid_fraction")
+    method = (m.get("prospectivity") or {}).get("method") or tgt.get("source") or "zones"
+    if tgt.get("rule"):
+        method = f"{method}; targets by {tgt['rule']}" + (
+            f" (cutoff {tgt['cutoff']:.3g})" if isinstance(tgt.get("cutoff"), int | float) else ""
+        )
+    total = sum(v for v in timings.values() if isinstance(v, int | float))
+    rows = [
+        ("Scene", _text(scene.get("scene_id"))),
+        ("Date acquired", _text(scene.get("date_acquired"))),
+        ("Sensor", _text(scene.get("sensor") or scene.get("spacecraft"))),
+        ("Pipeline", _text(pipeline.get("name") or (pipeline.get("spec") or {}).get("name"))),
+        ("geo version", _text(m.get("geo_version"))),
+        ("Run at (UTC)", _text(m.get("created_utc"))),
+        ("Run time", f"{total:.1f} s" if timings else "—"),
+        ("Valid pixels", f"{valid:.1%}" if isinstance(valid, int | float) else "—"),
+        ("Targets", str(len(run.targets))),
+        (
+            "Targets outside licences",
+            _text(
+                tgt.get("outside_licences")
+                if tgt.get("outside_licences") is not None
+                else (
+                    int(run.targets["licence_id"].isna().sum())
+                    if "licence_id" in run.targets
+                    else None
+                )
+            ),
+        ),
+        ("Method", _text(method)),
+    ]
+    ev = m.get("evaluation") or {}
+    evaluation = []
+    if ev:
+        if ev.get("occurrences_scored") is not None:
+            evaluation.append(("Occurrences scored", str(ev["occurrences_scored"])))
+        for key, label in (
+            ("prediction_rate", "Prediction rate"),
+            ("success_rate", "Success rate"),
+        ):
+            if isinstance(ev.get(key), dict):
+                r = ev[key]
+                evaluation.append((f"{label} AUC", _num(r.get("auc"))))
+                cap = r.get("area_capture") or {}
+                if cap:
+                    evaluation.append(
+                        (
+                            f"{label}: occurrences captured",
+                            ", ".join(
+                                f"top {_pct_key(k)} % → {_num(v, '.0%')}" for k, v in cap.items()
+                            ),
+                        )
+                    )
+        if ev.get("roc_auc") is not None:
+            evaluation.append(("ROC-AUC", _num(ev["roc_auc"])))
+        for scheme, res in (ev.get("holdout") or {}).items():
+            if not isinstance(res, dict):
+                continue
+            name = scheme.replace("_", "-")
+            if res.get("block_size_m"):
+                name += f", {res['block_size_m']:g} m blocks"
+            cap = res.get("area_capture") or {}
+            evaluation.append(
+                (
+                    f"Hold-out ({name}, {_text(res.get('folds'))} folds)",
+                    f"AUC {_num(res.get('auc'))}"
+                    + (
+                        "; "
+                        + ", ".join(
+                            f"top {_pct_key(k)} % → {_num(v, '.0%')}" for k, v in cap.items()
+                        )
+                        if cap
+                        else ""
+                    ),
+                )
+            )
+        t = ev.get("targets")
+        if isinstance(t, dict) and t:
+            evaluation.append(
+                (
+                    "Occurrences in targets",
+                    f"{_text(t.get('occurrences_in_targets'))} of {_text(t.get('occurrences'))} "
+                    f"on {_num(t.get('area_fraction'), '.1%')} of the area",
+                )
+            )
+    warnings = [str(w) for w in (m.get("warnings") or [])]
+    return {"rows": rows, "evaluation": evaluation, "warnings": warnings}
+
+
+def _pct_key(key: str) -> str:
+    return str(key).removeprefix("top_").removesuffix("pct")
+
+
+def _attributes(run: _Run, i: int) -> list[tuple[str, str]]:
+    """Return the attribute table of one target (coordinates, licence, flags)."""
+    row = run.targets.iloc[i]
+    c = run.coords.iloc[i]
+    g = row.get
+    pct = g("licence_overlap_pct")
+    return [
+        ("Target", _text(g("target_id"))),
+        ("Rank", _text(g("rank"))),
+        ("Score", _num(g("score"))),
+        ("Area", _num(g("area_ha"), ".1f") + " ha"),
+        ("Scene CRS E / N", f"{_num(g('easting'), '.0f')} E  {_num(g('northing'), '.0f')} N"),
+        ("Scene CRS", f"EPSG:{_text(g('epsg'))}"),
+        (
+            "UTM (GPS)",
+            f"zone {_text(c['utm_zone'])}  {_num(c['utm_easting'], '.0f')} E  {_num(c['utm_northing'], '.0f')} N",
+        ),
+        ("Lat / lon", f"{_num(c['lat'], '.6f')}, {_num(c['lon'], '.6f')}"),
+        ("Lat / lon (DMS)", f"{_text(c['lat_dms'])} {_text(c['lon_dms'])}"),
+        ("Licence", _text(g("licence_id"), "outside licences")),
+        ("Holder", _text(g("holder"))),
+        ("Status", _text(g("licence_status"))),
+        ("Expiry", _text(g("licence_expiry"))),
+        ("Licence flag", _text(g("licence_flag"))),
+        ("Inside licence", _num(pct, ".0f") + " %" if not is_missing(pct) else "—"),
+        ("Rank in licence", _num(g("rank_in_licence"), ".0f")),
+        ("Flags", _text(g("flags"))),
+        ("Split with", _text(g("split_with"))),
+        ("Masked fraction", _num(g("masked_fraction"), ".0%")),
+    ]
+
+
+def _svg_path(geom, ndigits: int = 1) -> str:
+    """SVG path data of a (multi)polygon in scene metres with y flipped (``y = -northing``)."""
+    if geom is None or geom.is_empty:
+        return ""
+    polys = getattr(geom, "geoms", [geom])
+    parts = []
+    for poly in polys:
+        if poly.geom_type != "Polygon":
+            continue
+        for ring in (poly.exterior, *poly.interiors):
+            xy = np.asarray(ring.coords)[:, :2]
+            pts = " ".join(f"{x:.{ndigits}f} {-y:.{ndigits}f}" for x, y in xy[:-1])
+            parts.append(f"M{pts}Z")
+    return "".join(parts)
+
+
+def _svg_line(geom, ndigits: int = 1) -> str:
+    if geom is None or geom.is_empty:
+        return ""
+    lines = getattr(geom, "geoms", [geom])
+    parts = []
+    for line in lines:
+        xy = np.asarray(line.coords)[:, :2]
+        parts.append("M" + " ".join(f"{x:.{ndigits}f} {-y:.{ndigits}f}" for x, y in xy))
+    return "".join(parts)
+
+
+def _map_data(run: _Run) -> dict:
+    """Return the interactive map: basemap picture, view box and SVG shapes in scene metres."""
+    import rasterio
+
+    out: dict[str, Any] = {
+        "image": None,
+        "targets": [],
+        "licences": [],
+        "occurrences": [],
+        "faults": [],
+    }
+    bounds = None
+    if run.true_colour.exists():
+        with rasterio.open(run.true_colour) as src:
+            b = src.bounds
+            res = abs(src.transform.a)
+        read = _read_window(run.true_colour, (b.left, b.bottom, b.right, b.top), _MAP_MAX_PX)
+        if read is not None:
+            from PIL import Image
+
+            image, (left, right, bottom, top) = read
+            buf = io.BytesIO()
+            Image.fromarray(image, "RGBA").save(buf, format="PNG", optimize=True)
+            out["image"] = {
+                "href": _png_data_uri(buf.getvalue()),
+                "x": left,
+                "y": -top,
+                "w": right - left,
+                "h": top - bottom,
+            }
+            bounds = (left, bottom, right, top)
+    else:
+        res = 30.0
+    layers = [g for g in (run.targets, run.licences) if g is not None and len(g)]
+    if bounds is None and layers:
+        bounds = tuple(pd.concat([g.geometry for g in layers]).total_bounds)
+    if bounds is None:
+        bounds = (0.0, -1000.0, 1000.0, 0.0)
+    left, bottom, right, top = bounds
+    out["view"] = [left, -top, right - left, top - bottom]
+    tol = res / 4
+    for _, row in run.targets.iterrows():
+        colour, cls = _rank_colour(row["rank"])
+        geom = row.geometry
+        x0, y0, x1, y1 = (
+            geom.bounds
+            if geom is not None and not geom.is_empty
+            else (row["easting"], row["northing"], row["easting"], row["northing"])
+        )
+        out["targets"].append(
+            {
+                "id": str(row["target_id"]),
+                "d": _svg_path(geom.simplify(tol) if geom is not None else None),
+                "colour": colour,
+                "cls": cls,
+                "x": float(row["easting"]),
+                "y": -float(row["northing"]),
+                "bbox": [x0, -y1, x1 - x0, y1 - y0],
+                "rank": _text(row["rank"]),
+            }
+        )
+    if run.licences is not None:
+        for _, row in run.licences.iterrows():
+            geom = row.geometry
+            if geom is None or geom.is_empty:
+                continue
+            px, py = _top_label_spot(geom)
+            out["licences"].append(
+                {
+                    "id": _text(row.get("licence_id")),
+                    "status": _text(row.get("status")),
+                    "d": _svg_path(geom.simplify(tol)),
+                    "x": px,
+                    "y": -py,
+                }
+            )
+    if run.occurrences is not None:
+        for _, row in run.occurrences.iterrows():
+            geom = row.geometry
+            if geom is None or geom.is_empty or geom.geom_type != "Point":
+                continue
+            out["occurrences"].append(
+                {
+                    "name": _text(row.get("name"), ""),
+                    "commodity": _text(row.get("commodity"), ""),
+                    "x": geom.x,
+                    "y": -geom.y,
+                }
+            )
+    if run.structures is not None:
+        for _, row in run.structures.iterrows():
+            d = _svg_line(row.geometry)
+            if d:
+                out["faults"].append({"d": d, "name": _text(row.get("name"), "")})
+    return out
+
+
+def _info(run: _Run, i: int) -> dict:
+    """Return what the map's info panel shows for target ``i`` (JSON-ready)."""
+    row = run.targets.iloc[i]
+    c = run.coords.iloc[i]
+    return {
+        "id": _text(row["target_id"]),
+        "rank": _text(row["rank"]),
+        "score": _num(row["score"]),
+        "licence": _text(row.get("licence_id"), "outside licences"),
+        "holder": _text(row.get("holder")),
+        "status": _text(row.get("licence_status")),
+        "flag": _text(row.get("licence_flag"), ""),
+        "scene": f"{_num(row['easting'], '.0f')} E {_num(row['northing'], '.0f')} N (EPSG:{_text(row['epsg'])})",
+        "utm": f"{_text(c['utm_zone'])} {_num(c['utm_easting'], '.0f')} E {_num(c['utm_northing'], '.0f')} N",
+        "dms": f"{_text(c['lat_dms'])} {_text(c['lon_dms'])}",
+        "latlon": f"{_num(c['lat'], '.6f')}, {_num(c['lon'], '.6f')}",
+        "evidence": _text(row.get("evidence"), "")
+        or ", ".join(f"{k} {v:.2f}" for k, v in _evidence(row, run.components)),
+    }
+
+
+def _table(run: _Run) -> tuple[list[dict], list[dict]]:
+    """Columns and rows of the sortable target table (display text + sort key per cell)."""
+    cols = [
+        ("rank", "Rank", "num"),
+        ("target_id", "Target", "text"),
+        ("score", "Score", "num"),
+        ("licence_id", "Licence", "text"),
+        ("licence_status", "Status", "text"),
+        ("area_ha", "Area (ha)", "num"),
+        ("utm", "UTM (GPS)", "text"),
+        ("latlon", "Lat / lon", "text"),
+        ("evidence", "Evidence", "text"),
+        ("flags", "Flags", "text"),
+    ]
+    rows = []
+    for i, row in run.targets.iterrows():
+        c = run.coords.iloc[i]
+        ev = _text(row.get("evidence"), "") or ", ".join(
+            f"{k} {v:.2f}" for k, v in _evidence(row, run.components)
+        )
+        flags = " ".join(
+            t for t in (_text(row.get("licence_flag"), ""), _text(row.get("flags"), "")) if t
+        )
+        cells = {
+            "rank": (_text(row["rank"]), _text(row["rank"], "")),
+            "target_id": (_text(row["target_id"]), _text(row["target_id"], "")),
+            "score": (_num(row["score"]), _num(row["score"], ".6f", "")),
+            "licence_id": (_text(row.get("licence_id")), _text(row.get("licence_id"), "")),
+            "licence_status": (
+                _text(row.get("licence_status")),
+                _text(row.get("licence_status"), ""),
+            ),
+            "area_ha": (_num(row.get("area_ha"), ".1f"), _num(row.get("area_ha"), ".4f", "")),
+            "utm": (
+                f"{c['utm_zone']} {c['utm_easting']:.0f} E {c['utm_northing']:.0f} N",
+                f"{c['utm_easting']:.0f}",
+            ),
+            "latlon": (f"{c['lat_dms']} {c['lon_dms']}", f"{c['lat']:.8f}"),
+            "evidence": (ev or "—", ev),
+            "flags": (flags or "—", flags),
+        }
+        rows.append(
+            {
+                "id": _text(row["target_id"]),
+                "cells": [{"text": cells[k][0], "key": cells[k][1]} for k, _, _ in cols],
+            }
+        )
+    return [{"key": k, "label": lab, "type": t} for k, lab, t in cols], rows
+
+
+def _bars(items: list[tuple[str, float]]) -> list[dict]:
+    top = max((abs(v) for _, v in items), default=0.0) or 1.0
+    return [
+        {"name": k, "value": f"{v:+.3f}", "pct": round(100 * abs(v) / top, 1)} for k, v in items
+    ]
+
+
+def _template_text(name: str) -> str:
+    return (importlib.resources.files("geo.export") / "templates" / name).read_text(
+        encoding="utf-8"
+    )
+
+
+def _json_script(data: Any) -> Markup:
+    """JSON safe inside a ``<script>`` element (no ``</script>`` or HTML comment can occur)."""
+    text = json.dumps(data, ensure_ascii=False, allow_nan=False, default=str)
+    text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    return Markup(text)
+
+
+def render_html(run_dir: str | Path, *, top: int = 10, self_test: bool = False) -> str:
+    """Return the report page of a run as HTML text (see :func:`write_report`).
+
+    Parameters
+    ----------
+    run_dir : path
+        The run folder.
+    top : int
+        Number of best targets given their own section with a map sheet.
+    self_test : bool
+        Add a script that sorts the table by score (ascending) and writes the order into
+        ``<pre id="self-test">`` (for the tests; off in a real report).
+    """
+    _check_top(top)
+    return _render_html(_Run(Path(run_dir)), top=top, self_test=self_test)
+
+
+def _check_top(top: int) -> None:
+    if isinstance(top, bool) or not isinstance(top, int | np.integer) or top < 0:
+        raise InvalidParameterError(
+            f"The 'top' parameter of write_report must be an int >= 0; found {top!r}."
+        )
+
+
+def _render_html(run: _Run, *, top: int, self_test: bool, sheets: dict | None = None) -> str:
+    import jinja2
+
+    env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
+    template = env.from_string(_template_text("report.html.j2"))
+    summary = _summary(run)
+    images = []
+    for name, caption in (
+        ("quicklook.png", "Quicklook: true colour, masks, alteration zones, targets and licences"),
+        ("prospectivity.png", "Prospectivity score and target cutoff"),
+        ("evaluation.png", "Evaluation: prediction-rate / success-rate curves"),
+    ):
+        data = run.png(name)
+        if data is not None:
+            images.append({"src": _png_data_uri(data), "caption": caption, "name": name})
+    columns, rows = _table(run)
+    sections = []
+    for i in range(min(top, len(run.targets))):
+        row = run.targets.iloc[i]
+        src = (sheets or {}).get(i)
+        if src is None:
+            fig = run.sheet(row)
+            src = _png_data_uri(_fig_png(fig, dpi=100))
+        ev = _evidence(row, run.components)
+        sections.append(
+            {
+                "id": _text(row["target_id"]),
+                "title": f"{_text(row['target_id'])} — rank {_text(row['rank'])}, score {_num(row['score'])}",
+                "licence": _text(row.get("licence_id"), "outside licences"),
+                "sheet": src,
+                "attributes": _attributes(run, i),
+                "bars": _bars(ev),
+                "contrib": any(str(k).startswith("contrib_") for k in row.index),
+                "evidence_text": _text(row.get("evidence"), ""),
+            }
+        )
+    scene = (run.manifest.get("scene") or {}).get("scene_id") or run.dir.name
+    data = {
+        "map": _map_data(run),
+        "info": {
+            _text(run.targets.iloc[i]["target_id"]): _info(run, i) for i in range(len(run.targets))
+        },
+        "selfTest": bool(self_test),
+    }
+    return template.render(
+        title=f"geo report — {scene}",
+        summary=summary,
+        images=images,
+        columns=columns,
+        rows=rows,
+        sections=sections,
+        top=top,
+        n_targets=len(run.targets),
+        map=data["map"],
+        rank_classes=[{"colour": c, "label": lab} for _, c, lab in _RANK_CLASSES],
+        data_json=_json_script(data),
+        css=Markup(_template_text("report.css")),
+        js=Markup(_template_text("report.js")),
+        self_test=self_test,
+        generated=_dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+    )
+
+
+# --------------------------------------------------------------------------- PDF
+
+_A4 = (8.27, 11.69)
+
+
+def _pdf_summary_page(pdf: PdfPages, run: _Run) -> None:
+    fig = _figure(*_A4)
+    s = _summary(run)
+    fig.text(0.06, 0.965, "geo field report", fontsize=16, fontweight="bold", va="top")
+    lines = [f"{k}: {v}" for k, v in s["rows"]]
+    lines += [f"{k}: {v}" for k, v in s["evaluation"]]
+    if s["warnings"]:
+        lines.append("Warnings:")
+        lines += [f"  • {w}" for w in s["warnings"]]
+    import textwrap
+
+    wrapped = []
+    for line in lines:
+        wrapped += textwrap.wrap(line, 105, subsequent_indent="    ") or [""]
+    fig.text(0.06, 0.93, "\n".join(wrapped), fontsize=7.5, va="top", family="DejaVu Sans Mono")
+    height = 0.93 - 0.0125 * (len(wrapped) + 1)
+    ql = run.png("quicklook.png")
+    if ql is not None and height > 0.15:
+        from PIL import Image
+
+        image = np.asarray(Image.open(io.BytesIO(ql)).convert("RGB"))
+        ax = fig.add_axes((0.04, 0.02, 0.92, height - 0.02))
+        ax.imshow(image)
+        ax.set_axis_off()
+    if not len(run.targets):
+        fig.text(0.5, 0.5 * height, "no targets", ha="center", fontsize=14)
+    pdf.savefig(fig)
+
+
+def _pdf_target_page(pdf: PdfPages, run: _Run, i: int) -> None:
+    row = run.targets.iloc[i]
+    fig = _figure(*_A4)
+    ax = fig.add_axes((0.1, 0.42, 0.78, 0.53))
+    info = run.sheet(row, ax=ax)
+    fig.text(0.06, 0.385, info["caption"], fontsize=7, va="top", wrap=True)
+    attrs = _attributes(run, i)
+    text = "\n".join(f"{k:<17} {v}" for k, v in attrs)
+    fig.text(0.06, 0.355, text, fontsize=8.5, va="top", family="DejaVu Sans Mono")
+    ev = _evidence(row, run.components)
+    if ev:
+        bax = fig.add_axes((0.68, 0.2, 0.27, 0.14))
+        names = [k for k, _ in ev][::-1]
+        vals = [v for _, v in ev][::-1]
+        bax.barh(names, vals, color="#d9822b")
+        bax.tick_params(labelsize=7)
+        label = (
+            "contribution to score"
+            if any(str(k).startswith("contrib_") for k in row.index)
+            else "score component"
+        )
+        bax.set_title(f"Evidence ({label})", fontsize=8)
+        for y, v in enumerate(vals):
+            bax.annotate(
+                f"{v:+.2f}",
+                (v, y),
+                xytext=(2, 0),
+                textcoords="offset points",
+                fontsize=6,
+                va="center",
+            )
+        bax.margins(x=0.25)
+    text = _text(row.get("evidence"), "")
+    if text:
+        fig.text(0.68, 0.17, "\n".join(_wrap(text, 40)), fontsize=7, va="top")
+    pdf.savefig(fig)
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    import textwrap
+
+    return textwrap.wrap(text, width) or [""]
+
+
+def _write_pdf(run: _Run, pdf_path: Path, top: int) -> None:
+    scene = (run.manifest.get("scene") or {}).get("scene_id") or run.dir.name
+    with atomic_path(pdf_path) as tmp:
+        with PdfPages(tmp) as pdf:
+            meta = pdf.infodict()
+            meta["Title"] = f"geo field report — {scene}"
+            meta["Author"] = "geo"
+            meta["Subject"] = (
+                f"Ranked drill targets ({len(run.targets)}) of pipeline "
+                f"{(run.manifest.get('pipeline') or {}).get('name', '?')} on scene {scene}"
+            )
+            meta["Creator"] = f"geo {run.manifest.get('geo_version', '')}".strip()
+            _pdf_summary_page(pdf, run)
+            for i in range(min(top, len(run.targets))):
+                _pdf_target_page(pdf, run, i)
+
+
+def write_report(
+    run_dir: str | Path,
+    *,
+    html_path: str | Path | bool | None = None,
+    pdf_path: str | Path | bool | None = None,
+    top: int = 10,
+) -> dict[str, Path]:
+    """Write a run's offline HTML report and its A4 PDF.
+
+    Parameters
+    ----------
+    run_dir : path
+        A folder written by ``geo run`` (``manifest.json``, ``targets.gpkg``,
+        ``rasters/true_colour.tif``, the PNG maps).
+    html_path, pdf_path : path or False, optional
+        Where to write; default (``None``) ``report.html`` and ``report.pdf`` inside
+        ``run_dir``; ``False`` skips that file. Each file is written atomically (a failed
+        run leaves no half-written report).
+    top : int
+        Number of best-ranked targets with their own section / PDF page and map sheet.
+
+    Returns
+    -------
+    dict
+        ``{"html": Path, "pdf": Path}`` (without the key of a skipped file).
+
+    Raises
+    ------
+    InputNotFoundError
+        ``run_dir``, its ``manifest.json`` or the ``targets`` layer is missing.
+    """
+    _check_top(top)
+    run = _Run(Path(run_dir))
+    written: dict[str, Path] = {}
+    if html_path is not False:
+        html_path = run.dir / "report.html" if html_path in (None, True) else Path(html_path)
+        html = _render_html(run, top=top, self_test=False)
+        with atomic_path(html_path) as tmp:
+            tmp.write_text(html, encoding="utf-8")
+        written["html"] = html_path
+    if pdf_path is not False:
+        pdf_path = run.dir / "report.pdf" if pdf_path in (None, True) else Path(pdf_path)
+        _write_pdf(run, pdf_path, top)
+        written["pdf"] = pdf_path
+    return written
