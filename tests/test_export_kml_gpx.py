@@ -439,3 +439,10 @@ def test_failed_writes_leave_no_file(layers, tmp_path, true_colour, monkeypatch)
 
     assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.kml"]
     assert keep.read_text() == "previous"
+
+
+def test_gpx_names_and_comments_are_plain_ascii(prospect_run):
+    """Handheld units show names and comments; many cannot draw anything but ASCII."""
+    gpx = gpxpy.parse((prospect_run.out_dir / "exports" / "targets.gpx").read_text())
+    for w in gpx.waypoints:
+        assert w.name.isascii() and w.comment.isascii(), (w.name, w.comment)

@@ -286,7 +286,7 @@ def write_gpx(
     Each ``<wpt>`` is at the target's representative point (``easting``, ``northing``
     converted by :func:`~geo.export._common.field_coordinates`, 8 decimals) with:
     ``<name>`` from :func:`waypoint_name`; ``<cmt>`` the score and standard UTM
-    coordinates (``score 0.97 · E 554850 N 7625560 35S``, what the GPS shows);
+    coordinates (``score 0.97, E 554850 N 7625560 35S``: ASCII, as small GPS displays need);
     ``<desc>`` licence, holder, status, area, flags and evidence; ``<sym>`` a Garmin flag
     by rank class (red 1–3, blue 4–10, green 11+); ``<type>`` ``drill target``.
 
@@ -373,7 +373,7 @@ def write_gpx(
         _sub(
             wpt,
             "cmt",
-            f"score {score} · E {c['utm_easting']:.0f} N {c['utm_northing']:.0f} {c['utm_zone']}",
+            f"score {score}, E {c['utm_easting']:.0f} N {c['utm_northing']:.0f} {c['utm_zone']}",
         )
         _sub(wpt, "desc", _description(row))
         _sub(wpt, "sym", sym)

@@ -152,7 +152,13 @@ class _Timer:
     def stage(self, name: str) -> Iterator[None]:
         start = time.perf_counter()
         logger.info("stage %s", name)
-        yield
+        try:
+            yield
+        except Exception as exc:
+            # where a run failed, for batch reports: the first (innermost) stage wins
+            if not hasattr(exc, "geo_stage"):
+                exc.geo_stage = name
+            raise
         self.seconds[name] = round(time.perf_counter() - start, 3)
         # ru_maxrss is in KiB on Linux
         self.peak_rss_mb[name] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
