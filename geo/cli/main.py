@@ -416,6 +416,96 @@ def stack(scenes, crs: str, resolution: float, resampling: str, out: Path, overw
     )
 
 
+@main.command()
+@click.argument("pipeline", type=click.Path(path_type=Path))
+@click.argument("scenes", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--licences",
+    type=click.Path(path_type=Path),
+    help="Licence layer (overrides the pipeline file).",
+)
+@click.option(
+    "--out", required=True, type=click.Path(path_type=Path), help="Batch output folder."
+)
+@click.option(
+    "--scheduler",
+    metavar="ADDRESS",
+    help="Dask scheduler of a running cluster (tcp://host:port); default: a local cluster.",
+)
+@click.option("--workers", type=int, help="Local worker processes (default: one per CPU).")
+@click.option("--threads", type=int, help="Threads per worker and per scene.")
+@click.option("--memory-limit", help="Memory limit per local worker, e.g. 4GB.")
+@click.option("--fail-fast", is_flag=True, help="Stop at the first failed scene.")
+@click.option(
+    "--overlap",
+    type=click.Choice(["best", "newest", "least_cloud"]),
+    default="best",
+    show_default=True,
+    help="Which scene's attributes a target seen in several scenes keeps.",
+)
+@click.option(
+    "--exports", is_flag=True, help="Also write the field exports in every scene folder."
+)
+@click.option("-q", "--quiet", is_flag=True, help="No progress lines (also `geo -q batch`).")
+@_friendly
+def batch(
+    pipeline: Path,
+    scenes: tuple[Path, ...],
+    licences: Path | None,
+    out: Path,
+    scheduler: str | None,
+    workers: int | None,
+    threads: int | None,
+    memory_limit: str | None,
+    fail_fast: bool,
+    overlap: str,
+    exports: bool,
+    quiet: bool,
+) -> None:
+    """Run PIPELINE on every scene in SCENES on Dask and merge the targets into OUT.
+
+    Each scene writes OUT/scenes/<name>/; a rerun skips the scenes that are up to date.
+    Exit code 1 when some scenes failed (they are listed in OUT/batch.json).
+    """
+    from geo.pipeline.batch import run_batch
+    from geo.pipeline.spec import load_spec
+
+    ctx = click.get_current_context()
+    quiet = quiet or bool(ctx.find_root().params.get("quiet"))
+    spec = load_spec(pipeline)
+    result = run_batch(
+        spec,
+        list(scenes),
+        out=out,
+        licences=licences,
+        scheduler=scheduler,
+        workers=workers,
+        threads=threads,
+        memory_limit=memory_limit,
+        fail_fast=fail_fast,
+        overlap=overlap,
+        quiet=quiet,
+        pipeline_file=pipeline,
+        field_exports=exports,
+    )
+    counts = result.report["counts"]
+    summary = ", ".join(f"{v} {k}" for k, v in counts.items() if v)
+    merged = result.report.get("merged") or {}
+    if not quiet:
+        click.echo(
+            f"{len(result.scenes)} scenes: {summary}; {merged.get('count', 0)} merged targets "
+            f"in {out / 'targets.gpkg'} ({merged.get('crs')}); report {out / 'batch.html'}"
+        )
+        if result.targets is not None and len(result.targets):
+            click.echo(_target_table(result.targets.head(spec.targets.top)))
+    if result.failed:
+        for s in result.failed:
+            click.echo(
+                f"geo: scene {s['scene']} failed at {s['stage']}: {s['error']}", err=True
+            )
+        sys.exit(1)
+
+
 @main.command("sample-data")
 @click.argument("out", type=click.Path(path_type=Path))
 @click.option("--seed", type=int, default=None, help="Random seed (default: the bundled sample's).")

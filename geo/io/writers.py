@@ -154,7 +154,8 @@ def write_vectors(layers: Mapping[str, gpd.GeoDataFrame], path: Path) -> None:
     for name, gdf in layers.items():
         # an empty layer would be typed "Unknown"; every geo layer holds areas
         extra = {"geometry_type": "MultiPolygon"} if gdf.empty else {}
-        gdf.to_file(path, layer=name, driver="GPKG", engine="pyogrio", **extra)
+        # GeoPackage 1.2: read without warnings by the GDAL of older QGIS LTRs (3.22 has 3.6)
+        gdf.to_file(path, layer=name, driver="GPKG", engine="pyogrio", VERSION="1.2", **extra)
 
 
 def write_csv(frame: pd.DataFrame, path: Path) -> None:
