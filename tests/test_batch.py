@@ -107,9 +107,9 @@ def _assert_same_targets(a: gpd.GeoDataFrame, b: gpd.GeoDataFrame) -> None:
     assert a.geometry.reset_index(drop=True).geom_equals(b.geometry.reset_index(drop=True)).all()
 
 
-def _porphyry(crs) -> object:
+def _planted(name: str, crs) -> object:
     truth = gpd.read_file(SAMPLE / "truth.gpkg", layer="planted", engine="pyogrio")
-    return truth.to_crs(crs).set_index("name").geometry["porphyry"]
+    return truth.to_crs(crs).set_index("name").geometry[name]
 
 
 def test_batch_matches_serial_runs_and_merges_the_cut_target(batch, reference, tiles):
@@ -131,15 +131,19 @@ def test_batch_matches_serial_runs_and_merges_the_cut_target(batch, reference, t
     for ref in reference.values():
         assert ref.geometry.difference(union).area.max() < 1.0
     # the porphyry is cut by the left tile's edge: one merged target from both scenes
-    hits = merged[merged.intersects(_porphyry(merged.crs))]
+    hits = merged[merged.intersects(_planted("porphyry", merged.crs))]
     assert len(hits) == 1
     porphyry = hits.iloc[0]
     assert porphyry["n_scenes"] == 2
     assert porphyry["scene_ids"] == f"{LEFT},{RIGHT}"
     assert porphyry["rank"] == 1 and porphyry["licence_id"] == "PL 012/2021"
     assert porphyry["score"] == pytest.approx(reference[RIGHT]["score"].max())  # "best"
+    # so is the argillic zone (columns 395-443): the two are the only targets merged
+    argillic = merged[merged.intersects(_planted("argillic", merged.crs))]
+    assert len(argillic) == 1 and argillic["n_scenes"].iloc[0] == 2
+    assert (merged["n_scenes"] == 2).sum() == 2
     n_serial = sum(len(r) for r in reference.values())
-    assert len(merged) == n_serial - 1
+    assert len(merged) == n_serial - 2
     assert set(gpd.list_layers(batch.out_dir / "targets.gpkg")["name"]) >= {"targets", "licences"}
     csv = pd.read_csv(batch.out_dir / "targets.csv")
     assert list(csv["target_id"]) == list(merged["target_id"])
@@ -173,9 +177,7 @@ def test_resume_skips_up_to_date_scenes_and_reruns_changed_pipeline(batch, tiles
 
 def _hidden_leftovers(root: Path) -> list[Path]:
     return [
-        p
-        for p in root.rglob(".*")
-        if ".tmp-" in p.name or ".old-" in p.name or "partial" in p.name
+        p for p in root.rglob(".*") if ".tmp-" in p.name or ".old-" in p.name or "partial" in p.name
     ]
 
 
@@ -190,9 +192,13 @@ def test_kill_9_then_rerun_finishes_like_an_uninterrupted_batch(batch, tiles, tm
     )
     deadline = time.monotonic() + 60
     try:
-        while not list((out / "scenes").glob("*/manifest.json")):
+        # kill once the first scene is done and the second is writing its hidden temp folder
+        while not (
+            list((out / "scenes").glob("*/manifest.json"))
+            and list((out / "scenes").glob(".*.tmp-*"))
+        ):
             assert proc.poll() is None, "the batch ended before it could be killed"
-            assert time.monotonic() < deadline, "no scene finished within 60 s"
+            assert time.monotonic() < deadline, "the batch did not get there within 60 s"
             time.sleep(0.05)
     finally:
         os.kill(proc.pid, signal.SIGKILL)
@@ -202,6 +208,7 @@ def test_kill_9_then_rerun_finishes_like_an_uninterrupted_batch(batch, tiles, tm
             pass
         proc.wait()
     assert not (out / "targets.gpkg").exists()
+    assert _hidden_leftovers(out)  # the killed run's temp folder
 
     done = subprocess.run([*cmd, "--workers", "1"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
@@ -230,9 +237,9 @@ def test_failed_scene_is_recorded_and_the_others_finish(batch, tiles, tmp_path):
     assert failed[0]["stage"] == "ingest" and failed[0]["error"] and failed[0]["error_type"]
     assert [s["status"] for s in report["scenes"][:2]] == ["skipped", "skipped"]
     _assert_same_targets(_read(out / "targets.gpkg"), _read(batch.out_dir / "targets.gpkg"))
-    assert "FAILED" in (out / "batch.html").read_text() or "failed" in (
-        out / "batch.html"
-    ).read_text()
+    assert (
+        "FAILED" in (out / "batch.html").read_text() or "failed" in (out / "batch.html").read_text()
+    )
 
     quiet = CliRunner().invoke(main, ["-q", *args, "--workers", "1", "--fail-fast"])
     assert quiet.exit_code not in (0, None)

@@ -5,6 +5,8 @@ import math
 import geopandas as gpd
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from shapely.geometry import box
 
 from geo.errors import InvalidParameterError
@@ -263,3 +265,25 @@ def test_licence_summary_reports_evidence_coverage():
     ] == pytest.approx(7.0)
     assert w["prospective_pct"] == 0.0 and e["prospective_pct"] == pytest.approx(60.0)
     assert w["n_targets"] == 1 and e["n_targets"] == 0
+
+
+@settings(max_examples=12, deadline=None)
+@given(
+    seed=st.integers(0, 1000),
+    fraction=st.floats(0.001, 0.999),
+    levels=st.sampled_from([None, 2, 5, 50]),
+)
+def test_top_fraction_cutoff_is_the_exact_order_statistic(seed, fraction, levels):
+    """Streaming (binned, chunked) cutoff = the k-th best value of a full sort, ties whole."""
+    rng = np.random.default_rng(seed)
+    v = rng.normal(size=(37, 41))
+    if levels:
+        v = np.round(v * levels / 4) / levels  # many ties
+    v[rng.random(v.shape) < 0.1] = np.nan
+    raster = make_raster(v)  # float32, as scores are on disk
+    values = raster.values.astype("float64")
+    finite = np.sort(values[np.isfinite(values)])[::-1]
+    k = max(math.ceil(fraction * finite.size), 1)
+    cutoff, achieved = top_fraction_cutoff(raster.chunk({"y": 10, "x": 13}), fraction)
+    assert cutoff == finite[k - 1]
+    assert achieved == pytest.approx((finite >= cutoff).mean())

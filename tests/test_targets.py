@@ -238,3 +238,32 @@ def test_flags_near_vegetation_tiny_single_evidence_and_masked_fraction():
     assert out.loc[0, "flags"] == "near_vegetation"
     assert out.loc[1, "flags"] == "tiny,single_evidence"
     assert 0 < out.loc[0, "masked_fraction"] < 0.2 and out.loc[1, "masked_fraction"] == 0
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    shape=st.tuples(st.integers(5, 30), st.integers(5, 30)),
+    density=st.floats(0.2, 0.7),
+    sieve=st.integers(0, 6),
+    tile=st.integers(1, 9),
+)
+def test_tiled_zones_equal_the_whole_raster_result(seed, shape, density, sieve, tile):
+    """Tile edges, the sieve halo and the 8-connected joins change nothing."""
+    rng = np.random.default_rng(seed)
+    mask = make_raster((rng.random(shape) < density).astype("float32")) > 0
+    value = make_raster(rng.normal(size=shape))
+    whole = extract_zones(
+        mask, kind="k", values={"v": value}, min_area_ha=0, sieve_px=sieve, tile=64
+    )
+    tiled = extract_zones(
+        mask, kind="k", values={"v": value}, min_area_ha=0, sieve_px=sieve, tile=tile
+    )
+    assert len(whole) == len(tiled)
+    if not len(whole):
+        return
+    key = ["n_pixels", "mean_v", "max_v"]
+    a = whole[key].sort_values(key).to_numpy(dtype="float64")
+    b = tiled[key].sort_values(key).to_numpy(dtype="float64")
+    assert np.allclose(a, b, equal_nan=True)
+    assert whole.union_all().symmetric_difference(tiled.union_all()).area < 1e-6

@@ -424,9 +424,7 @@ def stack(scenes, crs: str, resolution: float, resampling: str, out: Path, overw
     type=click.Path(path_type=Path),
     help="Licence layer (overrides the pipeline file).",
 )
-@click.option(
-    "--out", required=True, type=click.Path(path_type=Path), help="Batch output folder."
-)
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="Batch output folder.")
 @click.option(
     "--scheduler",
     metavar="ADDRESS",
@@ -443,9 +441,7 @@ def stack(scenes, crs: str, resolution: float, resampling: str, out: Path, overw
     show_default=True,
     help="Which scene's attributes a target seen in several scenes keeps.",
 )
-@click.option(
-    "--exports", is_flag=True, help="Also write the field exports in every scene folder."
-)
+@click.option("--exports", is_flag=True, help="Also write the field exports in every scene folder.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress lines (also `geo -q batch`).")
 @_friendly
 def batch(
@@ -500,9 +496,7 @@ def batch(
             click.echo(_target_table(result.targets.head(spec.targets.top)))
     if result.failed:
         for s in result.failed:
-            click.echo(
-                f"geo: scene {s['scene']} failed at {s['stage']}: {s['error']}", err=True
-            )
+            click.echo(f"geo: scene {s['scene']} failed at {s['stage']}: {s['error']}", err=True)
         sys.exit(1)
 
 

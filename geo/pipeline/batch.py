@@ -138,7 +138,7 @@ def _sha256(path: str | Path) -> str:
 
 
 def _spec_json(spec: PipelineSpec) -> dict:
-    """The spec as the manifest stores it (JSON round trip: tuples become lists...)."""
+    """Return the spec as the manifest stores it (JSON round trip: tuples become lists...)."""
     return json.loads(json.dumps(spec.model_dump(mode="json"), default=str))
 
 
@@ -149,7 +149,7 @@ def _licence_path(spec: PipelineSpec, licences) -> Path | None:
 
 
 def _up_to_date(folder: Path, scene: Path, spec: PipelineSpec, spec_json: dict, lic_sha) -> bool:
-    """True when ``folder`` holds a finished run of ``spec`` on the current ``scene`` files."""
+    """Tell whether ``folder`` holds a finished run of ``spec`` on the current ``scene`` files."""
     manifest_path = folder / "manifest.json"
     if not manifest_path.is_file() or not (folder / "targets.gpkg").is_file():
         return False
@@ -167,7 +167,9 @@ def _up_to_date(folder: Path, scene: Path, spec: PipelineSpec, spec_json: dict, 
             ex is not None and _sha256(ex.path) != recorded_ex
         ):
             return False
-        recorded = {(Path(f["path"]).name, f["bytes"], f["sha256"]) for f in inputs["scene"]["files"]}
+        recorded = {
+            (Path(f["path"]).name, f["bytes"], f["sha256"]) for f in inputs["scene"]["files"]
+        }
         current = _scene_files(scene, spec)
         if {Path(p).name for p in current} != {name for name, _, _ in recorded}:
             return False
@@ -181,7 +183,7 @@ def _up_to_date(folder: Path, scene: Path, spec: PipelineSpec, spec_json: dict, 
 
 
 def _scene_files(scene: Path, spec: PipelineSpec) -> list[str]:
-    """The files a run of ``spec`` reads for ``scene`` (as the runner records them)."""
+    """Return the files a run of ``spec`` reads for ``scene`` (as the runner records them)."""
     from geo.io.scene import open_scene
 
     opts = spec.inputs.scene
@@ -230,7 +232,7 @@ class _Lock:
             import fcntl
         except ImportError:  # pragma: no cover - not POSIX
             return self
-        self.fh = open(self.path, "a+")  # noqa: SIM115 - held for the batch's lifetime
+        self.fh = open(self.path, "a+")  # held for the batch's lifetime
         try:
             fcntl.flock(self.fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
@@ -286,7 +288,7 @@ def _run_scene(
                 overwrite=True,
                 pipeline_file=pipeline_file,
             )
-    except Exception as exc:  # noqa: BLE001 - any failure is recorded, the batch goes on
+    except Exception as exc:  # any failure is recorded, the batch goes on
         message = " ".join(str(exc).split()) or type(exc).__name__
         return {
             "status": "failed",
@@ -527,7 +529,7 @@ def _run_on_cluster(
                     n_workers=n_workers,
                     threads_per_worker=threads or 1,
                     processes=True,
-                    dashboard_address=None,
+                    dashboard_address=":0",  # no fixed port: batches may run side by side
                     silence_logs=logging.ERROR,
                     **kwargs,
                 )
@@ -571,7 +573,7 @@ def _run_on_cluster(
                 continue
             try:
                 rec.update(fut.result())
-            except Exception as exc:  # noqa: BLE001 - the worker died (KilledWorker...)
+            except Exception as exc:  # the worker died (KilledWorker...)
                 rec.update(
                     status="failed",
                     stage="worker",
@@ -617,9 +619,7 @@ def _merge(spec, records, out: Path, lic_path, overlap):
         zone_frames.append(z)
     if crs is None:
         return None, None, None, {"count": 0, "crs": None, "scenes": []}
-    targets = gpd.GeoDataFrame(
-        pd.concat(frames, ignore_index=True), geometry="geometry", crs=crs
-    )
+    targets = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), geometry="geometry", crs=crs)
     zones = gpd.GeoDataFrame(
         pd.concat(zone_frames, ignore_index=True), geometry="geometry", crs=crs
     )
@@ -775,7 +775,7 @@ def _write_merged(out: Path, targets, zones, licences) -> None:
 
 
 def _html(report: dict) -> str:
-    """A small self-contained HTML table, one line per scene."""
+    """Render the report as a small self-contained HTML table, one line per scene."""
     esc = html.escape
     rows = []
     for s in report["scenes"]:

@@ -791,9 +791,9 @@ def _score_cutoff(spec, prospect) -> dict:
     """Return the score above which pixels become targets (a fixed score or a top area fraction)."""
     t = spec.targets
     if t.score_threshold is not None:
-        score = np.asarray(prospect.score.values, dtype="float64")
-        finite = score[np.isfinite(score)]
-        fraction = float((finite >= t.score_threshold).mean()) if finite.size else 0.0
+        score = prospect.score
+        n = float(score.notnull().sum())
+        fraction = float((score >= t.score_threshold).sum()) / n if n else 0.0
         return {"rule": "score_threshold", "cutoff": t.score_threshold, "area_fraction": fraction}
     cutoff, fraction = top_fraction_cutoff(prospect.score, t.top_area_fraction)
     return {
@@ -851,7 +851,7 @@ def _targets(
         cutoff = info["cutoff"]
         mask = prospect.score >= cutoff
         pz = extract_zones(
-            mask.compute(),
+            mask,
             kind="prospectivity",
             min_area_ha=spec.zones.min_area_ha,
             sieve_px=spec.zones.sieve_px,
