@@ -20,6 +20,7 @@ __all__ = [
     "dms",
     "field_coordinates",
     "is_missing",
+    "open_decimated",
     "require_point_columns",
     "utm_zone_of",
 ]
@@ -108,9 +109,12 @@ def field_coordinates(targets: pd.DataFrame) -> pd.DataFrame:
     out["lat_dms"] = [dms(v, axis="lat") for v in lat]
     out["lon_dms"] = [dms(v, axis="lon") for v in lon]
     zones, eastings, northings = [], [], []
+    to_utm: dict[int, Transformer] = {}  # one transformer per zone: building one costs ms
     for x, y in zip(lon, lat, strict=True):
         number, hemisphere, code = utm_zone_of(x, y)
-        e, n = Transformer.from_crs("EPSG:4326", code, always_xy=True).transform(x, y)
+        if code not in to_utm:
+            to_utm[code] = Transformer.from_crs("EPSG:4326", code, always_xy=True)
+        e, n = to_utm[code].transform(x, y)
         zones.append(f"{number}{hemisphere}")
         eastings.append(round(e, 2))
         northings.append(round(n, 2))
@@ -143,3 +147,25 @@ def require_point_columns(targets: pd.DataFrame) -> None:
             f"point in the scene CRS); {', '.join(absent)} missing. Found: "
             f"{', '.join(map(str, targets.columns))}."
         )
+
+
+@contextmanager
+def open_decimated(path: str | Path, *, extent_px: float, max_px: int) -> Iterator:
+    """Open a raster at its coarsest overview that still gives ``max_px`` over ``extent_px``.
+
+    ``extent_px`` is the size (full-resolution pixels) of what will be read: the whole
+    raster's long side, or a window's. Reading through the overview directly is fast for
+    every data type; GDAL's own choice of overview for a resampled read of a float32 COG
+    with NaN nodata decodes the full resolution (seconds per layer on a Landsat scene).
+    The dataset's ``transform`` is the overview's, so windows come from ``from_bounds``.
+    """
+    import rasterio
+
+    with rasterio.open(path) as src:
+        factors = src.overviews(1)
+    level = None
+    for i, factor in enumerate(factors):
+        if extent_px / factor >= max_px:
+            level = i
+    with rasterio.open(path, **({} if level is None else {"overview_level": level})) as src:
+        yield src

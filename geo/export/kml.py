@@ -47,6 +47,7 @@ from geo.export._common import (
     atomic_path,
     field_coordinates,
     is_missing,
+    open_decimated,
     require_point_columns,
 )
 
@@ -665,7 +666,9 @@ def overlay_from_true_colour(
         raise InvalidParameterError(
             f"The 'max_px' parameter must be a positive integer; got {max_px!r}."
         )
-    with rasterio.open(tif_path) as src:
+    with rasterio.open(tif_path) as full:
+        long_side = max(full.width, full.height)
+    with open_decimated(tif_path, extent_px=long_side, max_px=max_px) as src:
         if src.crs is None:
             raise InvalidParameterError(
                 f"The true-colour raster {tif_path} has no CRS; expected a georeferenced GeoTIFF."

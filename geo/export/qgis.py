@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from geo.errors import InputNotFoundError, InvalidParameterError, VectorError
-from geo.export._common import atomic_path
+from geo.export._common import atomic_path, open_decimated
 
 __all__ = [
     "QGIS_VERSION",
@@ -1134,15 +1134,18 @@ def _sample(path: Path) -> tuple[np.ndarray, int, float | None]:
     """Read band 1 decimated (overviews when present); return ``(values, band count, nodata)``."""
     import rasterio
 
-    with rasterio.open(path) as src:
-        scale = max(src.height, src.width) / _STATS_PIXELS
-        shape = (src.height, src.width)
-        if scale > 1:
-            shape = (max(1, round(src.height / scale)), max(1, round(src.width / scale)))
-        data = src.read(1, out_shape=shape, masked=True)
+    with rasterio.open(path) as full:
+        long_side = max(full.height, full.width)
+    with open_decimated(path, extent_px=long_side, max_px=_STATS_PIXELS) as src:
+        # the overview as it is, thinned by an integer step: a resampled (out_shape) or
+        # masked read of a float32 COG with NaN nodata decodes the full resolution instead
+        step = max(1, int(max(src.height, src.width) // _STATS_PIXELS))
+        data = src.read(1)[::step, ::step]
         nodata = src.nodata
         count = src.count
-    values = np.ma.compressed(data)
+    values = data.ravel()
+    if nodata is not None and not (isinstance(nodata, float) and np.isnan(nodata)):
+        values = values[values != nodata]
     if values.dtype.kind == "f":
         values = values[np.isfinite(values)]
     return values, count, nodata

@@ -31,7 +31,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MultipleLocator
 
 from geo.errors import InputNotFoundError, InvalidParameterError, ProductError, VectorError
-from geo.export._common import atomic_path, field_coordinates, is_missing
+from geo.export._common import atomic_path, field_coordinates, is_missing, open_decimated
 from geo.export.quicklook import draw_scale_and_north
 
 __all__ = ["render_map_sheet", "write_report"]
@@ -141,7 +141,9 @@ def _read_window(path: Path, bounds: tuple[float, float, float, float], max_px: 
     from rasterio.errors import WindowError
     from rasterio.windows import Window, from_bounds
 
-    with rasterio.open(path) as src:
+    with rasterio.open(path) as full:
+        extent_px = max(bounds[2] - bounds[0], bounds[3] - bounds[1]) / abs(full.transform.a)
+    with open_decimated(path, extent_px=extent_px, max_px=max_px) as src:
         if src.count < 3:
             raise ProductError(
                 f"{path}: the true-colour basemap must have 3 bands (red, green, blue); found {src.count}."

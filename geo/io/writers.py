@@ -8,6 +8,7 @@ threads. Nothing is held whole in memory.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import shutil
@@ -68,15 +69,21 @@ class RasterLayer:
 
 
 class _WindowTarget:
-    """``dask.array.store`` target that writes each block to a window of an open dataset."""
+    """``dask.array.store`` target that writes each block to a window of an open dataset.
 
-    def __init__(self, dataset: rasterio.io.DatasetWriter) -> None:
+    ``row_offset`` places a strip of the array (rows ``row_offset`` onwards) in the file.
+    """
+
+    def __init__(self, dataset: rasterio.io.DatasetWriter, row_offset: int = 0) -> None:
         self.dataset = dataset
+        self.row_offset = row_offset
         self.lock = threading.Lock()
 
     def __setitem__(self, key: tuple[slice, ...], value: np.ndarray) -> None:
         *bands, rows, cols = key
-        window = Window(cols.start, rows.start, cols.stop - cols.start, rows.stop - rows.start)
+        window = Window(
+            cols.start, rows.start + self.row_offset, cols.stop - cols.start, rows.stop - rows.start
+        )
         with self.lock:
             if bands:  # (band, y, x) block
                 first = bands[0].start or 0
@@ -89,7 +96,9 @@ class _WindowTarget:
 def write_rasters(layers: Mapping[str, RasterLayer], folder: Path) -> dict[str, str]:
     """Compute and write every layer as ``<folder>/<name>.tif`` Cloud-Optimized GeoTIFF.
 
-    All layers are computed in one chunked pass. Returns ``{name: path}``.
+    All layers are computed in one chunked pass, a strip of chunk rows at a time (so the
+    bands are read once and memory does not grow with the number of rows). Returns
+    ``{name: path}``.
     """
     folder.mkdir(parents=True, exist_ok=True)
     datasets, sources, targets, written = [], [], [], {}
@@ -124,8 +133,17 @@ def write_rasters(layers: Mapping[str, RasterLayer], folder: Path) -> dict[str, 
                 da.data if isinstance(da.data, dsa.Array) else dsa.from_array(da.data, chunks=2048)
             )
             sources.append(data.astype(layer.dtype))
-            targets.append(_WindowTarget(dst))
-        dsa.store(sources, targets, lock=False, compute=True)
+            targets.append(dst)
+        # one strip of chunk rows at a time: the input chunks are read once (every layer of
+        # a strip is computed together) and memory holds one strip, whatever the scene size
+        edges = np.cumsum((0, *sources[0].chunks[-2])) if sources else []
+        for y0, y1 in itertools.pairwise(edges):
+            dsa.store(
+                [src[..., y0:y1, :] for src in sources],
+                [_WindowTarget(dst, int(y0)) for dst in targets],
+                lock=False,
+                compute=True,
+            )
     finally:
         for dst in datasets:
             dst.close()

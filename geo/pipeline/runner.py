@@ -875,7 +875,9 @@ def _targets(
         info["split_pieces"] = int(merged["_parent"].notna().sum())
     if from_score:
         merged = _alteration_support(merged, zones)
-    scored = score_targets(merged, zones, config)
+    # zones are clipped to targets that are not unions of whole zones (score, split pieces)
+    clip = from_score or "split_pieces" in info
+    scored = score_targets(merged, zones, config, clip=clip)
     if from_score:
         breakdown = target_breakdown(
             scored, prospect.inputs, prospect.combination, baseline=prospect.baseline

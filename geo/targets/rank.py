@@ -152,7 +152,11 @@ def merge_zones(zones: gpd.GeoDataFrame, *, distance_m: float) -> gpd.GeoDataFra
 
 
 def score_targets(
-    targets: gpd.GeoDataFrame, zones: gpd.GeoDataFrame, config: ScoreConfig = ScoreConfig()
+    targets: gpd.GeoDataFrame,
+    zones: gpd.GeoDataFrame,
+    config: ScoreConfig = ScoreConfig(),
+    *,
+    clip: bool = True,
 ) -> gpd.GeoDataFrame:
     """Add the score components and the score to merged targets.
 
@@ -161,7 +165,8 @@ def score_targets(
     have no z-score (SAM: 1 − angle/threshold; classifier: class probability). A zone's
     strength is ``mean_strength`` when given, else 1 − exp(−z/z_scale); an intensity is the
     area-weighted mean strength of the target's zones of that kind. Zones are clipped to the
-    target polygon first (a target split at a licence boundary counts only its own part).
+    target polygon first when ``clip`` (a target split at a licence boundary counts only its
+    own part; skip it for targets that are unions of whole zones, where it changes nothing).
     Areas of one kind are unions, so overlapping layers (a ratio and a Crosta zone) count
     once.
     Adds ``area_ha``, ``iron_area_ha``, ``clay_area_ha``, ``iron_z``, ``clay_z``, one
@@ -176,10 +181,12 @@ def score_targets(
         rec = {"area_ha": float(geometry.area / 1e4)}  # union: overlapping zones count once
         for label, kinds in (("iron", config.iron_kinds), ("clay", config.clay_kinds)):
             sub = members[members["kind"].isin(kinds)]
-            # clip to the target: a target split at a licence boundary keeps only its part
-            clipped = sub.geometry.intersection(geometry)
-            keep = (clipped.area > 0).to_numpy()
-            sub, clipped = sub[keep], clipped[keep]
+            if clip:  # a target split at a licence boundary keeps only its part of a zone
+                clipped = sub.geometry.intersection(geometry)
+                keep = (clipped.area > 0).to_numpy()
+                sub, clipped = sub[keep], clipped[keep]
+            else:  # targets made of whole zones (the union of their members)
+                clipped = sub.geometry
             z = sub["mean_z"].to_numpy(dtype="float64")
             strength = 1 - np.exp(-np.clip(np.nan_to_num(z, nan=0.0), 0, None) / config.z_scale)
             if "mean_strength" in sub:
@@ -275,8 +282,10 @@ def flag_targets(
     rules : tuple of str
         Rule names in bit order (``MASK_RULES``).
     """
+    import dask
     from rasterio import features
     from rasterio.windows import from_bounds
+    from scipy import ndimage
 
     out = targets.copy()
     transform = reasons.rio.transform()
@@ -288,30 +297,47 @@ def flag_targets(
         support = out["n_evidence"].to_numpy()
     else:  # alteration targets: kinds of zones merged into the target
         support = np.array([len(str(k).split(",")) for k in out["kinds"]])
-    for geom, area, n_support in zip(out.geometry, out["area_ha"], support, strict=True):
-        ring = geom.buffer(buffer_m)
-        win = from_bounds(*ring.bounds, transform=transform).round_offsets().round_lengths()
-        r0, c0 = max(int(win.row_off), 0), max(int(win.col_off), 0)
-        r1, c1 = (
-            min(int(win.row_off + win.height) + 1, height),
-            min(int(win.col_off + win.width) + 1, width),
-        )
-        values = np.asarray(reasons[r0:r1, c0:c1].values, dtype="uint16")
-        local = transform * Affine.translation(c0, r0)
-        near = (
-            features.rasterize([(ring, 1)], out_shape=values.shape, transform=local, dtype="uint8")
-            == 1
-        )
-        data = near & ((values & fill) == 0)
-        masked.append(round(float(((values != 0) & data).sum() / max(data.sum(), 1)), 4))
-        found = [
-            f"near_{r}" for r in RISK_RULES if r in bits and ((values & bits[r]) != 0)[near].any()
-        ]
-        if area < 2 * min_area_ha:
-            found.append("tiny")
-        if n_support <= 1:
-            found.append("single_evidence")
-        flags.append(",".join(found))
+    # the ring is the target dilated by buffer_m in pixels (a disk), on a window around it
+    pad = int(np.ceil(buffer_m / abs(transform.a)))
+    yy, xx = np.mgrid[-pad : pad + 1, -pad : pad + 1]
+    disk = (xx * abs(transform.a)) ** 2 + (yy * abs(transform.e)) ** 2 <= buffer_m**2
+    windows = []
+    for geom in out.geometry:
+        win = from_bounds(*geom.bounds, transform=transform).round_offsets().round_lengths()
+        r0, c0 = max(int(win.row_off) - pad - 1, 0), max(int(win.col_off) - pad - 1, 0)
+        r1 = min(int(win.row_off + win.height) + pad + 2, height)
+        c1 = min(int(win.col_off + win.width) + pad + 2, width)
+        windows.append((r0, r1, c0, c1))
+    data = reasons.data
+    for start in range(0, len(windows), 256):  # many small reads in one pass, memory bounded
+        batch = windows[start : start + 256]
+        blocks = dask.compute(*[data[r0:r1, c0:c1] for r0, r1, c0, c1 in batch])
+        for k, ((r0, _r1, c0, _c1), block) in enumerate(zip(batch, blocks, strict=True)):
+            i = start + k
+            values = np.asarray(block, dtype="uint16")
+            local = transform * Affine.translation(c0, r0)
+            inside = (
+                features.rasterize(
+                    [(out.geometry.iloc[i], 1)],
+                    out_shape=values.shape,
+                    transform=local,
+                    dtype="uint8",
+                )
+                == 1
+            )
+            near = ndimage.binary_dilation(inside, structure=disk) if pad else inside
+            data_px = near & ((values & fill) == 0)
+            masked.append(round(float(((values != 0) & data_px).sum() / max(data_px.sum(), 1)), 4))
+            found = [
+                f"near_{r}"
+                for r in RISK_RULES
+                if r in bits and ((values & bits[r]) != 0)[near].any()
+            ]
+            if out["area_ha"].iloc[i] < 2 * min_area_ha:
+                found.append("tiny")
+            if support[i] <= 1:
+                found.append("single_evidence")
+            flags.append(",".join(found))
     out["masked_fraction"] = np.array(masked, dtype="float64")
     out["flags"] = pd.array(flags, dtype="object")
     return out
