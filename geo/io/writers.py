@@ -35,6 +35,7 @@ __all__ = ["RasterLayer", "run_folder", "write_csv", "write_rasters", "write_vec
 logger = logging.getLogger(__name__)
 
 _BLOCK = 512
+_BLOCK_CHUNKS = 4  # chunks per block row written at once (2 threads keep both busy)
 
 
 @dataclass(frozen=True)
@@ -71,18 +72,24 @@ class RasterLayer:
 class _WindowTarget:
     """``dask.array.store`` target that writes each block to a window of an open dataset.
 
-    ``row_offset`` places a strip of the array (rows ``row_offset`` onwards) in the file.
+    ``row_offset`` and ``col_offset`` place a block of the array in the file.
     """
 
-    def __init__(self, dataset: rasterio.io.DatasetWriter, row_offset: int = 0) -> None:
+    def __init__(
+        self, dataset: rasterio.io.DatasetWriter, row_offset: int = 0, col_offset: int = 0
+    ) -> None:
         self.dataset = dataset
         self.row_offset = row_offset
+        self.col_offset = col_offset
         self.lock = threading.Lock()
 
     def __setitem__(self, key: tuple[slice, ...], value: np.ndarray) -> None:
         *bands, rows, cols = key
         window = Window(
-            cols.start, rows.start + self.row_offset, cols.stop - cols.start, rows.stop - rows.start
+            cols.start + self.col_offset,
+            rows.start + self.row_offset,
+            cols.stop - cols.start,
+            rows.stop - rows.start,
         )
         with self.lock:
             if bands:  # (band, y, x) block
@@ -134,16 +141,23 @@ def write_rasters(layers: Mapping[str, RasterLayer], folder: Path) -> dict[str, 
             )
             sources.append(data.astype(layer.dtype))
             targets.append(dst)
-        # one strip of chunk rows at a time: the input chunks are read once (every layer of
-        # a strip is computed together) and memory holds one strip, whatever the scene size
-        edges = np.cumsum((0, *sources[0].chunks[-2])) if sources else []
-        for y0, y1 in itertools.pairwise(edges):
-            dsa.store(
-                [src[..., y0:y1, :] for src in sources],
-                [_WindowTarget(dst, int(y0)) for dst in targets],
-                lock=False,
-                compute=True,
-            )
+        # one block of chunks (a chunk row, at most _BLOCK_CHUNKS chunks wide) at a time: the
+        # input chunks are read once (every layer of a block is computed together) and memory
+        # holds one block, whatever the scene's height or width
+        rows = np.cumsum((0, *sources[0].chunks[-2])) if sources else []
+        cols = np.cumsum((0, *sources[0].chunks[-1])) if sources else []
+        ends = list(cols[::_BLOCK_CHUNKS])  # every _BLOCK_CHUNKS-th chunk edge, and the last
+        if len(cols) and ends[-1] != cols[-1]:
+            ends.append(cols[-1])
+        cols = ends
+        for y0, y1 in itertools.pairwise(rows):
+            for x0, x1 in itertools.pairwise(cols):
+                dsa.store(
+                    [src[..., y0:y1, x0:x1] for src in sources],
+                    [_WindowTarget(dst, int(y0), int(x0)) for dst in targets],
+                    lock=False,
+                    compute=True,
+                )
     finally:
         for dst in datasets:
             dst.close()
