@@ -11,7 +11,8 @@ if [ "$(id -u)" != "0" ] || ! command -v apt-get >/dev/null 2>&1; then
     exit 0
 fi
 echo "installing Debian's chromium for the report tests (once)..." >&2
-if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; } >/tmp/geo-chromium-install.log 2>&1; then
-    echo "chromium could not be installed (see /tmp/geo-chromium-install.log): the report's browser tests will skip" >&2
+log=$(mktemp)
+if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; } >"$log" 2>&1; then
+    echo "chromium could not be installed (see $log): the report's browser tests will skip" >&2
 fi
 exit 0
