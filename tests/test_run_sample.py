@@ -211,3 +211,27 @@ def test_exclusion_zones_flag_or_remove_targets(tmp_path, truth, action):
         assert hit.empty
         assert result.targets["rank"].tolist() == list(range(1, len(result.targets) + 1))
         assert any("removed by the exclusion zones" in n for n in result.warnings)
+
+
+def test_results_do_not_depend_on_the_chunk_size(tmp_path):
+    """Chunks of 256 px (many blocks, zones cut across tiles) give the same run as 1024 px."""
+    import rasterio as rio
+
+    spec = without_exports(load_spec(PIPELINE))
+    runs = {}
+    for chunk in (256, 1024):
+        s = spec.model_copy(
+            update={"processing": spec.processing.model_copy(update={"chunk": chunk})}
+        )
+        with pytest.warns(GeoWarning):
+            runs[chunk] = run_pipeline(s, out=tmp_path / str(chunk))
+    a, b = runs[256].targets, runs[1024].targets
+    assert a["target_id"].tolist() == b["target_id"].tolist()
+    assert np.allclose(a["score"], b["score"]) and np.allclose(a["area_ha"], b["area_ha"])
+    assert a.geometry.symmetric_difference(b.geometry, align=False).area.max() < 1e-6
+    for name in ("iron_oxide", "clay_hydroxyl_z", "mask_reasons"):
+        with (
+            rio.open(tmp_path / "256" / "rasters" / f"{name}.tif") as x,
+            rio.open(tmp_path / "1024" / "rasters" / f"{name}.tif") as y,
+        ):
+            assert np.array_equal(x.read(1), y.read(1), equal_nan=True), name
