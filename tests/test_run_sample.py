@@ -235,3 +235,19 @@ def test_results_do_not_depend_on_the_chunk_size(tmp_path):
             rio.open(tmp_path / "1024" / "rasters" / f"{name}.tif") as y,
         ):
             assert np.array_equal(x.read(1), y.read(1), equal_nan=True), name
+
+
+def test_an_indices_only_pipeline_runs_and_writes_no_targets(tmp_path):
+    spec = without_exports(load_spec(PIPELINE))
+    spec = spec.model_copy(
+        update={
+            "indices": ["iron_oxide", "clay_hydroxyl"],
+            "anomalies": {},
+            "targets": spec.targets.model_copy(update={"iron": [], "clay": []}),
+        }
+    )
+    with pytest.warns(GeoWarning, match="no targets"):
+        result = run_pipeline(spec, out=tmp_path / "idx")
+    assert result.targets.empty and result.zones.empty
+    with rasterio.open(result.out_dir / "rasters" / "iron_oxide.tif") as src:
+        assert np.isfinite(src.read(1)).mean() > 0.5

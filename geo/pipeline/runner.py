@@ -60,7 +60,7 @@ from geo.targets.rank import (
     rank_targets,
     score_targets,
 )
-from geo.targets.zones import extract_zones
+from geo.targets.zones import ZONE_COLUMNS, extract_zones
 
 __all__ = ["TARGET_COLUMNS", "RunResult", "rerank", "run_pipeline"]
 
@@ -481,7 +481,10 @@ def _run(spec, scene_path, licences_path, out, overwrite, pipeline_file) -> RunR
                         sieve_px=spec.zones.sieve_px,
                     )
                 )
-            zones = pd.concat(frames, ignore_index=True) if frames else gpd.GeoDataFrame()
+            if frames:
+                zones = pd.concat(frames, ignore_index=True)
+            else:  # a pipeline without anomaly layers (indices only): no zones, no targets
+                zones = gpd.GeoDataFrame(columns=ZONE_COLUMNS, geometry=[], crs=refl.rio.crs)
             zones = gpd.GeoDataFrame(zones, geometry="geometry", crs=refl.rio.crs)
             if "mean_z" not in zones:  # only binary evidence (SAM, classifier) this run
                 zones["mean_z"] = np.nan
