@@ -184,19 +184,9 @@ def _up_to_date(folder: Path, scene: Path, spec: PipelineSpec, spec_json: dict, 
 
 def _scene_files(scene: Path, spec: PipelineSpec) -> list[str]:
     """Return the files a run of ``spec`` reads for ``scene`` (as the runner records them)."""
-    from geo.io.scene import open_scene
+    from geo.pipeline.runner import open_spec_scene
 
-    opts = spec.inputs.scene
-    s = open_scene(
-        scene,
-        roles=opts.roles if opts else None,
-        bands=opts.bands if opts else None,
-        resolution=opts.resolution if opts else None,
-        sensor=opts.sensor if opts else None,
-        scale=opts.scale if opts else None,
-        offset=opts.offset if opts else None,
-        chunk=spec.processing.chunk,
-    )
+    s = open_spec_scene(spec, scene)
     return [str(f) for f in s.files]
 
 

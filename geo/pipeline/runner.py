@@ -194,6 +194,21 @@ def _open_layer(path: Path, chunk: int, *, masked: bool = True) -> xr.DataArray:
     return da.squeeze("band", drop=True)
 
 
+def open_spec_scene(spec: PipelineSpec, scene_path: str | Path):
+    """Open ``scene_path`` the way ``spec`` says (``inputs.scene`` options, chunk size)."""
+    opts = spec.inputs.scene
+    return open_scene(
+        scene_path,
+        roles=opts.roles if opts else None,
+        bands=opts.bands if opts else None,
+        resolution=opts.resolution if opts else None,
+        sensor=opts.sensor if opts else None,
+        scale=opts.scale if opts else None,
+        offset=opts.offset if opts else None,
+        chunk=spec.processing.chunk,
+    )
+
+
 def run_pipeline(
     spec: PipelineSpec,
     *,
@@ -246,20 +261,10 @@ def _run(spec, scene_path, licences_path, out, overwrite, pipeline_file) -> RunR
         raise InvalidParameterError(
             "No output folder given: pass --out or set output in the pipeline file."
         )
-    scene_opts = spec.inputs.scene
     chunk = spec.processing.chunk
 
     with timer.stage("ingest"):
-        scene = open_scene(
-            scene_path,
-            roles=scene_opts.roles if scene_opts else None,
-            bands=scene_opts.bands if scene_opts else None,
-            resolution=scene_opts.resolution if scene_opts else None,
-            sensor=scene_opts.sensor if scene_opts else None,
-            scale=scene_opts.scale if scene_opts else None,
-            offset=scene_opts.offset if scene_opts else None,
-            chunk=chunk,
-        )
+        scene = open_spec_scene(spec, scene_path)
         refl = scene.reflectance
         sensor = refl.attrs["sensor"]
         for name in spec.indices:
