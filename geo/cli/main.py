@@ -469,6 +469,13 @@ def batch(
     ctx = click.get_current_context()
     quiet = quiet or bool(ctx.find_root().params.get("quiet"))
     spec = load_spec(pipeline)
+    # the local scheduler logs every worker start and stop at INFO: keep the terminal for geo
+    if not ctx.find_root().params.get("verbose"):
+        import distributed  # noqa: F401  (its import sets the levels of its loggers)
+
+        for name in list(logging.root.manager.loggerDict):
+            if name == "distributed" or name.startswith("distributed."):
+                logging.getLogger(name).setLevel(logging.WARNING)
     result = run_batch(
         spec,
         list(scenes),
@@ -488,9 +495,14 @@ def batch(
     summary = ", ".join(f"{v} {k}" for k, v in counts.items() if v)
     merged = result.report.get("merged") or {}
     if not quiet:
+        where = (
+            f"in {out / 'targets.gpkg'} ({merged['crs']})"
+            if merged.get("crs")
+            else "(no scene finished: nothing to merge)"
+        )
         click.echo(
             f"{len(result.scenes)} scenes: {summary}; {merged.get('count', 0)} merged targets "
-            f"in {out / 'targets.gpkg'} ({merged.get('crs')}); report {out / 'batch.html'}"
+            f"{where}; report {out / 'batch.html'}"
         )
         if result.targets is not None and len(result.targets):
             click.echo(_target_table(result.targets.head(spec.targets.top)))

@@ -84,6 +84,13 @@ _CLASS_RASTERS = ("classes", "sam_group", "kmeans_clusters")
 # --------------------------------------------------------------------------- XML helpers
 
 
+def _layer_flags(root: ET.Element) -> None:
+    """Add the layer flags every QGIS style carries (identifiable, removable, searchable)."""
+    flags = ET.SubElement(root, "flags")
+    for flag, value in (("Identifiable", 1), ("Removable", 1), ("Searchable", 1), ("Private", 0)):
+        ET.SubElement(flags, flag).text = str(value)
+
+
 def _rgba(rgb: Sequence[int], alpha: int = 255) -> str:
     return f"{int(rgb[0])},{int(rgb[1])},{int(rgb[2])},{int(alpha)}"
 
@@ -234,9 +241,7 @@ def _vector_root(*, labels: bool) -> ET.Element:
             "symbologyReferenceScale": "-1",
         },
     )
-    flags = ET.SubElement(root, "flags")
-    for flag, value in (("Identifiable", 1), ("Removable", 1), ("Searchable", 1), ("Private", 0)):
-        ET.SubElement(flags, flag).text = str(value)
+    _layer_flags(root)
     return root
 
 
@@ -876,9 +881,7 @@ def _raster_root() -> ET.Element:
             "maxScale": "0",
         },
     )
-    flags = ET.SubElement(root, "flags")
-    for flag, value in (("Identifiable", 1), ("Removable", 1), ("Searchable", 1), ("Private", 0)):
-        ET.SubElement(flags, flag).text = str(value)
+    _layer_flags(root)
     custom = ET.SubElement(root, "customproperties")
     _option_map(custom, {"identify/format": "Value"})
     _data_defined(root, "pipe-data-defined-properties")
