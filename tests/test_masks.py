@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+import xarray as xr
 
 from geo.errors import InvalidParameterError
 from geo.spectral.masks import (
@@ -122,6 +123,38 @@ def test_fractions():
     assert f["rules"]["vegetation"]["fraction"] == pytest.approx(1 / 8)
     assert f["rules"]["fill"]["fraction"] == pytest.approx(1 / 8)
     assert f["rules"]["water"]["of_data"] == pytest.approx(1 / 7, abs=1e-6)
+
+
+def test_fractions_count_overlapping_rules_and_do_not_depend_on_chunks():
+    import dask.array as dsa
+
+    from geo.spectral.masks import MASK_RULES
+
+    bit = {rule: 1 << i for i, rule in enumerate(MASK_RULES)}
+    codes = np.array(
+        [
+            [0, 0, bit["cloud"], bit["cloud"] | bit["dilated_cloud"]],
+            [bit["fill"], bit["water"], bit["water"] | bit["vegetation"], 0],
+        ],
+        dtype="uint16",
+    )
+    expected = {
+        "pixels": 8,
+        "valid_fraction": 3 / 8,
+        "cloud": (2 / 8, 2 / 7, 1 / 8),  # fraction, of data (fill excluded), removed alone
+        "water": (2 / 8, 2 / 7, 1 / 8),
+        "vegetation": (1 / 8, 1 / 7, 0.0),
+        "dilated_cloud": (1 / 8, 1 / 7, 0.0),
+    }
+    for data in (codes, dsa.from_array(codes, chunks=(1, 3))):
+        f = mask_fractions(xr.DataArray(data, dims=("y", "x")))
+        assert f["pixels"] == expected["pixels"]
+        assert f["valid_fraction"] == pytest.approx(expected["valid_fraction"])
+        for rule in ("cloud", "water", "vegetation", "dilated_cloud"):
+            got = f["rules"][rule]
+            assert (got["fraction"], got["of_data"], got["only"]) == pytest.approx(
+                expected[rule], abs=1e-6
+            ), rule
 
 
 def test_buffer_removes_mixed_pixels_next_to_vegetation_only():

@@ -15,7 +15,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-__all__ = ["render_quicklook", "render_score_map", "true_colour"]
+__all__ = ["decimated_rgb", "render_quicklook", "render_score_map", "true_colour"]
 
 _MAX_PIXELS = 1600
 _FAMILY_COLOURS = {"iron oxide": "#ff7f0e", "clay / hydroxyl": "#17becf", "other": "#e377c2"}
@@ -51,13 +51,35 @@ def _stretch(rgb: np.ndarray) -> np.ndarray:
     return out
 
 
-def true_colour(reflectance: xr.DataArray) -> xr.DataArray:
+def _step(shape: tuple[int, ...]) -> int:
+    """Decimation step that brings the long side of a grid to at most ``_MAX_PIXELS``."""
+    return max(1, int(np.ceil(max(shape[-2:]) / _MAX_PIXELS)))
+
+
+def decimated_rgb(reflectance: xr.DataArray) -> np.ndarray:
+    """Red, green and blue of a scene, every n-th pixel (at most ~1600 px on the long side).
+
+    One read of the three bands, shared by :func:`true_colour` (its stretch) and
+    :func:`render_quicklook` (its picture) so a run decodes them once for both.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 ``(3, ny, nx)``; NaN where the scene has no data.
+    """
+    step = _step(reflectance.shape)
+    rgb = reflectance.sel(band=["red", "green", "blue"])[:, ::step, ::step]
+    return np.asarray(rgb.values, dtype="float32")
+
+
+def true_colour(reflectance: xr.DataArray, *, sample: np.ndarray | None = None) -> xr.DataArray:
     """8-bit true-colour picture of a scene (lazy): the field team's basemap and the overlays.
 
     Each of red, green and blue is stretched linearly between its 2nd and 98th percentile,
     estimated on a decimated copy (at most ~1600 px on the long side, so the cost does not
     grow with the scene), to 1–255; 0 is nodata (fill: any band NaN). Clouds and other
-    masked pixels stay visible: this is a picture, not an analysis layer.
+    masked pixels stay visible: this is a picture, not an analysis layer. Pass the
+    :func:`decimated_rgb` of the scene as ``sample`` when it is already at hand.
 
     Returns
     -------
@@ -65,9 +87,8 @@ def true_colour(reflectance: xr.DataArray) -> xr.DataArray:
         uint8 ``(band, y, x)`` with ``band`` = red, green, blue; CRS and transform kept.
     """
     rgb = reflectance.sel(band=["red", "green", "blue"])
-    ny, nx = rgb.shape[-2:]
-    step = max(1, int(np.ceil(max(ny, nx) / _MAX_PIXELS)))
-    sample = np.asarray(rgb[:, ::step, ::step].values, dtype="float32")
+    if sample is None:
+        sample = decimated_rgb(reflectance)
     scaled = []
     for i in range(3):
         finite = sample[i][np.isfinite(sample[i])]
@@ -144,6 +165,7 @@ def render_quicklook(
     occurrences: gpd.GeoDataFrame | None = None,
     title: str = "",
     label_top: int = 15,
+    rgb: np.ndarray | None = None,
 ) -> Figure:
     """Draw the quicklook map and return the figure (the caller saves it).
 
@@ -162,11 +184,13 @@ def render_quicklook(
         Figure title.
     label_top : int
         Label the best ``label_top`` targets with their rank.
+    rgb : numpy.ndarray, optional
+        The scene's :func:`decimated_rgb`, when already read.
     """
-    ny, nx = reflectance.shape[-2:]
-    step = max(1, int(np.ceil(max(ny, nx) / _MAX_PIXELS)))
-    rgb = reflectance.sel(band=["red", "green", "blue"])[:, ::step, ::step]
-    image = np.moveaxis(_stretch(np.asarray(rgb.values, dtype="float32")), 0, -1)
+    step = _step(reflectance.shape)
+    if rgb is None:
+        rgb = decimated_rgb(reflectance)
+    image = np.moveaxis(_stretch(rgb), 0, -1)
     left, bottom, right, top = reflectance.rio.bounds()
     extent = (left, right, bottom, top)
     fig, ax = _figure(10, 10 * (top - bottom) / (right - left) + 1.2)

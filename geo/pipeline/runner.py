@@ -18,6 +18,7 @@ import resource
 import time
 import warnings
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import metadata as importlib_metadata
@@ -32,7 +33,7 @@ import xarray as xr
 
 import geo
 from geo.errors import GeoWarning, InputNotFoundError, InvalidParameterError
-from geo.export.quicklook import render_quicklook, true_colour
+from geo.export.quicklook import decimated_rgb, render_quicklook, true_colour
 from geo.io.scene import open_scene
 from geo.io.vector import read_aoi, read_exclusions, read_licences, read_training
 from geo.io.writers import RasterLayer, run_folder, write_csv, write_rasters, write_vectors
@@ -266,6 +267,11 @@ def _run(spec, scene_path, licences_path, out, overwrite, pipeline_file) -> RunR
     with timer.stage("ingest"):
         scene = open_spec_scene(spec, scene_path)
         refl = scene.reflectance
+        # the manifest's checksums of the scene files, computed beside the raster work
+        # (hashlib releases the GIL) instead of as a serial pass at the end
+        hashing = ThreadPoolExecutor(1, thread_name_prefix="geo-sha256")
+        scene_hashes = hashing.submit(lambda: [_sha256(f) for f in scene.files])
+        hashing.shutdown(wait=False)
         sensor = refl.attrs["sensor"]
         for name in spec.indices:
             get_index(name, sensor)  # fail now, not after the first pass
@@ -318,9 +324,11 @@ def _run(spec, scene_path, licences_path, out, overwrite, pipeline_file) -> RunR
                 layers[str(name)] = RasterLayer(
                     indices.sel(index=name, drop=True).where(valid), description=str(name)
                 )
+            rgb = None
             if {"red", "green", "blue"} <= {str(b) for b in refl["band"].values}:
+                rgb = decimated_rgb(refl)  # one read for the basemap's stretch and the quicklook
                 layers["true_colour"] = RasterLayer(  # the field team's basemap
-                    true_colour(refl), "uint8", 0, False, "true colour (2-98 % stretch)"
+                    true_colour(refl, sample=rgb), "uint8", 0, False, "true colour (2-98 % stretch)"
                 )
             write_rasters(layers, rasters)
             reasons_disk = _open_layer(rasters / "mask_reasons.tif", chunk, masked=False)
@@ -527,6 +535,7 @@ def _run(spec, scene_path, licences_path, out, overwrite, pipeline_file) -> RunR
                 _write_evaluation(tmp, prospect, targets, spec)
             fig = render_quicklook(
                 refl,
+                rgb=rgb,
                 invalid=reasons_disk != 0,
                 zones=zones,
                 targets=targets,
@@ -549,7 +558,7 @@ def _run(spec, scene_path, licences_path, out, overwrite, pipeline_file) -> RunR
                 "spec": spec.model_dump(mode="json"),
             },
             "inputs": {
-                "scene": {"path": str(scene_path), "files": [_sha256(f) for f in scene.files]},
+                "scene": {"path": str(scene_path), "files": scene_hashes.result()},
                 "licences": (
                     {**licence_info, **_sha256(str(lic_path))} if licence_info is not None else None
                 ),

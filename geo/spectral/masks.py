@@ -319,12 +319,23 @@ def mask_fractions(reasons: xr.DataArray) -> dict:
     """
     data = reasons.data
     total = int(np.prod(reasons.shape))
-    fill_bit = np.uint16(1 << MASK_RULES.index("fill"))
-    counts = [((data & np.uint16(1 << i)) != 0).sum() for i in range(len(MASK_RULES))]
-    only = [(data == np.uint16(1 << i)).sum() for i in range(len(MASK_RULES))]
-    valid = (data == 0).sum()
-    fill = ((data & fill_bit) != 0).sum()
-    counts, only, valid, fill = dask.compute(counts, only, valid, fill)
+    # one histogram of the reason codes (a code is a set of rule bits), summed over chunks;
+    # every fraction below is a sum over codes
+    n_codes = 1 << len(MASK_RULES)
+
+    def histogram(block: np.ndarray) -> np.ndarray:
+        return np.bincount(np.asarray(block, dtype=np.intp).ravel(), minlength=n_codes)
+
+    if isinstance(data, dsa.Array):
+        parts = [dask.delayed(histogram)(b) for b in data.to_delayed().ravel()]
+        hist = np.sum(dask.compute(*parts), axis=0)
+    else:
+        hist = histogram(data)
+    codes = np.arange(hist.size)
+    counts = [hist[(codes & (1 << i)) != 0].sum() for i in range(len(MASK_RULES))]
+    only = [hist[1 << i] for i in range(len(MASK_RULES))]
+    valid = hist[0]
+    fill = counts[MASK_RULES.index("fill")]
     data_pixels = max(total - int(fill), 1)
     applied = reasons.attrs.get("applied", list(MASK_RULES))
     rules = {

@@ -42,8 +42,6 @@ from numbers import Real
 import numpy as np
 import pandas as pd
 import xarray as xr
-from scipy import stats
-from sklearn.metrics import roc_auc_score
 
 from geo.errors import CRSError, GeoWarning, GridMismatchError, InvalidParameterError
 
@@ -912,7 +910,8 @@ def conditional_independence(
         n = n11 + n10 + n01 + n00
         denom = (n11 + n10) * (n01 + n00) * (n11 + n01) * (n10 + n00)
         chi2 = n * (n11 * n00 - n10 * n01) ** 2 / denom if denom else math.nan
-        p = float(stats.chi2.sf(chi2, df=1)) if denom else math.nan
+        # survival function of χ² with 1 degree of freedom: P(X > x) = erfc(√(x/2))
+        p = math.erfc(math.sqrt(chi2 / 2)) if denom else math.nan
         rows.append((name_a, name_b, n, n11, n10, n01, n00, chi2, p, bool(p < alpha)))
     table = pd.DataFrame(
         rows,
@@ -1130,4 +1129,6 @@ def roc_auc(
     rng = np.random.default_rng(random_state)
     drawn = rng.choice(background, size=min(n_background, background.size), replace=False)
     labels = np.concatenate([np.ones(int(dep.sum())), np.zeros(drawn.size)])
+    from sklearn.metrics import roc_auc_score  # imported here: scikit-learn is slow to import
+
     return float(roc_auc_score(labels, np.concatenate([values[dep], drawn])))
