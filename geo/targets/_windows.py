@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dask
+import numpy as np
 from affine import Affine
 from rasterio import features
 from rasterio.windows import from_bounds
@@ -18,8 +20,6 @@ def polygon_window(geom, transform: Affine, shape: tuple[int, int]):
     r1 = max(min(int(win.row_off + win.height) + 1, shape[0]), r0)
     c1 = max(min(int(win.col_off + win.width) + 1, shape[1]), c0)
     if r1 == r0 or c1 == c0:
-        import numpy as np
-
         return (slice(r0, r0), slice(c0, c0)), np.zeros((0, 0), bool)
     local = transform * Affine.translation(c0, r0)
     inside = (
@@ -29,3 +29,13 @@ def polygon_window(geom, transform: Affine, shape: tuple[int, int]):
         == 1
     )
     return (slice(r0, r1), slice(c0, c1)), inside
+
+
+def read_windows(layers, window, dtype="float64") -> list[np.ndarray]:
+    """Compute only ``window`` (row slice, col slice) of each 2-D layer, in one pass.
+
+    Slicing before computing matters: ``layer.values[window]`` would compute (read) the
+    whole layer for every polygon.
+    """
+    parts = [layer[window].data for layer in layers]
+    return [np.asarray(p, dtype=dtype) for p in dask.compute(*parts)]

@@ -34,7 +34,7 @@ import pandas as pd
 import xarray as xr
 
 from geo.errors import InvalidParameterError
-from geo.targets._windows import polygon_window
+from geo.targets._windows import polygon_window, read_windows
 from geo.targets.prospectivity import (
     fuzzy_and,
     fuzzy_gamma,
@@ -599,7 +599,8 @@ def target_breakdown(
     rows = []
     for geom in targets.geometry:
         window, inside = polygon_window(geom, transform, shape)
-        values = {n: np.asarray(layers[n].values[window], dtype="float64")[inside] for n in names}
+        blocks = read_windows([layers[n] for n in names], window)
+        values = {n: block[inside] for n, block in zip(names, blocks, strict=True)}
         full = np.asarray(combination.kernel(values), dtype="float64")
         ok = np.isfinite(full)
         rec: dict[str, object] = {

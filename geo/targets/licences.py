@@ -242,7 +242,7 @@ def summarise_licences(
     (share of the licence's scored area at or above the cutoff). Only a window around
     each licence is read from the rasters.
     """
-    from geo.targets._windows import polygon_window
+    from geo.targets._windows import polygon_window, read_windows
 
     _check_crs(licences, zones, "summarise_licences")
     out = licences.copy()
@@ -281,7 +281,7 @@ def summarise_licences(
             total_px = geom.area / pixel
             if reasons is not None:
                 r = (
-                    np.asarray(reasons.values[window]).astype("int64")[inside]
+                    read_windows([reasons], window, "int64")[0][inside]
                     if inside.size
                     else np.zeros(0, "int64")
                 )
@@ -289,7 +289,7 @@ def summarise_licences(
                 valid.append(round(100 * float((r == 0).sum()) / total_px, 2))
             if score is not None:
                 s = (
-                    np.asarray(score.values[window], "float64")[inside]
+                    read_windows([score], window)[0][inside]
                     if inside.size
                     else np.zeros(0)
                 )
