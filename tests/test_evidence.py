@@ -58,6 +58,22 @@ def test_distance_to_far_line_is_exact():
     np.testing.assert_allclose(d.values, expected, rtol=1e-6)
 
 
+@pytest.mark.parametrize("seed", range(3))
+def test_distance_matches_shapely_with_lines_inside_across_and_beyond_the_halo(seed):
+    """Every pixel within half a pixel diagonal of the exact distance to the nearest line."""
+    rng = np.random.default_rng(seed)
+    t = grid(ny=150, nx=170, res=10.0)  # the halo is 64 px = 640 m around the 1.7 x 1.5 km grid
+    lines = []
+    for _ in range(4):
+        x, y = X0 + rng.uniform(-3000, 4700), Y0 - rng.uniform(-3000, 4500)
+        a, n = rng.uniform(0, np.pi), rng.uniform(100, 3000)
+        lines.append(LineString([(x, y), (x + n * np.cos(a), y + n * np.sin(a))]))
+    d = distance_to_lines(series(lines), t).values
+    xs, ys = np.meshgrid(t.x.values, t.y.values)
+    exact = shapely.distance(shapely.points(xs, ys), shapely.MultiLineString(lines))
+    assert np.abs(d - exact).max() <= np.hypot(10, 10) / 2 + 1e-3
+
+
 def test_distance_to_points_hand_values():
     t = grid(ny=3, nx=3)
     d = distance_to_points(series([Point(X0 + 5, Y0 - 5)]), t)

@@ -42,12 +42,10 @@ from geo.targets.evidence import (
     slope_degrees,
 )
 from geo.targets.prospectivity import (
-    area_capture,
     conditional_independence,
     curve_auc,
-    roc_auc,
-    success_rate_curve,
 )
+from geo.targets.streaming import evaluate_score, streaming_median
 
 __all__ = ["Prospect", "read_occurrences", "run_prospectivity"]
 
@@ -377,9 +375,8 @@ def run_prospectivity(
     # a typical location, for the per-target contributions: each input's median in the study area
     baseline = {}
     for name, da in inputs.items():
-        v = in_memory[name] if in_memory is not None else np.asarray(da.values, dtype="float64")
-        finite = v[study.values & np.isfinite(v)]
-        baseline[name] = float(np.median(finite)) if finite.size else 0.0
+        median = streaming_median(da, study.values)  # strip by strip, exact
+        baseline[name] = median if np.isfinite(median) else 0.0
     info = {
         "method": method,
         "evidence": infos,
@@ -405,19 +402,22 @@ def _evaluate(
     """Curves, area capture, ROC-AUC and hold-outs; stored on ``result``."""
     p = spec.prospectivity
     ev = p.evaluation
-    score = np.asarray(result.score.values, dtype="float64")
-    study = result.study.values
-    deposits = result.deposits & np.isfinite(score)
+    study = np.asarray(result.study.values, dtype=bool)
+    try:  # strip by strip: the score is never held whole
+        evaluation = evaluate_score(
+            result.score, result.deposits, study, n_background=10000, random_state=p.seed
+        )
+    except InvalidParameterError:
+        notes.append("no occurrence falls on a scored cell: the score cannot be evaluated")
+        result.evaluation = {"occurrences_scored": 0}
+        return
+    deposits = evaluation.deposits
     lost = int(result.deposits.sum() - deposits.sum())
     if lost:
         notes.append(
             f"{lost} occurrence cell(s) have no prospectivity score (evidence missing there, "
             "e.g. under a mask) and are left out of the evaluation"
         )
-    if not deposits.any():
-        notes.append("no occurrence falls on a scored cell: the score cannot be evaluated")
-        result.evaluation = {"occurrences_scored": 0}
-        return
     fitted = p.method not in KNOWLEDGE_METHODS
     kind = "success_rate" if fitted else "prediction_rate"
     label = (
@@ -425,21 +425,21 @@ def _evaluate(
         if fitted
         else "prediction rate (occurrences not used by the model)"
     )
-    area, dep = success_rate_curve(score, deposits, valid=study)
+    area, dep = evaluation.area_fraction, evaluation.deposit_fraction
     result.curves[label] = (area, dep)
     out: dict = {
         "occurrences_scored": int(deposits.sum()),
-        "scored_cells": int((np.isfinite(score) & study).sum()),
+        "scored_cells": evaluation.scored_cells,
         kind: {
             "auc": round(curve_auc(area, dep), 4),
             "area_capture": {
                 f"top_{round(f * 100)}pct": round(v, 4)
-                for f, v in area_capture(score, deposits, tuple(ev.fractions), valid=study).items()
+                for f, v in evaluation.capture(tuple(ev.fractions)).items()
             },
         },
     }
     try:
-        out["roc_auc"] = round(roc_auc(score, deposits, valid=study, random_state=p.seed), 4)
+        out["roc_auc"] = round(evaluation.roc_auc(), 4)
     except InvalidParameterError as exc:
         notes.append(f"ROC-AUC not computed: {exc}")
     if fitted:

@@ -589,19 +589,46 @@ def _distance(geoms: np.ndarray, transform: Affine, shape: tuple[int, int]) -> n
         all_touched=True,
         dtype="uint8",
     )
-    out = np.full(shape, np.inf)
+    out = np.full(shape, np.inf, dtype="float32")
     if burned.any():
         edt = ndimage.distance_transform_edt(burned == 0, sampling=(dy, dx))
-        out = edt[pad:-pad, pad:-pad]
-    # Lines beyond the halo are >= (pad + 0.5) pixels away; trust the EDT only below that.
-    unsure = out + math.hypot(dx, dy) / 2 > pad * min(dx, dy)
-    if unsure.any():
-        rows, cols = np.nonzero(unsure)
-        xs, ys = transform * (cols + 0.5, rows + 0.5)
-        _, dist = shapely.STRtree(geoms).query_nearest(
-            shapely.points(xs, ys), return_distance=True, all_matches=False
-        )
-        out[rows, cols] = dist
+        out[:] = edt[pad:-pad, pad:-pad]
+        del edt
+    del burned
+    # A geometry beyond the halo can only be nearer than the rasterized ones where the EDT
+    # distance exceeds the way out of the halo; there (and only if some geometry reaches
+    # beyond it) the exact shapely distance replaces the EDT value.
+    left, bottom, right, top = (
+        transform.c - pad * dx,
+        transform.f - (ny + pad) * dy,
+        transform.c + (nx + pad) * dx,
+        transform.f + pad * dy,
+    )
+    beyond = ~shapely.contains_properly(shapely.box(left, bottom, right, top), geoms)
+    if beyond.any():
+        half = math.hypot(dx, dy) / 2
+        unsure_rows, unsure_cols = [], []
+        for r0 in range(0, ny, 1024):  # a strip at a time: no whole-grid temporaries
+            r1 = min(r0 + 1024, ny)
+            rr = np.arange(r0, r1)[:, None]
+            cc = np.arange(nx)[None, :]
+            to_edge = np.minimum(
+                np.minimum(rr + pad + 0.5, ny - rr + pad - 0.5) * dy,
+                np.minimum(cc + pad + 0.5, nx - cc + pad - 0.5) * dx,
+            )
+            r, c = np.nonzero(out[r0:r1] + half > to_edge)
+            unsure_rows.append(r + r0)
+            unsure_cols.append(c)
+        rows, cols = np.concatenate(unsure_rows), np.concatenate(unsure_cols)
+        if rows.size:
+            tree = shapely.STRtree(geoms)
+            for i in range(0, rows.size, 1 << 20):  # bounded batches of query points
+                r, c = rows[i : i + (1 << 20)], cols[i : i + (1 << 20)]
+                xs, ys = transform * (c + 0.5, r + 0.5)
+                _, dist = tree.query_nearest(
+                    shapely.points(xs, ys), return_distance=True, all_matches=False
+                )
+                out[r, c] = dist
     return out
 
 

@@ -1,0 +1,224 @@
+"""Scene-wide statistics of a score or evidence raster in bounded memory.
+
+The evaluation of a prospectivity map (success-rate curve, area capture, ROC-AUC) and the
+typical value of each evidence layer (its median) need every pixel of the study area, but
+not all at once. These functions read the raster a strip of rows at a time and give the
+same numbers as the in-memory functions of :mod:`geo.targets.prospectivity` and
+:func:`numpy.median` (asserted in the tests):
+
+* the success-rate curve only changes slope at the scores of deposit cells, so counting,
+  strip by strip, how many cells score above and at each deposit's score gives every vertex
+  where the curve bends (the curve is flat in between);
+* ROC-AUC draws its background cells with the same generator call as
+  :func:`~geo.targets.prospectivity.roc_auc` (positions in the row-major order of the
+  background cells), then collects their values in a second pass;
+* the median is found by a coarse histogram, then the exact order statistic among the
+  values of the one bin that holds it.
+
+Memory is one strip (``rows`` × the grid's width) plus the deposit cells.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import xarray as xr
+
+from geo.errors import InvalidParameterError
+
+__all__ = ["ScoreEvaluation", "evaluate_score", "streaming_median"]
+
+_STRIP_ROWS = 512
+
+
+def _strips(
+    layer: xr.DataArray, valid: np.ndarray | None, rows: int
+) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+    """Yield ``(first row, values float64 (r, x), keep bool (r, x))`` strip by strip."""
+    ny = layer.shape[0]
+    for r0 in range(0, ny, rows):
+        r1 = min(r0 + rows, ny)
+        values = np.asarray(layer[r0:r1].values, dtype="float64")
+        keep = np.isfinite(values)
+        if valid is not None:
+            keep &= np.asarray(valid[r0:r1], dtype=bool)
+        yield r0, values, keep
+
+
+@dataclass
+class ScoreEvaluation:
+    """A score against deposit cells, from one or two passes over the raster."""
+
+    area_fraction: np.ndarray
+    deposit_fraction: np.ndarray
+    scored_cells: int
+    deposits_scored: int
+    background: np.ndarray  # scores of the cells drawn for ROC-AUC
+    deposit_scores: np.ndarray
+    deposits: np.ndarray  # the deposit cells that are valid and scored (bool grid)
+
+    def capture(self, fractions: Sequence[float]) -> dict[float, float]:
+        """Share of deposits in the top ``fractions`` of the area (as ``area_capture``)."""
+        return {
+            float(f): float(np.interp(f, self.area_fraction, self.deposit_fraction))
+            for f in fractions
+        }
+
+    def roc_auc(self) -> float:
+        """ROC-AUC of the deposit cells against the drawn background (as ``roc_auc``)."""
+        if self.background.size == 0:
+            raise InvalidParameterError(
+                "roc_auc: every valid, scored cell holds a deposit; there is no background "
+                "to compare with."
+            )
+        from sklearn.metrics import roc_auc_score  # slow to import; only needed here
+
+        labels = np.concatenate([np.ones(self.deposit_scores.size), np.zeros(self.background.size)])
+        return float(roc_auc_score(labels, np.concatenate([self.deposit_scores, self.background])))
+
+
+def evaluate_score(
+    score: xr.DataArray,
+    deposits: np.ndarray,
+    valid: np.ndarray | None = None,
+    *,
+    n_background: int = 10000,
+    random_state: int = 0,
+    rows: int = _STRIP_ROWS,
+) -> ScoreEvaluation:
+    """Success-rate curve and ROC-AUC sample of ``score`` (dask or numpy backed), by strips.
+
+    Gives exactly :func:`~geo.targets.prospectivity.success_rate_curve` (the same
+    vertices where the curve bends; collinear vertices in between are left out, which
+    changes neither its area nor any point read from it) and the same background draw as
+    :func:`~geo.targets.prospectivity.roc_auc`.
+
+    Parameters
+    ----------
+    score : xarray.DataArray
+        ``(y, x)`` score; NaN cells are not scored.
+    deposits : numpy.ndarray of bool
+        Deposit cells, on the score's grid.
+    valid : numpy.ndarray of bool, optional
+        Study area.
+
+    Raises
+    ------
+    InvalidParameterError
+        No deposit lies on a valid, scored cell.
+
+    Examples
+    --------
+    >>> s = xr.DataArray(np.array([[4.0, 3.0], [2.0, 1.0]]), dims=("y", "x"))
+    >>> ev = evaluate_score(s, np.array([[True, False], [True, False]]), rows=1)
+    >>> ev.area_fraction.tolist(), ev.deposit_fraction.tolist()
+    ([0.0, 0.25, 0.5, 0.75, 1.0], [0.0, 0.5, 0.5, 1.0, 1.0])
+    """
+    deposits = np.asarray(deposits, dtype=bool)
+    rr, cc = np.nonzero(deposits)
+    # pass 1: the deposit cells' scores, the count of scored cells, the count above / at
+    # each distinct deposit score, and the number of background cells
+    dep_scores = np.full(rr.size, np.nan)
+    n_cells = n_background_cells = 0
+    dep_keep = np.zeros(rr.size, bool)
+    for r0, values, keep in _strips(score, valid, rows):
+        sel = (rr >= r0) & (rr < r0 + values.shape[0])
+        dep_scores[sel] = values[rr[sel] - r0, cc[sel]]
+        dep_keep[sel] = keep[rr[sel] - r0, cc[sel]]
+        n_cells += int(keep.sum())
+        n_background_cells += int((keep & ~deposits[r0 : r0 + values.shape[0]]).sum())
+    dep_scores = dep_scores[dep_keep]
+    scored_deposits = np.zeros_like(deposits)
+    scored_deposits[rr[dep_keep], cc[dep_keep]] = True
+    if dep_scores.size == 0:
+        raise InvalidParameterError(
+            "No deposit falls on a valid cell with a finite score; check that 'deposits' "
+            "overlaps 'score' and 'valid'."
+        )
+    levels, hits = np.unique(-dep_scores, return_counts=True)  # descending scores
+    levels = -levels
+    above = np.zeros(levels.size, "int64")
+    at_or_above = np.zeros(levels.size, "int64")
+    # pass 2 (counts need the levels) and the background values drawn as roc_auc draws them
+    rng = np.random.default_rng(random_state)
+    n_draw = min(n_background, n_background_cells)
+    drawn_pos = np.sort(rng.choice(n_background_cells, size=n_draw, replace=False))
+    background = np.empty(n_draw)
+    seen = 0
+    for r0, values, keep in _strips(score, valid, rows):
+        v = np.sort(values[keep])
+        above += v.size - np.searchsorted(v, levels, side="right")
+        at_or_above += v.size - np.searchsorted(v, levels, side="left")
+        bg = values[keep & ~deposits[r0 : r0 + values.shape[0]]]  # row-major order
+        lo, hi = np.searchsorted(drawn_pos, [seen, seen + bg.size])
+        background[lo:hi] = bg[drawn_pos[lo:hi] - seen]
+        seen += bg.size
+    area, dep = [0.0], [0.0]
+    cum = 0
+    for a, b, h in zip(above, at_or_above, hits, strict=True):
+        x0 = a / n_cells
+        if x0 > area[-1]:  # flat stretch before this group of tied scores
+            area.append(x0)
+            dep.append(cum / dep_scores.size)
+        cum += int(h)
+        area.append(b / n_cells)
+        dep.append(cum / dep_scores.size)
+    if area[-1] < 1.0:
+        area.append(1.0)
+        dep.append(1.0)
+    # the draw in roc_auc is in the order of rng.choice; the AUC does not depend on order
+    return ScoreEvaluation(
+        np.asarray(area),
+        np.asarray(dep),
+        n_cells,
+        int(dep_scores.size),
+        background,
+        dep_scores,
+        scored_deposits,
+    )
+
+
+def streaming_median(
+    layer: xr.DataArray, valid: np.ndarray | None = None, *, rows: int = _STRIP_ROWS
+) -> float:
+    """Exact median of the finite values of ``layer`` in ``valid``, in bounded memory.
+
+    Equal to ``numpy.median`` of those values (the mean of the two middle values for an
+    even count); NaN when there is none.
+
+    Examples
+    --------
+    >>> streaming_median(xr.DataArray(np.array([[5.0, 1.0], [np.nan, 3.0]]), dims=("y", "x")), rows=1)
+    3.0
+    """
+    lo, hi, n = np.inf, -np.inf, 0
+    for _, values, keep in _strips(layer, valid, rows):
+        if keep.any():
+            v = values[keep]
+            lo, hi, n = min(lo, v.min()), max(hi, v.max()), n + v.size
+    if n == 0:
+        return float("nan")
+    if lo == hi:
+        return float(lo)
+    edges = np.linspace(lo, hi, 4097)
+    counts = np.zeros(edges.size - 1, "int64")
+    for _, values, keep in _strips(layer, valid, rows):
+        counts += np.histogram(values[keep], bins=edges)[0]
+    ranks = [(n - 1) // 2, n // 2]  # 0-based order statistics whose mean is the median
+    cum = np.concatenate([[0], np.cumsum(counts)])
+    bins = sorted({int(np.searchsorted(cum, k, side="right") - 1) for k in ranks})
+    inside: dict[int, list[np.ndarray]] = {b: [] for b in bins}
+    for _, values, keep in _strips(layer, valid, rows):
+        v = values[keep]
+        for b in bins:
+            # np.histogram's bins are half-open except the last, which includes hi
+            upper = (v < edges[b + 1]) if b < counts.size - 1 else (v <= hi)
+            inside[b].append(v[(v >= edges[b]) & upper])
+    sorted_bins = {b: np.sort(np.concatenate(parts)) for b, parts in inside.items()}
+    picked = []
+    for k in ranks:
+        b = int(np.searchsorted(cum, k, side="right") - 1)  # bin holding the k-th value
+        picked.append(sorted_bins[b][k - cum[b]])
+    return float((picked[0] + picked[1]) / 2)

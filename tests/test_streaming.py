@@ -1,0 +1,72 @@
+"""Strip-by-strip evaluation and medians equal the in-memory functions exactly."""
+
+import dask.array as dsa
+import numpy as np
+import pytest
+import xarray as xr
+
+from geo.errors import InvalidParameterError
+from geo.targets.prospectivity import area_capture, curve_auc, roc_auc, success_rate_curve
+from geo.targets.streaming import evaluate_score, streaming_median
+
+
+def _case(seed: int, ties: bool):
+    rng = np.random.default_rng(seed)
+    shape = (37, 23)
+    score = rng.random(shape)
+    if ties:  # a quantised score: many cells share a value, some deposits too
+        score = np.round(score * 6) / 6
+    score[rng.random(shape) < 0.1] = np.nan
+    deposits = rng.random(shape) < 0.03
+    valid = rng.random(shape) < 0.9
+    return score, deposits, valid
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("ties", [False, True])
+@pytest.mark.parametrize("rows", [1, 5, 64])
+def test_evaluation_equals_the_in_memory_functions(seed, ties, rows):
+    score, deposits, valid = _case(seed, ties)
+    da = xr.DataArray(dsa.from_array(score, chunks=(8, 8)), dims=("y", "x"))
+    ev = evaluate_score(da, deposits, valid, n_background=50, random_state=seed, rows=rows)
+    area, dep = success_rate_curve(score, deposits, valid=valid)
+    assert curve_auc(ev.area_fraction, ev.deposit_fraction) == pytest.approx(
+        curve_auc(area, dep), abs=1e-12
+    )
+    # every vertex of the streamed curve lies on the full curve, and it keeps every bend
+    assert np.allclose(np.interp(ev.area_fraction, area, dep), ev.deposit_fraction)
+    assert np.allclose(np.interp(area, ev.area_fraction, ev.deposit_fraction), dep)
+    fractions = (0.02, 0.1, 0.37, 1.0)
+    assert ev.capture(fractions) == pytest.approx(
+        area_capture(score, deposits, fractions, valid=valid), abs=1e-12
+    )
+    assert ev.roc_auc() == pytest.approx(
+        roc_auc(score, deposits, valid=valid, n_background=50, random_state=seed), abs=1e-12
+    )
+    keep = valid & np.isfinite(score)
+    assert ev.scored_cells == keep.sum() and ev.deposits_scored == (deposits & keep).sum()
+
+
+def test_no_scored_deposit_is_an_error():
+    score = np.array([[np.nan, 1.0]])
+    with pytest.raises(InvalidParameterError, match="No deposit falls"):
+        evaluate_score(xr.DataArray(score, dims=("y", "x")), np.array([[True, False]]))
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_streaming_median_is_numpys_median(seed):
+    rng = np.random.default_rng(seed)
+    v = rng.gamma(2.0, size=(41, 29))
+    if seed % 2:
+        v = np.round(v, 1)  # ties
+    v[rng.random(v.shape) < 0.2] = np.nan
+    valid = rng.random(v.shape) < 0.8
+    da = xr.DataArray(dsa.from_array(v, chunks=10), dims=("y", "x"))
+    want = np.median(v[valid & np.isfinite(v)])
+    assert streaming_median(da, valid, rows=7) == want
+    assert streaming_median(da, rows=3) == np.median(v[np.isfinite(v)])
+
+
+def test_streaming_median_constant_and_empty():
+    assert streaming_median(xr.DataArray(np.full((3, 3), 2.5), dims=("y", "x"))) == 2.5
+    assert np.isnan(streaming_median(xr.DataArray(np.full((2, 2), np.nan), dims=("y", "x"))))
