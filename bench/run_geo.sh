@@ -4,20 +4,24 @@
 #   bash bench/run_geo.sh            # full scene, 7801 x 7681 px x 7 bands
 #   SIZE=4096 bash bench/run_geo.sh  # 4096 x 4096
 #
-# The scene comes from the shared peer harness (../shared/bench/make_scene.py: deterministic,
+# The scene comes from bench/make_scene.py (vendored from the shared peer harness: deterministic,
 # spatially structured, deflate-compressed and tiled like USGS files) and is cached in $DATA.
 # The pipeline is the shipped one with the scene read as a 7-band GeoTIFF (C2 L2 scaling).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SIZE=${SIZE:-full}
 DATA=${DATA:-$HOME/.cache/geo-bench/data}
-MAKE_SCENE=${MAKE_SCENE:-../shared/bench/make_scene.py}
+MAKE_SCENE=${MAKE_SCENE:-bench/make_scene.py}
 PY=.venv/bin/python
+# the scene is made with the peers' venv when it exists (bench/setup.sh), like bench/run.sh
+# does, so both scripts share byte-identical scenes; geo's venv gives +-1 DN on a few pixels
+SCENE_PY=${SCENE_PY:-$HOME/.cache/geo-bench/venv/bin/python}
+[ -x "$SCENE_PY" ] || SCENE_PY=$PY
 mkdir -p "$DATA"
 scene="$DATA/scene_${SIZE}.tif"
 if [ ! -f "$scene" ]; then
   [ -f "$MAKE_SCENE" ] || { echo "make_scene.py not found at $MAKE_SCENE (set MAKE_SCENE)" >&2; exit 2; }
-  "$PY" "$MAKE_SCENE" --size "$SIZE" --layout stack --out "$scene"
+  "$SCENE_PY" "$MAKE_SCENE" --size "$SIZE" --layout stack --out "$scene"
 fi
 spec="$DATA/geo_${SIZE}.yaml"
 out="$DATA/geo_out_${SIZE}"

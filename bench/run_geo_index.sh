@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Time geo's index stage alone on the shared harness's scene, REPEATS times (default 3):
+# Time geo's index stage alone on the benchmark scene (bench/make_scene.py), REPEATS times (default 3):
 # fill mask, iron-oxide and clay ratios on reflectance, mask reasons and the true-colour basemap,
 # each written as a COG with overviews (no anomalies, zones, targets or field exports).
 #
@@ -10,11 +10,15 @@ cd "$(dirname "$0")/.."
 SIZE=${SIZE:-full}
 REPEATS=${REPEATS:-3}
 DATA=${DATA:-$HOME/.cache/geo-bench/data}
-MAKE_SCENE=${MAKE_SCENE:-../shared/bench/make_scene.py}
+MAKE_SCENE=${MAKE_SCENE:-bench/make_scene.py}
 PY=.venv/bin/python
+# the scene is made with the peers' venv when it exists (bench/setup.sh), like bench/run.sh
+# does, so both scripts share byte-identical scenes; geo's venv gives +-1 DN on a few pixels
+SCENE_PY=${SCENE_PY:-$HOME/.cache/geo-bench/venv/bin/python}
+[ -x "$SCENE_PY" ] || SCENE_PY=$PY
 mkdir -p "$DATA"
 scene="$DATA/scene_${SIZE}.tif"
-[ -f "$scene" ] || "$PY" "$MAKE_SCENE" --size "$SIZE" --layout stack --out "$scene"
+[ -f "$scene" ] || "$SCENE_PY" "$MAKE_SCENE" --size "$SIZE" --layout stack --out "$scene"
 spec="$DATA/geo_index_${SIZE}.yaml"
 "$PY" - "$scene" "$spec" "$DATA/geo_index_out_${SIZE}" <<'PYEOF'
 import sys, yaml
