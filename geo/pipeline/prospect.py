@@ -293,7 +293,7 @@ def run_prospectivity(
     template = reasons.astype("float32")
     study = ((reasons & fill_bit) == 0).compute()
     pixel_m = abs(float(reasons.rio.resolution()[0]))
-    values, infos, layers_out = {}, {}, {}
+    values, infos, written = {}, {}, set()
     inputs: dict[str, xr.DataArray] = {}
     structures = {}
     for name, ev in spec.evidence.items():
@@ -302,6 +302,9 @@ def run_prospectivity(
             structures[(str(ev.vector), ev.vector_layer)] = lines.assign(
                 source=Path(str(ev.vector)).name
             )
+        if not da.chunks:  # a computed grid (distance, density...): transform it chunk by chunk
+            da = da.chunk({"y": chunk, "x": chunk})
+        layers_out = {}
         if ev.layer is None:
             layers_out[f"evidence_{name}"] = RasterLayer(
                 da.where(study), description=f"evidence {name}: {ev.measure}"
@@ -312,11 +315,15 @@ def run_prospectivity(
             layers_out[f"membership_{name}"] = RasterLayer(
                 membership.apply(da).where(study), description=f"membership of {name}"
             )
-        values[name], infos[name] = da, info
-    write_rasters(layers_out, out_dir)
+        # written now, one evidence layer at a time, so no two whole grids are held at once
+        write_rasters(layers_out, out_dir)
+        written.update(layers_out)
+        values[name] = None if layers_out else da
+        infos[name] = info
+        del da, layers_out
     for name, ev in spec.evidence.items():
         key = f"membership_{name}" if ev.membership is not None else f"evidence_{name}"
-        inputs[name] = _open(out_dir / f"{key}.tif", chunk) if key in layers_out else values[name]
+        inputs[name] = _open(out_dir / f"{key}.tif", chunk) if key in written else values[name]
         if not inputs[name].chunks:
             inputs[name] = inputs[name].chunk({"y": chunk, "x": chunk})
 

@@ -39,3 +39,17 @@ def read_windows(layers, window, dtype="float64") -> list[np.ndarray]:
     """
     parts = [layer[window].data for layer in layers]
     return [np.asarray(p, dtype=dtype) for p in dask.compute(*parts)]
+
+
+def read_windows_many(layer_lists, windows, dtype="float64") -> list[list[np.ndarray]]:
+    """:func:`read_windows` for several windows at once (one scheduler pass for all)."""
+    parts = [
+        [layer[w].data for layer in layers]
+        for layers, (w, _) in zip(layer_lists, windows, strict=True)
+    ]
+    flat = dask.compute(*[p for group in parts for p in group])
+    out, i = [], 0
+    for group in parts:
+        out.append([np.asarray(a, dtype=dtype) for a in flat[i : i + len(group)]])
+        i += len(group)
+    return out

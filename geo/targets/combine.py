@@ -34,7 +34,7 @@ import pandas as pd
 import xarray as xr
 
 from geo.errors import InvalidParameterError
-from geo.targets._windows import polygon_window, read_windows
+from geo.targets._windows import polygon_window, read_windows_many
 from geo.targets.prospectivity import (
     fuzzy_and,
     fuzzy_gamma,
@@ -544,6 +544,37 @@ def top_fraction_cutoff(score, fraction: float, *, valid=None) -> tuple[float, f
     return cutoff, achieved
 
 
+def _breakdown_row(combination, names, blocks, inside, baseline, support) -> dict:
+    """Score statistics and contributions of one target from its window of each layer."""
+    values = {n: block[inside] for n, block in zip(names, blocks, strict=True)}
+    full = np.asarray(combination.kernel(values), dtype="float64")
+    ok = np.isfinite(full)
+    rec: dict[str, object] = {
+        "score_p90": float(np.percentile(full[ok], 90)) if ok.any() else np.nan,
+        "score_mean": float(full[ok].mean()) if ok.any() else np.nan,
+        "score_max": float(full[ok].max()) if ok.any() else np.nan,
+        "score_std": np.nan,
+    }
+    if combination.std_kernel is not None and ok.any():
+        rec["score_std"] = float(np.asarray(combination.std_kernel(values))[ok].mean())
+    contrib = {}
+    for n in names:
+        v = values[n]
+        rec[f"mean_{n}"] = float(np.nanmean(v)) if np.isfinite(v).any() else np.nan
+        swapped = dict(values)
+        swapped[n] = np.where(np.isfinite(v), baseline[n], v)
+        alt = np.asarray(combination.kernel(swapped), dtype="float64")
+        contrib[n] = float(full[ok].mean() - alt[ok].mean()) if ok.any() else np.nan
+        rec[f"contrib_{n}"] = contrib[n]
+    top = max([c for c in contrib.values() if np.isfinite(c)], default=0.0)
+    supporting = [n for n, c in contrib.items() if np.isfinite(c) and c > 0 and c >= support * top]
+    rec["n_evidence"] = len(supporting)
+    ordered = sorted((n for n in names if np.isfinite(contrib[n])), key=lambda n: -contrib[n])
+    rec["evidence"] = ", ".join(f"{n} {contrib[n]:+.2f}" for n in ordered if contrib[n] > 0.005)
+    rec["supporting"] = ",".join(supporting)
+    return rec
+
+
 def target_breakdown(
     targets: gpd.GeoDataFrame,
     layers: Mapping[str, xr.DataArray],
@@ -597,38 +628,15 @@ def target_breakdown(
     first = layers[names[0]]
     transform, shape = first.rio.transform(), first.shape
     rows = []
-    for geom in targets.geometry:
-        window, inside = polygon_window(geom, transform, shape)
-        blocks = read_windows([layers[n] for n in names], window)
-        values = {n: block[inside] for n, block in zip(names, blocks, strict=True)}
-        full = np.asarray(combination.kernel(values), dtype="float64")
-        ok = np.isfinite(full)
-        rec: dict[str, object] = {
-            "score_p90": float(np.percentile(full[ok], 90)) if ok.any() else np.nan,
-            "score_mean": float(full[ok].mean()) if ok.any() else np.nan,
-            "score_max": float(full[ok].max()) if ok.any() else np.nan,
-            "score_std": np.nan,
-        }
-        if combination.std_kernel is not None and ok.any():
-            rec["score_std"] = float(np.asarray(combination.std_kernel(values))[ok].mean())
-        contrib = {}
-        for n in names:
-            v = values[n]
-            rec[f"mean_{n}"] = float(np.nanmean(v)) if np.isfinite(v).any() else np.nan
-            swapped = dict(values)
-            swapped[n] = np.where(np.isfinite(v), baseline[n], v)
-            alt = np.asarray(combination.kernel(swapped), dtype="float64")
-            contrib[n] = float(full[ok].mean() - alt[ok].mean()) if ok.any() else np.nan
-            rec[f"contrib_{n}"] = contrib[n]
-        top = max([c for c in contrib.values() if np.isfinite(c)], default=0.0)
-        supporting = [
-            n for n, c in contrib.items() if np.isfinite(c) and c > 0 and c >= support * top
-        ]
-        rec["n_evidence"] = len(supporting)
-        ordered = sorted((n for n in names if np.isfinite(contrib[n])), key=lambda n: -contrib[n])
-        rec["evidence"] = ", ".join(f"{n} {contrib[n]:+.2f}" for n in ordered if contrib[n] > 0.005)
-        rec["supporting"] = ",".join(supporting)
-        rows.append(rec)
+    geoms = list(targets.geometry)
+    batch = 64  # targets read together: one pass of the scheduler per batch, not per target
+    for start in range(0, len(geoms), batch):
+        windows = [polygon_window(g, transform, shape) for g in geoms[start : start + batch]]
+        blocks = read_windows_many([[layers[n] for n in names] for _ in windows], windows)
+        for (_, inside), target_blocks in zip(windows, blocks, strict=True):
+            rows.append(
+                _breakdown_row(combination, names, target_blocks, inside, baseline, support)
+            )
     columns = ["score_p90", "score_mean", "score_max", "score_std"]
     columns += [f"mean_{n}" for n in names] + [f"contrib_{n}" for n in names]
     columns += ["n_evidence", "evidence", "supporting"]
