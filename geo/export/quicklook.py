@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import geopandas as gpd
-import matplotlib
-
-matplotlib.use("Agg")
-
 import matplotlib.patheffects as pe
 import numpy as np
 import xarray as xr

@@ -17,10 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
-import matplotlib
-
-matplotlib.use("Agg")
-
 import matplotlib.patheffects as pe
 import numpy as np
 import pandas as pd

@@ -690,5 +690,8 @@ def _wrap(values: np.ndarray, template: xr.DataArray, *, name: str, units: str) 
         name=name,
         attrs={"units": units},
     )
-    out = out.rio.write_crs(template.rio.crs).rio.write_transform(template.rio.transform())
-    return out.rio.write_nodata(np.nan, encoded=False)
+    # in place: rioxarray's default deep-copies the whole grid at each call
+    out.rio.write_crs(template.rio.crs, inplace=True)
+    out.rio.write_transform(template.rio.transform(), inplace=True)
+    out.rio.write_nodata(np.nan, encoded=False, inplace=True)
+    return out
