@@ -288,11 +288,7 @@ def summarise_licences(
                 imaged.append(round(100 * float(((r & fill_bit) == 0).sum()) / total_px, 2))
                 valid.append(round(100 * float((r == 0).sum()) / total_px, 2))
             if score is not None:
-                s = (
-                    read_windows([score], window)[0][inside]
-                    if inside.size
-                    else np.zeros(0)
-                )
+                s = read_windows([score], window)[0][inside] if inside.size else np.zeros(0)
                 s = s[np.isfinite(s)]
                 mean_p.append(round(float(s.mean()), 6) if s.size else np.nan)
                 above.append(
