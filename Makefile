@@ -4,13 +4,15 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: run test lint sample-data clean help browser
+.PHONY: run test lint sample-data clean help browser notebooks exercises
 
 help:
 	@echo "make run          set up .venv and run the default pipeline on the bundled sample (out/sample/)"
 	@echo "make test         set up .venv with the test extra and run the whole test suite"
 	@echo "make lint         ruff over the project"
 	@echo "make sample-data  regenerate sample_rasters/ from the committed endmember table"
+	@echo "make notebooks    open the training notebooks in JupyterLab (notebooks/)"
+	@echo "make exercises    write the learners' version of each lesson (no solutions) to out/exercises/"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +37,13 @@ lint: $(STAMP)
 
 sample-data: $(STAMP)
 	$(BIN)/geo sample-data sample_rasters --overwrite
+
+notebooks: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[notebooks]"
+	$(BIN)/jupyter lab notebooks/
+
+exercises: $(STAMP)
+	$(BIN)/python scripts/make_exercises.py --out out/exercises
 
 clean:
 	rm -rf out .pytest_cache .ruff_cache

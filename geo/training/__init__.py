@@ -16,7 +16,7 @@ __all__ = ["CheckFailed", "check_array", "check_choice", "check_value", "output_
 
 
 def _root() -> Path:
-    """The project folder: the nearest parent of the working folder with ``sample_rasters``."""
+    """Return the project folder: the nearest parent of the working folder with ``sample_rasters``."""
     here = Path.cwd().resolve()
     for folder in (here, *here.parents):
         if (folder / "sample_rasters").is_dir():
@@ -28,13 +28,13 @@ def _root() -> Path:
 
 
 def sample_dir() -> Path:
-    """The bundled sample data (``GEO_SAMPLE_DIR`` if set, else the project's ``sample_rasters``)."""
+    """Return the bundled sample data folder (``GEO_SAMPLE_DIR`` if set, else the project's ``sample_rasters``)."""
     env = os.environ.get("GEO_SAMPLE_DIR")
     return Path(env) if env else _root() / "sample_rasters"
 
 
 def output_dir(lesson: str) -> Path:
-    """A folder for a lesson's files (``GEO_LESSON_OUT`` if set, else ``out/notebooks/<lesson>``)."""
+    """Return (and create) a folder for a lesson's files (``GEO_LESSON_OUT`` if set, else ``out/notebooks/<lesson>``)."""
     env = os.environ.get("GEO_LESSON_OUT")
     folder = Path(env) / lesson if env else _root() / "out" / "notebooks" / lesson
     folder.mkdir(parents=True, exist_ok=True)

@@ -117,7 +117,9 @@ def check_value(answer, expected: float, *, name: str, rtol: float = 1e-3, atol:
     try:
         value = float(answer)
     except (TypeError, ValueError):
-        raise CheckFailed(f"{name}: expected a number, got {type(answer).__name__}.{tail}") from None
+        raise CheckFailed(
+            f"{name}: expected a number, got {type(answer).__name__}.{tail}"
+        ) from None
     if not np.isclose(value, expected, rtol=rtol, atol=atol):
         direction = "too high" if value > expected else "too low"
         raise CheckFailed(f"{name}: {value:.6g} is {direction}; expected {expected:.6g}.{tail}")
