@@ -24,6 +24,7 @@ from geo.errors import InputNotFoundError, InvalidParameterError, MetadataError,
 from geo.io.sentinel2 import (
     _bilinear_kernel,
     _nearest,
+    _split_for_upsampling,
     _upsample_bilinear,
     is_sentinel2,
     open_sentinel2,
@@ -561,3 +562,19 @@ def test_resampling_kernels_do_not_depend_on_chunks():
         np.testing.assert_array_equal(_nearest(chunked, 3).compute(), _nearest(a, 3))
         np.testing.assert_array_equal(_nearest(chunked, -3).compute(), a[1::3, 1::3])
     assert whole.dtype == np.float32 and np.isnan(whole).sum() == 2 * 9
+
+
+def test_coarse_tiles_are_split_before_upsampling():
+    # a 60 m band read in 1024 px tiles would upsample to 3072 px chunks on a 20 m grid of
+    # 1024 px chunks (k² the memory per task); scaled down here: a 61 px tile, 20 px chunks
+    rng = np.random.default_rng(5)
+    a = rng.random((61, 61)).astype("float32")
+    a[30, 40] = np.nan
+    read = dsa.from_array(a, chunks=61)  # one tile, as read
+    ref_chunks = dsa.core.normalize_chunks(20, (183, 183))
+    split = _split_for_upsampling(read, ref_chunks, 3)
+    assert max(split.chunks[0]) == 7 and max(split.chunks[1]) == 7  # ceil(20 / 3)
+    up = _upsample_bilinear(split, 3)
+    assert max(up.chunks[0]) == 21
+    np.testing.assert_array_equal(up.compute(), _bilinear_kernel(np.pad(a, 1, mode="edge"), 3))
+    np.testing.assert_array_equal(_nearest(split, 3).compute(), _nearest(a, 3))

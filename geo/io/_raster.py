@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,16 +21,21 @@ logger = logging.getLogger(__name__)
 DEFAULT_CHUNK = 1024
 
 
-def aligned_chunk(block: int, target: int = DEFAULT_CHUNK) -> int:
-    """Return a chunk edge that is a multiple of ``block`` and close to ``target``.
+def aligned_chunk(block: int, target: int = DEFAULT_CHUNK, multiple: int = 1) -> int:
+    """Return a chunk edge that is a multiple of ``block`` (and of ``multiple``) close to ``target``.
+
+    ``multiple`` is for readers that aggregate k x k pixels per chunk (k = ``multiple``): the
+    edge is then a multiple of both the file's tile and k.
 
     Examples
     --------
     >>> aligned_chunk(512, 1024), aligned_chunk(256, 1000), aligned_chunk(1, 1024)
     (1024, 1024, 1024)
+    >>> aligned_chunk(1024, 2048, multiple=6), aligned_chunk(1024, 2048, multiple=2)
+    (3072, 2048)
     """
-    block = max(int(block), 1)
-    return max(block, round(target / block) * block)
+    step = math.lcm(max(int(block), 1), max(int(multiple), 1))
+    return max(step, round(target / step) * step)
 
 
 @dataclass(frozen=True)
@@ -77,15 +83,22 @@ def probe(path: str, *, label: str) -> RasterInfo:
     return info
 
 
-def open_chunked(path: str, info: RasterInfo, chunk: int = DEFAULT_CHUNK) -> xr.DataArray:
-    """Open a raster lazily as (band, y, x) raw values, chunks aligned to its tiles."""
-    edge = aligned_chunk(info.block, chunk)
+def open_chunked(
+    path: str, info: RasterInfo, chunk: int = DEFAULT_CHUNK, *, multiple: int = 1
+) -> xr.DataArray:
+    """Open a raster lazily as (band, y, x) raw values, chunks aligned to its tiles.
+
+    ``multiple``: make the chunk edge a multiple of it too (see :func:`aligned_chunk`).
+    """
+    edge = aligned_chunk(info.block, chunk, multiple)
     return rioxarray.open_rasterio(
         path, chunks={"band": 1, "y": edge, "x": edge}, lock=False, cache=False, masked=False
     )
 
 
-def open_band(path: str, *, label: str, chunk: int = DEFAULT_CHUNK) -> xr.DataArray:
+def open_band(
+    path: str, *, label: str, chunk: int = DEFAULT_CHUNK, multiple: int = 1
+) -> xr.DataArray:
     """Open one single-band raster lazily as a (y, x) dask-backed DataArray of raw values.
 
     Parameters
@@ -96,6 +109,9 @@ def open_band(path: str, *, label: str, chunk: int = DEFAULT_CHUNK) -> xr.DataAr
         What the file is (``"band 4 (red) X_SR_B4.TIF"``), used in error messages.
     chunk : int
         Target chunk edge; snapped to the file's block size.
+    multiple : int
+        Also make the chunk edge a multiple of this (a reader that averages k x k pixels
+        passes k, so no output pixel straddles two chunks).
 
     Raises
     ------
@@ -109,7 +125,7 @@ def open_band(path: str, *, label: str, chunk: int = DEFAULT_CHUNK) -> xr.DataAr
     info = probe(path, label=label)
     if info.count != 1:
         raise ProductError(f"{path}: {label} should hold 1 band, found {info.count}.")
-    return open_chunked(path, info, chunk).squeeze("band", drop=True)
+    return open_chunked(path, info, chunk, multiple=multiple).squeeze("band", drop=True)
 
 
 def check_same_grid(arrays: dict[str, xr.DataArray], *, source: str) -> None:

@@ -622,13 +622,21 @@ def _scene_id(info: _ProductInfo, safe: _Safe) -> str:
 def _open_native(
     safe: _Safe, member: str, native: float, label: str, chunk: int, target: float
 ) -> xr.DataArray:
-    """Open one band file lazily, chunked so its resampled chunks are about ``chunk`` wide."""
+    """Open one band file lazily, in chunks aligned to its tiles (see :func:`_to_grid`).
+
+    A finer band is averaged k x k, so its chunk edge is a multiple of k and of the file's
+    tile, near two output chunks (k = 2: ``2 * chunk``, as before). It is not ``k * chunk``:
+    at 10 m -> 60 m that is a 6144 px float32 chunk (150 MB) per task. A coarser band is read
+    in whole tiles; :func:`_to_grid` splits them before upsampling.
+    """
     source = safe.resolve(member)
+    name = f"{label} {PurePosixPath(member).name}"
     if native < target:
-        edge = chunk * round(target / native)
+        k = round(target / native)
+        da = open_band(source, label=name, chunk=chunk * min(k, 2), multiple=k)
     else:
         edge = max(1, chunk // round(native / target))
-    da = open_band(source, label=f"{label} {PurePosixPath(member).name}", chunk=edge)
+        da = open_band(source, label=name, chunk=edge)
     got = abs(da.rio.resolution()[0])
     if not np.isclose(got, native):
         raise ProductError(f"{source}: {label} is at {got:g} m, expected its native {native:g} m.")
@@ -688,11 +696,30 @@ def _to_grid(
         # xarray's float mean skips NaN: no data is left out, an all-NaN block stays NaN
         data = da.coarsen(y=k, x=k, boundary="exact").mean().data
     elif method == "bilinear":
-        data = _upsample_bilinear(da.data, round(ratio))
+        k = round(ratio)
+        data = _upsample_bilinear(_split_for_upsampling(da.data, ref.chunks, k), k)
+    elif ratio > 1:  # nearest, upsampling
+        k = round(ratio)
+        data = _nearest(_split_for_upsampling(da.data, ref.chunks, k), k)
     else:
-        data = _nearest(da.data, round(ratio) if ratio > 1 else -round(1 / ratio))
+        data = _nearest(da.data, -round(1 / ratio))
     out = xr.DataArray(data, dims=("y", "x"), coords=ref.coords, name=da.name)
     return out.chunk(dict(zip(("y", "x"), ref.chunks, strict=True)))
+
+
+def _split_for_upsampling(a, ref_chunks: tuple[tuple[int, ...], ...], k: int):
+    """Rechunk a coarse dask array so each chunk, upsampled ``k`` times, is about one ref chunk.
+
+    Coarse bands are read in whole file tiles (1024 px of B01 at 60 m is 3072 px at 20 m and
+    6144 px at 10 m). Upsampled whole, each would be a chunk k² times the analysis chunk, with
+    the bilinear kernel's temporaries on top, computed again for every block written
+    downstream (measured on a full tile, B01 alone written block by block: +0.4 GB RSS at
+    20 m, +1.3 GB at 10 m). Split first, each piece upsamples to about one analysis chunk;
+    the read chunk itself is only sliced.
+    """
+    if not hasattr(a, "rechunk"):
+        return a
+    return a.rechunk(tuple(max(1, -(-max(c) // k)) for c in ref_chunks))
 
 
 def _nearest(a, k: int):
