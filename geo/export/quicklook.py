@@ -191,12 +191,14 @@ def render_quicklook(
     extent = (left, right, bottom, top)
     fig, ax = _figure(10, 10 * (top - bottom) / (right - left) + 1.2)
     ax.set_facecolor("#202020")
-    ax.imshow(np.nan_to_num(image, nan=0.12), extent=extent, interpolation="nearest")
+    # 8-bit RGB(A): matplotlib copies float images to float64 RGBA, 8 bytes a channel
+    picture = np.round(np.nan_to_num(image, nan=0.12) * 255).astype("uint8")
+    ax.imshow(picture, extent=extent, interpolation="nearest")
     handles: list = []
     if invalid is not None:
         veil = np.asarray(invalid[::step, ::step].values, dtype=bool)
-        overlay = np.zeros((*veil.shape, 4), dtype="float32")
-        overlay[veil] = (0.55, 0.55, 0.6, 0.55)
+        overlay = np.zeros((*veil.shape, 4), dtype="uint8")
+        overlay[veil] = (140, 140, 153, 140)  # (0.55, 0.55, 0.6, 0.55) in 8 bits
         ax.imshow(overlay, extent=extent, interpolation="nearest")
         handles.append(
             Patch(

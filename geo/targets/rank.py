@@ -292,7 +292,7 @@ def flag_targets(
     height, width = reasons.shape
     bits = {r: 1 << i for i, r in enumerate(rules)}
     fill = bits.get("fill", 0)
-    masked, flags = [], []
+
     if "n_evidence" in out:  # prospectivity targets: layers that raised the score
         support = out["n_evidence"].to_numpy()
     else:  # alteration targets: kinds of zones merged into the target
@@ -309,11 +309,16 @@ def flag_targets(
         c1 = min(int(win.col_off + win.width) + pad + 2, width)
         windows.append((r0, r1, c0, c1))
     data = reasons.data
-    for start in range(0, len(windows), 256):  # many small reads in one pass, memory bounded
-        batch = windows[start : start + 256]
+    masked = [0.0] * len(windows)
+    flags = [""] * len(windows)
+    # windows read 64 at a time, top to bottom: a batch touches one or two chunk rows, not the
+    # whole scene (a batch of windows spread over the scene would read every chunk at once)
+    order = np.argsort([w[0] for w in windows], kind="stable")
+    for start in range(0, len(order), 64):
+        idx = order[start : start + 64]
+        batch = [windows[i] for i in idx]
         blocks = dask.compute(*[data[r0:r1, c0:c1] for r0, r1, c0, c1 in batch])
-        for k, ((r0, _r1, c0, _c1), block) in enumerate(zip(batch, blocks, strict=True)):
-            i = start + k
+        for i, (r0, _r1, c0, _c1), block in zip(idx, batch, blocks, strict=True):
             values = np.asarray(block, dtype="uint16")
             local = transform * Affine.translation(c0, r0)
             inside = (
@@ -327,7 +332,7 @@ def flag_targets(
             )
             near = ndimage.binary_dilation(inside, structure=disk) if pad else inside
             data_px = near & ((values & fill) == 0)
-            masked.append(round(float(((values != 0) & data_px).sum() / max(data_px.sum(), 1)), 4))
+            masked[i] = round(float(((values != 0) & data_px).sum() / max(data_px.sum(), 1)), 4)
             found = [
                 f"near_{r}"
                 for r in RISK_RULES
@@ -337,7 +342,7 @@ def flag_targets(
                 found.append("tiny")
             if support[i] <= 1:
                 found.append("single_evidence")
-            flags.append(",".join(found))
+            flags[i] = ",".join(found)
     out["masked_fraction"] = np.array(masked, dtype="float64")
     out["flags"] = pd.array(flags, dtype="object")
     return out
