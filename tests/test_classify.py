@@ -12,7 +12,9 @@ import xarray as xr
 from affine import Affine
 from scipy.ndimage import gaussian_filter
 from shapely.geometry import Point, box
-from sklearn.ensemble import RandomForestClassifier
+from sklearn.ensemble import ExtraTreesClassifier, RandomForestClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.tree import DecisionTreeClassifier
 
 from geo.classify import (
     CLASS_NODATA,
@@ -27,7 +29,9 @@ from geo.classify import (
     save_model,
     spatial_blocks,
 )
+from geo.classify import predict as predict_module
 from geo.classify.models import sidecar_path
+from geo.classify.predict import predict_classes
 from geo.errors import CRSError, GeoWarning, InvalidParameterError
 from geo.testing import make_raster
 
@@ -271,3 +275,143 @@ def test_nc_landsat7_polygon_grouped_cv_is_below_random_cv():
     report = cross_validate(rf, X, y, groups=groups, n_splits=5)
     print(report.to_text())
     assert report.spatial.overall_accuracy < report.random.overall_accuracy
+
+
+@pytest.fixture(scope="module")
+def holey():
+    """A 4-band 70×90 cube with NaN holes (whole pixels and single bands) and noisy labels."""
+    rng = np.random.default_rng(7)
+    data = smooth_fields(4, (70, 90), sigma=3, seed=5)
+    data[:, 10:20, 30:45] = np.nan  # a hole in every band
+    data[2, rng.random((70, 90)) < 0.05] = np.nan  # scattered holes in one band
+    cube = make_raster(data, bands=["a", "b", "c", "d"], res=RES, origin=ORIGIN)
+    X = rng.normal(size=(400, 4)).astype("float32")
+    y = np.where(X[:, 0] + 0.8 * rng.normal(size=400) > 0, 4, 9)  # overlapping classes: ties
+    y[::7] = 2
+    return cube, X, y
+
+
+def expected_classes(model, cube):
+    Xall, _, _, index = raster_to_samples(cube)
+    return samples_to_raster(model.predict(Xall), index, cube, name="c", fill=CLASS_NODATA).values
+
+
+@pytest.mark.parametrize("trees", [1, 4, 30])
+def test_predict_classes_is_sklearn_predict_whatever_the_chunk(holey, trees):
+    cube, X, y = holey
+    model = RandomForestClassifier(n_estimators=trees, random_state=3).fit(X, y)
+    expected = expected_classes(model, cube)
+    assert (expected == CLASS_NODATA).sum() > 150 + 0.04 * 70 * 90  # the holes are nodata
+    for cube_chunks, chunk in [(None, 1024), ({"y": 40, "x": 40}, 16), ({"y": 25}, 7)]:
+        c = cube if cube_chunks is None else cube.chunk({"band": 1, **cube_chunks})
+        classes = predict_classes(model, c, chunk=chunk)
+        assert classes.dtype == np.uint8 and isinstance(classes.data, dsa.Array)
+        assert classes.rio.crs == cube.rio.crs and classes.rio.transform() == cube.rio.transform()
+        np.testing.assert_array_equal(classes.values, expected)
+
+
+def test_forest_fast_path_is_bitwise_predict_proba_with_ties(holey, monkeypatch):
+    cube, X, y = holey
+    # 4 trees on overlapping classes: many pixels have tied sums, broken like sklearn's argmax
+    model = RandomForestClassifier(n_estimators=4, n_jobs=1, random_state=0).fit(X, y)
+    pixels = np.ascontiguousarray(
+        np.random.default_rng(1).normal(size=(5000, 4)) * 2, dtype="float32"
+    )
+    reference = model.predict_proba(pixels)
+    assert (np.sort(reference, axis=1)[:, -1] == np.sort(reference, axis=1)[:, -2]).any()
+    monkeypatch.setattr(predict_module, "_BATCH", 333)  # several batches, a ragged last one
+    fast = predict_module._Forest.of(model)
+    order = fast.order(pixels.T, np.arange(5000))
+    assert sorted(order.tolist()) == list(range(5000)) and (np.diff(order) != 1).any()
+    np.testing.assert_array_equal(fast.predict_proba(pixels), reference)  # bit for bit
+    np.testing.assert_array_equal(fast.predict(pixels), model.predict(pixels))
+    # the fast path against the generic one through the public functions
+    fast_classes = predict_classes(model, cube, chunk=32).values
+    fast_rc, fast_p = predict_raster(model, cube, chunk=32)
+    monkeypatch.setattr(predict_module._Forest, "of", lambda m: None)
+    ref_classes = predict_classes(model, cube, chunk=32).values
+    ref_rc, ref_p = predict_raster(model, cube, chunk=32)
+    np.testing.assert_array_equal(fast_classes, ref_classes)
+    np.testing.assert_array_equal(fast_rc.values, ref_rc.values)
+    np.testing.assert_array_equal(fast_classes, fast_rc.values)
+    np.testing.assert_array_equal(fast_p.values, ref_p.values)
+
+
+def test_forest_fast_path_covers_extra_trees_not_overridden_models(holey):
+    _, X, y = holey
+    pixels = np.ascontiguousarray(X[:50])
+    et = ExtraTreesClassifier(n_estimators=5, random_state=0).fit(X, y)
+    fast = predict_module._Forest.of(et)
+    np.testing.assert_array_equal(fast.predict_proba(pixels), et.predict_proba(X[:50]))
+    np.testing.assert_array_equal(fast.predict(pixels), et.predict(X[:50]))
+
+    class Calibrated(RandomForestClassifier):
+        def predict_proba(self, X):
+            return super().predict_proba(X) ** 2
+
+    assert predict_module._Forest.of(Calibrated(n_estimators=2).fit(X, y)) is None
+    assert predict_module._Forest.of(DecisionTreeClassifier().fit(X, y)) is None
+    assert predict_module._Forest.of(RandomForestClassifier(n_estimators=2)) is None  # unfitted
+    stump = RandomForestClassifier(n_estimators=3, max_depth=1, random_state=0).fit(X, y)
+    stump_only = RandomForestClassifier(n_estimators=2).fit(X, np.where(X[:, 0] > 9, 1, 2))
+    one_split = RandomForestClassifier(n_estimators=1, max_depth=1, random_state=0).fit(X, y)
+    extreme = np.concatenate([X, np.float32([[3e38, -3e38, 1e30, 0]] * 3)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        # one split per tree; a feature split at a single value; no split at all
+        for model in (stump, one_split, stump_only):
+            fast = predict_module._Forest.of(model)
+            np.testing.assert_array_equal(fast.predict(extreme), model.predict(extreme))
+
+
+def test_predict_classes_other_models_use_their_predict(holey):
+    cube, X, y = holey
+    model = LogisticRegression().fit(X, y)
+    np.testing.assert_array_equal(
+        predict_classes(model, cube, chunk=40).values, expected_classes(model, cube)
+    )
+    with pytest.raises(InvalidParameterError, match="integer classes"):
+        predict_classes(LogisticRegression().fit(X, y.astype(str)), cube)
+    with pytest.raises(InvalidParameterError, match="4 features but 'features' has 3"):
+        predict_classes(model, cube.isel(band=[0, 1, 2]))
+    with pytest.raises(InvalidParameterError, match="chunk"):
+        predict_classes(model, cube, chunk=0)
+
+
+def test_forest_votes_stop_early_and_stay_exact(holey, monkeypatch):
+    cube, X, y = holey
+    sizes = []
+    lead = predict_module._Forest._lead
+
+    def spy(self, total):
+        sizes.append(total.shape[1])
+        return lead(self, total)
+
+    monkeypatch.setattr(predict_module._Forest, "_lead", spy)
+    rng = np.random.default_rng(4)
+    six = rng.integers(0, 6, size=400)  # 6 classes: two uint64 words of 4 lanes
+    Xs = X + six[:, None].astype("float32")
+    cases = [
+        (RandomForestClassifier(n_estimators=40, random_state=1), X, y),
+        # impure leaves (fractions that do not round to 16-bit fixed point exactly)
+        (RandomForestClassifier(n_estimators=25, min_samples_leaf=15, random_state=2), Xs, six),
+    ]
+    for model, Xfit, yfit in cases:
+        model.fit(Xfit, yfit)
+        sizes.clear()
+        pixels = np.ascontiguousarray(
+            np.random.default_rng(5).normal(size=(3000, 4)) * 2 + Xfit.mean(0), dtype="float32"
+        )
+        np.testing.assert_array_equal(
+            predict_module._Forest.of(model).predict(pixels), model.predict(pixels)
+        )
+        assert sizes[0] == 3000 and sizes[-1] < 3000  # decided pixels left the batch
+        np.testing.assert_array_equal(
+            predict_classes(model, cube, chunk=50).values, expected_classes(model, cube)
+        )
+    # a forest too large for 16-bit lanes (here: lanes of 8 bits) sums exactly instead
+    monkeypatch.setattr(predict_module, "_LANE_BITS", 8)
+    model = cases[0][0]
+    fast = predict_module._Forest.of(model)
+    assert fast.words == []
+    np.testing.assert_array_equal(fast.predict(X), model.predict(X))

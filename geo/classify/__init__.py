@@ -2,12 +2,18 @@
 
 Typical flow: :func:`labels_from_polygons` → :func:`raster_to_samples` →
 :func:`cross_validate` (spatial vs random folds) → :func:`fit_classifier` →
-:func:`predict_raster` → ``geo.io.write_rasters``; :func:`save_model` /
+:func:`predict_raster` (or :func:`predict_classes`, classes only) → ``geo.io.write_rasters``; :func:`save_model` /
 :func:`load_model` keep a fitted model with its feature names.
 """
 
 from geo.classify.models import load_model, save_model
-from geo.classify.predict import CLASS_NODATA, fit_classifier, kmeans_classes, predict_raster
+from geo.classify.predict import (
+    CLASS_NODATA,
+    fit_classifier,
+    kmeans_classes,
+    predict_classes,
+    predict_raster,
+)
 from geo.classify.samples import labels_from_polygons, raster_to_samples, samples_to_raster
 from geo.classify.validation import ValidationReport, cross_validate, spatial_blocks
 
@@ -19,6 +25,7 @@ __all__ = [
     "kmeans_classes",
     "labels_from_polygons",
     "load_model",
+    "predict_classes",
     "predict_raster",
     "raster_to_samples",
     "samples_to_raster",
