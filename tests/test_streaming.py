@@ -70,3 +70,17 @@ def test_streaming_median_is_numpys_median(seed):
 def test_streaming_median_constant_and_empty():
     assert streaming_median(xr.DataArray(np.full((3, 3), 2.5), dims=("y", "x"))) == 2.5
     assert np.isnan(streaming_median(xr.DataArray(np.full((2, 2), np.nan), dims=("y", "x"))))
+
+
+def test_streaming_median_of_a_mostly_constant_layer_narrows_instead_of_sorting_it_all():
+    """1.5 M cells, most exactly 0 (a clipped membership): the tied bin is never gathered whole."""
+    rng = np.random.default_rng(3)
+    v = np.zeros((1500, 1000))
+    v[:300] = rng.random((300, 1000))  # a quarter of the cells vary
+    v[0, :7] = np.nan
+    da = xr.DataArray(dsa.from_array(v, chunks=400), dims=("y", "x"))
+    assert streaming_median(da, rows=256) == np.median(v[np.isfinite(v)]) == 0.0
+    w = v.copy()
+    w[300:1400] = 0.25  # the median falls among 1.1 M equal values
+    da = xr.DataArray(dsa.from_array(w, chunks=400), dims=("y", "x"))
+    assert streaming_median(da, rows=256) == np.median(w[np.isfinite(w)])

@@ -49,6 +49,7 @@ __all__ = [
     "area_capture",
     "conditional_independence",
     "curve_auc",
+    "draw_positions",
     "fuzzy_and",
     "fuzzy_gamma",
     "fuzzy_gaussian",
@@ -1080,6 +1081,33 @@ def area_capture(
     return {float(f): float(np.interp(f, area, dep)) for f in fractions}
 
 
+def draw_positions(population: int, k: int, random_state: int = 0) -> np.ndarray:
+    """Sorted positions of ``min(k, population)`` cells drawn without replacement.
+
+    Memory follows ``k``, not the population (``Generator.choice(..., replace=False)``
+    allocates the whole population): batches of random integers are drawn and repeats
+    dropped until ``k`` distinct positions are found. Deterministic for a given seed.
+
+    Examples
+    --------
+    >>> draw_positions(10, 3, random_state=1).tolist() == draw_positions(10, 3, 1).tolist()
+    True
+    >>> draw_positions(4, 10).tolist()
+    [0, 1, 2, 3]
+    """
+    k = min(int(k), int(population))
+    if k == population:
+        return np.arange(population)
+    rng = np.random.default_rng(random_state)
+    picked = np.empty(0, dtype="int64")
+    while picked.size < k:
+        extra = rng.integers(0, population, size=2 * (k - picked.size) + 16)
+        picked = np.concatenate([picked, extra])
+        _, first = np.unique(picked, return_index=True)
+        picked = picked[np.sort(first)]  # keep the draw order, repeats dropped
+    return np.sort(picked[:k])
+
+
 def roc_auc(
     score, deposits, *, valid=None, n_background: int = 10000, random_state: int = 0
 ) -> float:
@@ -1126,8 +1154,8 @@ def roc_auc(
         raise InvalidParameterError(
             "roc_auc: every valid, scored cell holds a deposit; there is no background to compare with."
         )
-    rng = np.random.default_rng(random_state)
-    drawn = rng.choice(background, size=min(n_background, background.size), replace=False)
+    positions = draw_positions(background.size, n_background, random_state)
+    drawn = background[positions]
     labels = np.concatenate([np.ones(int(dep.sum())), np.zeros(drawn.size)])
     from sklearn.metrics import roc_auc_score  # imported here: scikit-learn is slow to import
 

@@ -27,6 +27,7 @@ import numpy as np
 import xarray as xr
 
 from geo.errors import InvalidParameterError
+from geo.targets.prospectivity import draw_positions
 
 __all__ = ["ScoreEvaluation", "evaluate_score", "streaming_median"]
 
@@ -142,9 +143,8 @@ def evaluate_score(
     above = np.zeros(levels.size, "int64")
     at_or_above = np.zeros(levels.size, "int64")
     # pass 2 (counts need the levels) and the background values drawn as roc_auc draws them
-    rng = np.random.default_rng(random_state)
-    n_draw = min(n_background, n_background_cells)
-    drawn_pos = np.sort(rng.choice(n_background_cells, size=n_draw, replace=False))
+    drawn_pos = draw_positions(n_background_cells, n_background, random_state)
+    n_draw = drawn_pos.size
     background = np.empty(n_draw)
     seen = 0
     for r0, values, keep in _strips(score, valid, rows):
@@ -186,7 +186,9 @@ def streaming_median(
     """Exact median of the finite values of ``layer`` in ``valid``, in bounded memory.
 
     Equal to ``numpy.median`` of those values (the mean of the two middle values for an
-    even count); NaN when there is none.
+    even count); NaN when there is none. Each order statistic is found by narrowing a
+    value range with histograms until the values left in it are few (or all equal), so a
+    layer that is mostly one value (a membership clipped at 0) costs no more memory.
 
     Examples
     --------
@@ -200,25 +202,39 @@ def streaming_median(
             lo, hi, n = min(lo, v.min()), max(hi, v.max()), n + v.size
     if n == 0:
         return float("nan")
-    if lo == hi:
-        return float(lo)
-    edges = np.linspace(lo, hi, 4097)
-    counts = np.zeros(edges.size - 1, "int64")
-    for _, values, keep in _strips(layer, valid, rows):
-        counts += np.histogram(values[keep], bins=edges)[0]
     ranks = [(n - 1) // 2, n // 2]  # 0-based order statistics whose mean is the median
-    cum = np.concatenate([[0], np.cumsum(counts)])
-    bins = sorted({int(np.searchsorted(cum, k, side="right") - 1) for k in ranks})
-    inside: dict[int, list[np.ndarray]] = {b: [] for b in bins}
-    for _, values, keep in _strips(layer, valid, rows):
-        v = values[keep]
-        for b in bins:
-            # np.histogram's bins are half-open except the last, which includes hi
-            upper = (v < edges[b + 1]) if b < counts.size - 1 else (v <= hi)
-            inside[b].append(v[(v >= edges[b]) & upper])
-    sorted_bins = {b: np.sort(np.concatenate(parts)) for b, parts in inside.items()}
-    picked = []
-    for k in ranks:
-        b = int(np.searchsorted(cum, k, side="right") - 1)  # bin holding the k-th value
-        picked.append(sorted_bins[b][k - cum[b]])
-    return float((picked[0] + picked[1]) / 2)
+    picked = [_order_statistic(layer, valid, rows, k, lo, hi) for k in sorted(set(ranks))]
+    return float((picked[0] + picked[-1]) / 2)
+
+
+def _order_statistic(layer, valid, rows: int, k: int, lo: float, hi: float) -> float:
+    """Return the k-th smallest (0-based) finite value in ``valid``; all values lie in [lo, hi]."""
+    below = 0  # values smaller than lo
+    while True:
+        if lo == hi:
+            return float(lo)
+        edges = np.linspace(lo, hi, 4097)
+        counts = np.zeros(edges.size - 1, "int64")
+        for _, values, keep in _strips(layer, valid, rows):
+            v = values[keep]
+            counts += np.histogram(v[(v >= lo) & (v <= hi)], bins=edges)[0]
+        cum = np.concatenate([[0], np.cumsum(counts)])
+        b = int(np.searchsorted(cum, k - below, side="right") - 1)  # bin of the k-th value
+        last = b == counts.size - 1
+        b_lo = edges[b]
+        b_hi = hi if last else np.nextafter(edges[b + 1], -np.inf)  # bins are half-open
+        below += int(cum[b])
+        if counts[b] <= 1 << 20:  # few enough to sort
+            inside = []
+            for _, values, keep in _strips(layer, valid, rows):
+                v = values[keep]
+                inside.append(v[(v >= b_lo) & (v <= b_hi)])
+            return float(np.sort(np.concatenate(inside))[k - below])
+        # many values in one bin: narrow to its actual range (equal values end the search)
+        v_lo, v_hi = np.inf, -np.inf
+        for _, values, keep in _strips(layer, valid, rows):
+            v = values[keep]
+            v = v[(v >= b_lo) & (v <= b_hi)]
+            if v.size:
+                v_lo, v_hi = min(v_lo, v.min()), max(v_hi, v.max())
+        lo, hi = v_lo, v_hi
