@@ -266,3 +266,16 @@ def test_gtk_iocg_structures_real_data(caplog):
     print(f"GTK: {len(nodes)} structure intersections")
     assert n_occ == 17  # 17 of the 26 points fall inside the target area, each in its own cell
     assert len(nodes) > 0
+
+
+def test_feature_transform_equals_scipys_public_one():
+    from scipy import ndimage
+
+    from geo.targets.evidence import _feature_transform
+
+    burned = (np.random.default_rng(0).random((300, 200)) < 0.01).astype("uint8")
+    want = ndimage.distance_transform_edt(
+        burned == 0, sampling=(30.0, 20.0), return_distances=False, return_indices=True
+    )
+    got = _feature_transform(burned, (30.0, 20.0))
+    assert got.dtype == np.int32 and np.array_equal(got, want)

@@ -593,12 +593,10 @@ def _distance(geoms: np.ndarray, transform: Affine, shape: tuple[int, int]) -> n
     if burned.any():
         # the nearest burned pixel of every pixel (int32 indices: half the memory of scipy's
         # float64 distances), turned into metres a strip at a time
-        near_r, near_c = ndimage.distance_transform_edt(
-            burned == 0, sampling=(dy, dx), return_distances=False, return_indices=True
-        )
+        near_r, near_c = _feature_transform(burned, (dy, dx))
         del burned
-        for r0 in range(0, ny, 1024):
-            r1 = min(r0 + 1024, ny)
+        for r0 in range(0, ny, 256):
+            r1 = min(r0 + 256, ny)
             rows = np.arange(r0 + pad, r1 + pad, dtype="float64")[:, None]
             cols = np.arange(pad, nx + pad, dtype="float64")[None, :]
             out[r0:r1] = np.hypot(
@@ -621,8 +619,8 @@ def _distance(geoms: np.ndarray, transform: Affine, shape: tuple[int, int]) -> n
     if beyond.any():
         half = math.hypot(dx, dy) / 2
         unsure_rows, unsure_cols = [], []
-        for r0 in range(0, ny, 1024):  # a strip at a time: no whole-grid temporaries
-            r1 = min(r0 + 1024, ny)
+        for r0 in range(0, ny, 256):  # a strip at a time: no whole-grid temporaries
+            r1 = min(r0 + 256, ny)
             rr = np.arange(r0, r1)[:, None]
             cc = np.arange(nx)[None, :]
             to_edge = np.minimum(
@@ -643,6 +641,28 @@ def _distance(geoms: np.ndarray, transform: Affine, shape: tuple[int, int]) -> n
                 )
                 out[r, c] = dist
     return out
+
+
+def _feature_transform(burned: np.ndarray, sampling: tuple[float, float]) -> np.ndarray:
+    """Row and column of the nearest nonzero pixel of ``burned`` (int32, shape (2, ny, nx)).
+
+    ``scipy.ndimage.distance_transform_edt`` first turns its input into int64 with
+    ``np.where`` (8 bytes a pixel: 0.5 GB on a Landsat scene) before the int8 the algorithm
+    uses; its compiled feature transform is called with the int8 input directly when it is
+    available, else the public function is used (same result, more memory).
+    """
+    try:
+        from scipy.ndimage import _nd_image
+
+        transform = _nd_image.euclidean_feature_transform
+    except (ImportError, AttributeError):  # pragma: no cover - other scipy layouts
+        return ndimage.distance_transform_edt(
+            burned == 0, sampling=sampling, return_distances=False, return_indices=True
+        )
+    background = (burned == 0).view(np.int8)  # 1 where no feature: the EDT's input
+    ft = np.zeros((2, *burned.shape), dtype=np.int32)
+    transform(background, np.asarray(sampling, dtype=np.float64), ft)
+    return ft
 
 
 def _length_per_pixel(geoms: np.ndarray, transform: Affine, shape: tuple[int, int]) -> np.ndarray:
