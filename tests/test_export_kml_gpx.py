@@ -18,6 +18,7 @@ import rasterio
 from PIL import Image
 from pyproj import Transformer
 
+import geo.export.kml as kml_module
 from geo.errors import InvalidParameterError
 from geo.export._common import field_coordinates
 from geo.export.gpx import path_length, visit_order, waypoint_name, write_gpx
@@ -415,17 +416,25 @@ def test_failed_writes_leave_no_file(layers, tmp_path, true_colour, monkeypatch)
         write_kmz(kmz, targets, overlay=true_colour)
     monkeypatch.undo()
 
-    real_write_bytes = Path.write_bytes
+    # the KML is streamed placemark by placemark: fail after the first few are on disk
+    real_element = kml_module._Stream.element
+    calls = []
 
-    def write_bytes(self, data):
-        real_write_bytes(self, data[:100])
-        raise OSError("disk full")
+    def element(self, el, level):
+        calls.append(el.tag)
+        if calls.count("Placemark") > 2:
+            raise OSError("disk full")
+        return real_element(self, el, level)
 
-    monkeypatch.setattr(Path, "write_bytes", write_bytes)
+    monkeypatch.setattr(kml_module._Stream, "element", element)
     with pytest.raises(OSError, match="disk full"):
         write_kml(kml, targets)
+    calls.clear()
     with pytest.raises(OSError, match="disk full"):
         write_kml(keep, targets)
+    calls.clear()
+    with pytest.raises(OSError, match="disk full"):  # and inside the KMZ's zip entry
+        write_kmz(kmz, targets)
     monkeypatch.undo()
 
     def tree_write(self, file, *args, **kwargs):

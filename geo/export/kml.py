@@ -130,16 +130,45 @@ class _Cdata:
         self._blocks.append(content)
         return f"@@{self._token}:{len(self._blocks) - 1}@@"
 
-    def serialise(self, root: ET.Element) -> bytes:
-        ET.indent(root, space=" ")
-        text = ET.tostring(root, encoding="unicode", xml_declaration=False)
+    def expand(self, text: str) -> str:
+        """Replace the placeholders in ``text`` and forget their blocks."""
+        if not self._blocks:
+            return text
 
         def cdata(match: re.Match) -> str:
             block = self._blocks[int(match.group(1))]
             return "<![CDATA[" + block.replace("]]>", "]]]]><![CDATA[>") + "]]>"
 
         text = re.sub(f"@@{self._token}:(\\d+)@@", cdata, text)
-        return ('<?xml version="1.0" encoding="UTF-8"?>\n' + text + "\n").encode("utf-8")
+        self._blocks.clear()
+        return text
+
+
+class _Stream:
+    """Write the document element by element (one placemark at a time).
+
+    Memory follows the largest placemark, not the file: a scene with tens of thousands of
+    zone outlines never holds its whole KML tree or text.
+    """
+
+    def __init__(self, fh: io.TextIOBase) -> None:
+        self.fh = fh
+        self.cdata = _Cdata()
+
+    def element(self, el: ET.Element, level: int) -> None:
+        ET.indent(el, space=" ", level=level)
+        text = ET.tostring(el, encoding="unicode", xml_declaration=False)
+        self.fh.write(" " * level + self.cdata.expand(text) + "\n")
+
+    def children(self, container: ET.Element, level: int) -> None:
+        for child in container:
+            self.element(child, level)
+
+    def open(self, tag: str, level: int, attrib: str = "") -> None:
+        self.fh.write(" " * level + f"<{tag}{attrib}>\n")
+
+    def close(self, tag: str, level: int) -> None:
+        self.fh.write(" " * level + f"</{tag}>\n")
 
 
 # --------------------------------------------------------------------------- geometry
@@ -344,30 +373,38 @@ def _sorted_targets(targets: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     return targets
 
 
-def _targets_folders(doc: ET.Element, targets: gpd.GeoDataFrame, cdata: _Cdata) -> None:
+def _folder(out: _Stream, name: str, *, open_: bool = False) -> None:
+    out.open("Folder", 2)
+    head = ET.Element("Folder")
+    _sub(head, "name", name)
+    if open_:
+        _sub(head, "open", "1")
+    out.children(head, 3)
+
+
+def _targets_folders(out: _Stream, targets: gpd.GeoDataFrame) -> None:
     targets = _sorted_targets(targets)
     coords = field_coordinates(targets)
-    folder = _sub(doc, "Folder")
-    _sub(folder, "name", "Targets")
-    _sub(folder, "open", "1")
+    _folder(out, "Targets", open_=True)
     for idx, row in targets.iterrows():
         values = _target_values(row, coords.loc[idx])
         cls = rank_class(row.get("rank"))
-        pm = _sub(folder, "Placemark", id=f"target-{values['target_id'] or idx}")
+        pm = ET.Element("Placemark", id=f"target-{values['target_id'] or idx}")
         _sub(pm, "name", values["rank"] or values["target_id"])
         _sub(pm, "Snippet", f"{values['target_id']} score {values['score']}", maxLines="1")
-        _sub(pm, "description", cdata(_description(values)))
+        _sub(pm, "description", out.cdata(_description(values)))
         _sub(pm, "styleUrl", f"#target-{cls}")
         _extended_data(pm, values)
         point = _sub(pm, "Point")
         _sub(point, "coordinates", _lonlat(coords.at[idx, "lon"], coords.at[idx, "lat"]))
+        out.element(pm, 3)
+    out.close("Folder", 2)
 
-    outlines = _sub(doc, "Folder")
-    _sub(outlines, "name", "Target outlines")
+    _folder(out, "Target outlines")
     wgs = _to_wgs84(targets, "targets")
     for idx, row in wgs.iterrows():
         tid = _text(row.get("target_id")) or str(idx)
-        pm = _sub(outlines, "Placemark")
+        pm = ET.Element("Placemark")
         _sub(pm, "name", tid)
         rank = _text(row.get("rank"), ".0f")
         summary = f"{tid}: rank {rank}, score {_text(row.get('score'), '.3f')}"
@@ -377,10 +414,12 @@ def _targets_folders(doc: ET.Element, targets: gpd.GeoDataFrame, cdata: _Cdata) 
         _sub(pm, "styleUrl", f"#outline-{rank_class(row.get('rank'))}")
         _extended_data(pm, {"target_id": tid, "rank": rank})
         _geometry(pm, row.geometry)
+        out.element(pm, 3)
+    out.close("Folder", 2)
 
 
 def _layer_folder(
-    doc: ET.Element,
+    out: _Stream,
     frame: gpd.GeoDataFrame,
     *,
     name: str,
@@ -391,10 +430,9 @@ def _layer_folder(
     label_point: bool = False,
 ) -> None:
     wgs = _to_wgs84(frame, param)
-    folder = _sub(doc, "Folder")
-    _sub(folder, "name", name)
+    _folder(out, name)
     for idx, row in wgs.iterrows():
-        pm = _sub(folder, "Placemark")
+        pm = ET.Element("Placemark")
         label = next((_text(row[c]) for c in name_column if c in row and _text(row[c])), str(idx))
         _sub(pm, "name", label)
         values = {c: _text(row[c]) for c in fields if c in row.index}
@@ -405,6 +443,8 @@ def _layer_folder(
         if values:
             _extended_data(pm, values)
         _geometry(pm, row.geometry, label_point=label_point)
+        out.element(pm, 3)
+    out.close("Folder", 2)
 
 
 def _look_at(doc: ET.Element, layers: Sequence[gpd.GeoDataFrame]) -> None:
@@ -435,8 +475,10 @@ def _document(
     zones: gpd.GeoDataFrame | None,
     occurrences: gpd.GeoDataFrame | None,
     title: str,
+    fh: io.TextIOBase,
     overlay: tuple[bytes, Sequence[tuple[float, float]]] | None = None,
-) -> bytes:
+) -> None:
+    """Write the KML document to the text file ``fh``, one placemark at a time."""
     _check_targets(targets)
     for name, frame in (
         ("targets", targets),
@@ -446,8 +488,11 @@ def _document(
     ):
         if frame is not None:
             _check_layer(frame, name)
-    root = ET.Element("kml", {"xmlns": KML_NS, "xmlns:gx": GX_NS})
-    doc = _sub(root, "Document")
+    out = _Stream(fh)
+    fh.write('<?xml version="1.0" encoding="UTF-8"?>\n')
+    out.open("kml", 0, f' xmlns="{KML_NS}" xmlns:gx="{GX_NS}"')
+    out.open("Document", 1)
+    doc = ET.Element("Document")  # the small elements before the folders
     _sub(doc, "name", title)
     _sub(doc, "open", "1")
     n = len(targets)
@@ -465,10 +510,10 @@ def _document(
     )
     _look_at(doc, [targets, licences])
     _styles(doc)
-    cdata = _Cdata()
+    out.children(doc, 2)
     if overlay is not None:
         _, corners = overlay
-        scene_folder = _sub(doc, "Folder")
+        scene_folder = ET.Element("Folder")
         _sub(scene_folder, "name", "Scene image")
         ground = _sub(scene_folder, "GroundOverlay")
         _sub(ground, "name", "Scene (true colour)")
@@ -476,10 +521,11 @@ def _document(
         _sub(_sub(ground, "Icon"), "href", OVERLAY_HREF)
         quad = _sub(ground, "gx:LatLonQuad")
         _sub(quad, "coordinates", _coords(corners))
-    _targets_folders(doc, targets, cdata)
+        out.element(scene_folder, 2)
+    _targets_folders(out, targets)
     if licences is not None:
         _layer_folder(
-            doc,
+            out,
             licences,
             name="Licences",
             param="licences",
@@ -490,7 +536,7 @@ def _document(
         )
     if zones is not None:
         _layer_folder(
-            doc,
+            out,
             zones,
             name="Alteration zones",
             param="zones",
@@ -500,7 +546,7 @@ def _document(
         )
     if occurrences is not None:
         _layer_folder(
-            doc,
+            out,
             occurrences,
             name="Known occurrences",
             param="occurrences",
@@ -508,7 +554,8 @@ def _document(
             name_column=("name",),
             fields=("name", "commodity", "type"),
         )
-    return cdata.serialise(root)
+    out.close("Document", 1)
+    out.close("kml", 0)
 
 
 # --------------------------------------------------------------------------- public API
@@ -551,10 +598,11 @@ def write_kml(
         A layer is not a GeoDataFrame or has no CRS, or ``targets`` lacks
         ``easting``/``northing``/``epsg``.
     """
-    data = _document(targets, licences=licences, zones=zones, occurrences=occurrences, title=title)
     path = Path(path)
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(data)
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", newline="\n") as fh:
+        _document(
+            targets, licences=licences, zones=zones, occurrences=occurrences, title=title, fh=fh
+        )
     return path
 
 
@@ -614,18 +662,22 @@ def write_kmz(
         ``path``.
     """
     image = _check_overlay(overlay) if overlay is not None else None
-    data = _document(
-        targets,
-        licences=licences,
-        zones=zones,
-        occurrences=occurrences,
-        title=title,
-        overlay=image,
-    )
     path = Path(path)
     with atomic_path(path) as tmp:
         with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-            zf.writestr("doc.kml", data)
+            with (
+                zf.open("doc.kml", "w") as raw,
+                io.TextIOWrapper(raw, encoding="utf-8", newline="\n") as fh,
+            ):
+                _document(
+                    targets,
+                    licences=licences,
+                    zones=zones,
+                    occurrences=occurrences,
+                    title=title,
+                    overlay=image,
+                    fh=fh,
+                )
             if image is not None:
                 zf.writestr(OVERLAY_HREF, image[0])
     return path

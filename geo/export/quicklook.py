@@ -52,6 +52,16 @@ def _step(shape: tuple[int, ...]) -> int:
     return max(1, int(np.ceil(max(shape[-2:]) / _MAX_PIXELS)))
 
 
+def _outlines(frame: gpd.GeoDataFrame, tolerance: float) -> gpd.GeoSeries:
+    """Boundaries simplified to the map's drawing resolution (half a decimated pixel).
+
+    A zone traced from pixels has a vertex at every pixel corner; drawn on a picture with a
+    few scene pixels to each of its own, they only cost memory and time (thousands of zones
+    on a large scene), not detail.
+    """
+    return frame.geometry.boundary.simplify(tolerance, preserve_topology=False)
+
+
 def decimated_rgb(reflectance: xr.DataArray) -> np.ndarray:
     """Red, green and blue of a scene, every n-th pixel (at most ~1600 px on the long side).
 
@@ -189,6 +199,7 @@ def render_quicklook(
     image = np.moveaxis(_stretch(rgb), 0, -1)
     left, bottom, right, top = reflectance.rio.bounds()
     extent = (left, right, bottom, top)
+    tolerance = step * abs(reflectance.rio.resolution()[0]) / 2
     fig, ax = _figure(10, 10 * (top - bottom) / (right - left) + 1.2)
     ax.set_facecolor("#202020")
     # 8-bit RGB(A): matplotlib copies float images to float64 RGBA, 8 bytes a channel
@@ -210,11 +221,11 @@ def render_quicklook(
         family = zones["kind"].map(_family)
         for name, group in zones.groupby(family):
             colour = _FAMILY_COLOURS[name]
-            group.boundary.plot(ax=ax, color=colour, linewidth=0.9)
+            _outlines(group, tolerance).plot(ax=ax, color=colour, linewidth=0.9)
             n = group["kind"].nunique()
             label = f"{name} zones ({n} layer{'s' if n > 1 else ''})"
             handles.append(Line2D([], [], color=colour, label=label))
-    _overlay(ax, handles, targets, licences, structures, occurrences, label_top)
+    _overlay(ax, handles, targets, licences, structures, occurrences, label_top, tolerance)
     _decorate(ax, fig, handles, reflectance.rio.bounds(), reflectance.rio.crs, title)
     return fig
 
@@ -270,13 +281,19 @@ def render_score_map(
         )
         bar.ax.axhline(cutoff, color="cyan", linewidth=2)
         handles.append(Line2D([], [], color="cyan", label=f"target cutoff ({cutoff:.3g})"))
-    _overlay(ax, handles, targets, licences, structures, occurrences, label_top)
+    tolerance = step * abs(score.rio.resolution()[0]) / 2
+    _overlay(ax, handles, targets, licences, structures, occurrences, label_top, tolerance)
     _decorate(ax, fig, handles, (left, bottom, right, top), score.rio.crs, title)
     return fig
 
 
-def _overlay(ax, handles, targets, licences, structures, occurrences, label_top) -> None:
-    """Draw licences, structures, occurrences and targets (labelled by rank)."""
+def _overlay(
+    ax, handles, targets, licences, structures, occurrences, label_top, tolerance=0.0
+) -> None:
+    """Draw licences, structures, occurrences and targets (labelled by rank).
+
+    Target outlines are simplified by ``tolerance`` (CRS units), see :func:`_outlines`.
+    """
     if structures is not None and len(structures):
         structures.plot(ax=ax, color="#d62728", linewidth=1.1)
         handles.append(Line2D([], [], color="#d62728", label="faults / structures"))
@@ -318,7 +335,7 @@ def _overlay(ax, handles, targets, licences, structures, occurrences, label_top)
             )
         handles.append(Line2D([], [], color="white", linestyle="--", label="licence"))
     if targets is not None and len(targets):
-        targets.boundary.plot(ax=ax, color="yellow", linewidth=2.0)
+        _outlines(targets, tolerance).plot(ax=ax, color="yellow", linewidth=2.0)
         handles.append(Line2D([], [], color="yellow", linewidth=2, label="target (label = rank)"))
         for row in targets.sort_values("rank").head(label_top).itertuples():
             ax.annotate(

@@ -922,6 +922,12 @@ def _check_top(top: int) -> None:
 
 
 def _render_html(run: _Run, *, top: int, self_test: bool, sheets: dict | None = None) -> str:
+    template, context = _html_template(run, top=top, self_test=self_test, sheets=sheets)
+    return template.render(**context)
+
+
+def _html_template(run: _Run, *, top: int, self_test: bool, sheets: dict | None = None):
+    """Return the report's template and its context (to render, or stream to a file)."""
     import jinja2
 
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
@@ -965,7 +971,7 @@ def _render_html(run: _Run, *, top: int, self_test: bool, sheets: dict | None = 
         },
         "selfTest": bool(self_test),
     }
-    return template.render(
+    return template, dict(
         title=f"geo report — {scene}",
         summary=summary,
         images=images,
@@ -1115,9 +1121,10 @@ def write_report(
     written: dict[str, Path] = {}
     if html_path is not False:
         html_path = run.dir / "report.html" if html_path in (None, True) else Path(html_path)
-        html = _render_html(run, top=top, self_test=False)
-        with atomic_path(html_path) as tmp:
-            tmp.write_text(html, encoding="utf-8")
+        template, context = _html_template(run, top=top, self_test=False)
+        # streamed: the page (tens of MB with thousands of targets) is never one string
+        with atomic_path(html_path) as tmp, open(tmp, "w", encoding="utf-8") as fh:
+            template.stream(**context).dump(fh)
         written["html"] = html_path
     if pdf_path is not False:
         pdf_path = run.dir / "report.pdf" if pdf_path in (None, True) else Path(pdf_path)
