@@ -279,3 +279,32 @@ def test_feature_transform_equals_scipys_public_one():
     )
     got = _feature_transform(burned, (30.0, 20.0))
     assert got.dtype == np.int32 and np.array_equal(got, want)
+
+
+@pytest.mark.parametrize(
+    ("density", "window"),
+    [
+        (0.01, 10**9),  # dense features: every tile from a grown window
+        (0.0005, 10**9),  # sparse: wide windows
+        (0.0005, 40 * 40),  # windows capped: strips by the separable transform
+        (0.0, 10**9),  # a single burned pixel in a corner
+        (0.0, 40 * 40),  # ... by the separable transform
+        (0.002, 32 * 32),  # some strips one way, some the other
+    ],
+)
+def test_tiled_distance_transform_equals_one_whole_grid_transform(density, window, monkeypatch):
+    """Strip by strip (grown windows, or the separable transform) = one whole-grid EDT."""
+    from scipy import ndimage
+
+    import geo.targets.evidence as ev
+
+    monkeypatch.setattr(ev, "_EDT_COARSE", 4)
+    monkeypatch.setattr(ev, "_EDT_WINDOW_PX", window)
+    rng = np.random.default_rng(7)
+    pad, sampling = 3, (30.0, 20.0)
+    burned = (rng.random((137 + 2 * pad, 211 + 2 * pad)) < density).astype("uint8")
+    burned[-1, 0] = 1
+    want = ndimage.distance_transform_edt(burned == 0, sampling=sampling)[pad:-pad, pad:-pad]
+    out = np.full((137, 211), np.inf, dtype="float32")
+    ev._tiled_edt(burned, sampling, pad, out, tile=32)
+    np.testing.assert_allclose(out, want.astype("float32"), rtol=1e-6, atol=1e-3)

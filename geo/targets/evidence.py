@@ -43,6 +43,9 @@ _LINES = ("LineString", "MultiLineString")
 _POINTS = ("Point", "MultiPoint")
 _POLYGONS = ("Polygon", "MultiPolygon")
 _EDT_PAD_PX = 64  # halo (pixels) rasterized around the grid before the distance transform
+_EDT_TILE_PX = 512  # distance transform strip height and tile width (pixels)
+_EDT_COARSE = 16  # pixels per coarse cell edge of the distance bound
+_EDT_WINDOW_PX = 2048 * 2048  # largest grown tile (~40 MB); beyond, the separable transform
 
 
 def distance_to_lines(
@@ -55,7 +58,8 @@ def distance_to_lines(
     """Euclidean distance in metres from each pixel centre to the nearest line.
 
     The lines are rasterized with ``all_touched=True`` on the grid plus a 64-pixel halo and
-    :func:`scipy.ndimage.distance_transform_edt` runs with the pixel size as sampling. The
+    a Euclidean distance transform runs with the pixel size as sampling, a strip of rows at
+    a time (equal to one whole-grid transform; memory follows the strip). The
     error is at most half a pixel diagonal (pixels the line crosses read 0; a pixel centre
     at distance *d* from a line reads within ``d ± sqrt(dx² + dy²) / 2``). Pixels whose
     nearest rasterized line lies beyond the halo, so a line further out could be nearer,
@@ -591,21 +595,8 @@ def _distance(geoms: np.ndarray, transform: Affine, shape: tuple[int, int]) -> n
     )
     out = np.full(shape, np.inf, dtype="float32")
     if burned.any():
-        # the nearest burned pixel of every pixel (int32 indices: half the memory of scipy's
-        # float64 distances), turned into metres a strip at a time
-        near_r, near_c = _feature_transform(burned, (dy, dx))
-        del burned
-        for r0 in range(0, ny, 256):
-            r1 = min(r0 + 256, ny)
-            rows = np.arange(r0 + pad, r1 + pad, dtype="float64")[:, None]
-            cols = np.arange(pad, nx + pad, dtype="float64")[None, :]
-            out[r0:r1] = np.hypot(
-                (near_r[r0 + pad : r1 + pad, pad:-pad] - rows) * dy,
-                (near_c[r0 + pad : r1 + pad, pad:-pad] - cols) * dx,
-            )
-        del near_r, near_c
-    else:
-        del burned
+        _tiled_edt(burned, (dy, dx), pad, out)
+    del burned
     # A geometry beyond the halo can only be nearer than the rasterized ones where the EDT
     # distance exceeds the way out of the halo; there (and only if some geometry reaches
     # beyond it) the exact shapely distance replaces the EDT value.
@@ -641,6 +632,175 @@ def _distance(geoms: np.ndarray, transform: Affine, shape: tuple[int, int]) -> n
                 )
                 out[r, c] = dist
     return out
+
+
+def _tiled_edt(
+    burned: np.ndarray,
+    sampling: tuple[float, float],
+    pad: int,
+    out: np.ndarray,
+    *,
+    tile: int = _EDT_TILE_PX,
+) -> None:
+    """Fill ``out`` with the distance from each pixel to the nearest nonzero pixel of ``burned``.
+
+    ``burned`` is ``out``'s grid grown by ``pad`` pixels on every side. The result equals one
+    Euclidean distance transform of the whole grid, computed a strip of ``tile`` rows at a
+    time so memory follows the strip, not the scene (a whole-grid feature transform of a
+    Landsat scene holds 0.5 GB of int32 indices):
+
+    1. a coarse grid (``_EDT_COARSE`` pixels a cell) marks the cells holding a burned pixel;
+       its distance transform bounds, for every pixel, the distance to its nearest burned
+       pixel from above (coarse distance plus one cell diagonal);
+    2. each ``tile`` x ``tile`` tile's transform runs on the tile grown by that bound, which
+       therefore holds the nearest burned pixel of every pixel of the tile: exact;
+    3. a strip with a tile so far from every burned pixel that its grown window would exceed
+       ``_EDT_WINDOW_PX`` pixels (sparse faults, points) is transformed whole-width by the
+       separable algorithm of Felzenszwalb & Huttenlocher (2012, "Distance transforms of
+       sampled functions", Theory of Computing 8): per column, the distance to the nearest
+       burned pixel above or below (carried between strips), then per row the lower envelope
+       of parabolas. Also exact.
+    """
+    dy, dx = sampling
+    ny, nx = out.shape
+    big_y, big_x = burned.shape
+    f = _EDT_COARSE
+    # any burned pixel in each f x f cell (max over rows, then over columns)
+    coarse = np.maximum.reduceat(burned, np.arange(0, big_y, f), axis=0)
+    coarse = np.maximum.reduceat(coarse, np.arange(0, big_x, f), axis=1)
+    bound = ndimage.distance_transform_edt(coarse == 0, sampling=(f * dy, f * dx))
+    bound += f * math.hypot(dx, dy)  # from any pixel of a cell to a burned pixel of the nearest
+    del coarse
+    starts = list(range(0, ny, tile))
+    # nearest burned row at or below each strip's end, per column (bottom-up), for the
+    # separable transform; and the last burned row above the first strip (the halo)
+    none_below = np.iinfo(np.int32).max // 2
+    below = {}
+    carry = _first_burned(burned[pad + ny :], pad + ny, none_below)
+    for r0 in reversed(starts):
+        r1 = min(r0 + tile, ny)
+        below[r0] = carry
+        carry = np.minimum(carry, _first_burned(burned[pad + r0 : pad + r1], pad + r0, none_below))
+    above = _last_burned(burned[:pad], 0, -none_below)
+    for r0 in starts:
+        r1 = min(r0 + tile, ny)
+        R0, R1 = r0 + pad, r1 + pad
+        windows = []
+        for c0 in range(0, nx, tile):
+            c1 = min(c0 + tile, nx)
+            C0, C1 = c0 + pad, c1 + pad
+            reach = float(bound[R0 // f : (R1 - 1) // f + 1, C0 // f : (C1 - 1) // f + 1].max())
+            hy, hx = math.ceil(reach / dy) + 1, math.ceil(reach / dx) + 1
+            w0, w1 = max(R0 - hy, 0), min(R1 + hy, big_y)
+            v0, v1 = max(C0 - hx, 0), min(C1 + hx, big_x)
+            windows.append((c0, c1, w0, w1, v0, v1))
+        if all((w1 - w0) * (v1 - v0) <= _EDT_WINDOW_PX for *_, w0, w1, v0, v1 in windows):
+            rows = np.arange(R0, R1, dtype="float64")[:, None]
+            for c0, c1, w0, w1, v0, v1 in windows:
+                C0, C1 = c0 + pad, c1 + pad
+                near_r, near_c = _feature_transform(burned[w0:w1, v0:v1], (dy, dx))
+                near_r = near_r[R0 - w0 : R1 - w0, C0 - v0 : C1 - v0]
+                near_c = near_c[R0 - w0 : R1 - w0, C0 - v0 : C1 - v0]
+                cols = np.arange(C0, C1, dtype="float64")[None, :]
+                out[r0:r1, c0:c1] = np.hypot((near_r + w0 - rows) * dy, (near_c + v0 - cols) * dx)
+                del near_r, near_c
+        else:
+            strip = burned[R0:R1] != 0
+            r = np.arange(R0, R1, dtype=np.int32)[:, None]
+            last = np.maximum.accumulate(np.where(strip, r, -none_below), axis=0)
+            np.maximum(last, above, out=last)
+            nxt = np.minimum.accumulate(np.where(strip, r, none_below)[::-1], axis=0)[::-1]
+            np.minimum(nxt, below[r0], out=nxt)
+            g = np.minimum(r - last, nxt - r).astype("float64")
+            del last, nxt, strip
+            sq = np.where(g < none_below // 2, (g * dy) ** 2, np.inf)  # vertical part, squared
+            del g
+            d2 = _lower_envelope(sq, np.arange(big_x) * dx, pad, nx)
+            out[r0:r1] = np.sqrt(d2)
+            del sq, d2
+        above = np.maximum(above, _last_burned(burned[R0:R1], R0, -none_below))
+
+
+def _first_burned(rows: np.ndarray, start: int, none: int) -> np.ndarray:
+    """Per column, the first row (absolute index) holding a burned pixel, else ``none``."""
+    if not rows.shape[0]:
+        return np.full(rows.shape[1], none, dtype=np.int32)
+    hit = rows != 0
+    return np.where(hit.any(axis=0), start + hit.argmax(axis=0), none).astype(np.int32)
+
+
+def _last_burned(rows: np.ndarray, start: int, none: int) -> np.ndarray:
+    """Per column, the last row (absolute index) holding a burned pixel, else ``none``."""
+    if not rows.shape[0]:
+        return np.full(rows.shape[1], none, dtype=np.int32)
+    hit = rows[::-1] != 0
+    last = start + rows.shape[0] - 1 - hit.argmax(axis=0)
+    return np.where(hit.any(axis=0), last, none).astype(np.int32)
+
+
+def _lower_envelope(sq: np.ndarray, x: np.ndarray, c0: int, n_out: int) -> np.ndarray:
+    """Row by row ``min over q of sq[:, q] + (x[p] - x[q])**2`` for ``p`` in ``c0 .. c0+n_out``.
+
+    The lower envelope of parabolas of Felzenszwalb & Huttenlocher (2012), vectorised over
+    the rows: one pass over the columns builds every row's envelope (vertices ``v``,
+    boundaries ``z``), a second reads it. ``inf`` in ``sq`` is a column without a burned pixel.
+    Arrays are indexed flat (row offset + position): faster than 2-D fancy indexing.
+    """
+    n_rows, n = sq.shape
+    k = np.full(n_rows, -1, dtype=np.int64)  # index of the last parabola of each envelope
+    v = np.zeros(n_rows * n, dtype=np.int32)  # row r's vertices at r * n + i
+    z = np.empty(n_rows * (n + 1), dtype=np.float64)  # its boundaries at r * (n + 1) + i
+    fx = (sq + x * x).ravel()  # row r, column q at r * n + q
+    row_v = np.arange(n_rows, dtype=np.int64) * n
+    row_z = np.arange(n_rows, dtype=np.int64) * (n + 1)
+    finite = np.isfinite(sq)
+    for q in range(n):
+        act = np.flatnonzero(finite[:, q])
+        if not act.size:
+            continue
+        kk = k[act]
+        first = kk < 0
+        if first.any():  # the first parabola of these rows
+            a = act[first]
+            v[row_v[a]] = q
+            z[row_z[a]] = -np.inf
+            z[row_z[a] + 1] = np.inf
+            k[a] = 0
+            act, kk = act[~first], kk[~first]
+            if not act.size:
+                continue
+        bv, bz = row_v[act], row_z[act]
+        fq = fx[bv + q]
+        xq = x[q]
+        while True:  # drop the parabolas the new one hides
+            vk = v[bv + kk]
+            s = (fq - fx[bv + vk]) / (2.0 * (xq - x[vk]))
+            hidden = s <= z[bz + kk]
+            if not hidden.any():
+                break
+            kk = kk - hidden
+        kk = kk + 1
+        v[bv + kk] = q
+        z[bz + kk] = s
+        z[bz + kk + 1] = np.inf
+        k[act] = kk
+    del fx, finite
+    d2 = np.full((n_rows, n_out), np.inf)
+    live = np.flatnonzero(k >= 0)
+    bv, bz = row_v[live], row_z[live]
+    sq_flat = sq.ravel()
+    j = np.zeros(live.size, dtype=np.int64)
+    for p in range(n_out):
+        xp = x[c0 + p]
+        while True:
+            ahead = z[bz + j + 1] < xp
+            if not ahead.any():
+                break
+            j = j + ahead
+        vq = v[bv + j]
+        d = xp - x[vq]
+        d2[live, p] = d * d + sq_flat[bv + vq]
+    return d2
 
 
 def _feature_transform(burned: np.ndarray, sampling: tuple[float, float]) -> np.ndarray:
