@@ -427,3 +427,24 @@ def test_a_raster_of_class_codes_takes_a_categories_membership(run_copy, tmp_pat
                 "membership": {"function": "categories", "values": {"granite": 1}},
             }
         )
+
+
+def test_in_memory_evidence_is_chunked_without_a_copy():
+    """A computed grid (distances) goes to dask as views: no second whole grid."""
+    import tracemalloc
+
+    import xarray as xr
+
+    from geo.pipeline.prospect import _chunked_view
+
+    values = np.arange(300 * 500, dtype="float32").reshape(300, 500)
+    da = xr.DataArray(values, dims=("y", "x"), coords={"y": np.arange(300), "x": np.arange(500)})
+    tracemalloc.start()
+    view = _chunked_view(da, 128)
+    grown = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert grown < values.nbytes / 10  # da.chunk() would copy all 600 kB
+    assert view.chunks == ((128, 128, 44), (128, 128, 128, 116))
+    np.testing.assert_array_equal(view.values, values)
+    np.testing.assert_array_equal(view[130:140, 250:260].values, values[130:140, 250:260])
+    assert view.dims == da.dims and np.array_equal(view.x, da.x)

@@ -26,6 +26,7 @@ from matplotlib.backends.backend_pdf import PdfPages
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MultipleLocator
 
+from geo._memory import release_memory
 from geo.errors import InputNotFoundError, InvalidParameterError, ProductError, VectorError
 from geo.export._common import atomic_path, field_coordinates, is_missing, open_decimated
 from geo.export.quicklook import draw_scale_and_north
@@ -1127,6 +1128,7 @@ def write_report(
             template.stream(**context).dump(fh)
         written["html"] = html_path
     if pdf_path is not False:
+        release_memory()  # the HTML's temporaries are freed before the PDF's pages are drawn
         pdf_path = run.dir / "report.pdf" if pdf_path in (None, True) else Path(pdf_path)
         _write_pdf(run, pdf_path, top)
         written["pdf"] = pdf_path

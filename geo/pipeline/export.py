@@ -32,6 +32,7 @@ from pathlib import Path
 import geopandas as gpd
 import pyogrio
 
+from geo._memory import release_memory
 from geo.errors import InputNotFoundError, InvalidParameterError
 
 __all__ = ["EXPORT_FORMATS", "export_run"]
@@ -100,6 +101,7 @@ def export_run(
         written["qgis"] = [gpkg]
         if (run_dir / "rasters").is_dir():
             written["qgis"] += list(write_raster_styles(run_dir / "rasters"))
+    release_memory()  # each format's temporaries are freed before the next one's
     if "kml" in formats:
         from geo.export.kml import write_kml
 
@@ -113,6 +115,7 @@ def export_run(
                 title=title,
             )
         ]
+    release_memory()
     if "kmz" in formats:
         from geo.export.kml import overlay_from_true_colour, write_kmz
 
@@ -129,6 +132,7 @@ def export_run(
                 title=title,
             )
         ]
+    release_memory()
     if "gpx" in formats:
         from geo.export.gpx import write_gpx
 
@@ -151,6 +155,7 @@ def export_run(
         from geo.export.tables import write_field_csv
 
         written["csv"] = [write_field_csv(targets, exports / "targets_field.csv")]
+    release_memory()
     if "html" in formats or "pdf" in formats:
         from geo.export.report import write_report
 

@@ -32,6 +32,7 @@ import rioxarray
 import xarray as xr
 
 import geo
+from geo._memory import release_memory
 from geo.errors import GeoWarning, InputNotFoundError, InvalidParameterError
 from geo.export.quicklook import decimated_rgb, render_quicklook, true_colour
 from geo.io.scene import open_scene
@@ -161,6 +162,7 @@ class _Timer:
                 exc.geo_stage = name
             raise
         self.seconds[name] = round(time.perf_counter() - start, 3)
+        release_memory()  # the stage's freed temporaries must not add to the next one's peak
         # ru_maxrss is in KiB on Linux
         self.peak_rss_mb[name] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
