@@ -111,3 +111,19 @@ def test_polygon_blocks_keeps_each_polygon_whole():
     assert groups.tolist() == [[1, 1, 1, 0], [0, 4, 4, 4]]
     with pytest.raises(ValueError, match="one grid"):
         lesson4.polygon_blocks(pid, blocks[:, :2])
+
+
+def test_polygon_blocks_equals_the_per_polygon_majority():
+    """The one-pass grouping = each polygon's most frequent block (lowest id on ties)."""
+    from geo.classify import polygon_blocks
+
+    rng = np.random.default_rng(3)
+    pid = rng.integers(0, 40, size=(60, 70))
+    blocks = rng.integers(0, 6, size=(60, 70))
+    want = np.zeros(pid.shape, dtype="int32")
+    for p in np.unique(pid[pid > 0]):
+        values, counts = np.unique(blocks[pid == p], return_counts=True)
+        want[pid == p] = values[np.argmax(counts)] + 1
+    np.testing.assert_array_equal(polygon_blocks(pid, blocks), want)
+    assert lesson4.polygon_blocks is polygon_blocks
+    assert not polygon_blocks(np.zeros((2, 2), int), np.ones((2, 2), int)).any()

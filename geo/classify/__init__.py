@@ -15,7 +15,12 @@ from geo.classify.predict import (
     predict_raster,
 )
 from geo.classify.samples import labels_from_polygons, raster_to_samples, samples_to_raster
-from geo.classify.validation import ValidationReport, cross_validate, spatial_blocks
+from geo.classify.validation import (
+    ValidationReport,
+    cross_validate,
+    polygon_blocks,
+    spatial_blocks,
+)
 
 __all__ = [
     "CLASS_NODATA",
@@ -25,6 +30,7 @@ __all__ = [
     "kmeans_classes",
     "labels_from_polygons",
     "load_model",
+    "polygon_blocks",
     "predict_classes",
     "predict_raster",
     "raster_to_samples",

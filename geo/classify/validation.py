@@ -26,7 +26,14 @@ from sklearn.model_selection import GroupKFold, StratifiedKFold
 
 from geo.errors import InvalidParameterError
 
-__all__ = ["SchemeResult", "SplitResult", "ValidationReport", "cross_validate", "spatial_blocks"]
+__all__ = [
+    "SchemeResult",
+    "SplitResult",
+    "ValidationReport",
+    "cross_validate",
+    "polygon_blocks",
+    "spatial_blocks",
+]
 
 
 def spatial_blocks(shape: tuple[int, int], transform: Affine, block_size_m: float) -> np.ndarray:
@@ -76,6 +83,60 @@ def spatial_blocks(shape: tuple[int, int], transform: Affine, block_size_m: floa
     row = np.floor((np.arange(height) + 0.5) * yres / block_size_m).astype("int64")
     n_cols = math.ceil(width * xres / block_size_m)
     return (row[:, None] * n_cols + col[None, :]).astype("int32")
+
+
+def polygon_blocks(polygon_id, blocks) -> np.ndarray:
+    """Give every pixel of a training polygon the block that holds most of that polygon.
+
+    Cross-validation groups made this way keep each polygon whole (all its pixels are
+    tested together), and polygons that lie close together (in one block) are tested
+    together too; this is the grouping of the pipeline's classifier stage
+    (``classifier.block_size_m``). A polygon split evenly between blocks takes the lowest
+    block id.
+
+    Parameters
+    ----------
+    polygon_id : array-like or xarray.DataArray
+        ``(y, x)`` polygon ids from :func:`geo.classify.labels_from_polygons`, 0 outside.
+    blocks : array-like
+        ``(y, x)`` block ids from :func:`spatial_blocks`.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(y, x)`` int32 group ids: block id + 1 inside polygons, 0 outside.
+
+    Raises
+    ------
+    InvalidParameterError
+        The two grids differ in shape.
+
+    Examples
+    --------
+    >>> pid = np.array([[1, 1, 0, 2]])
+    >>> blk = np.array([[0, 1, 1, 1]])
+    >>> polygon_blocks(pid, blk).tolist()  # polygon 1 is split 1:1, the first block wins
+    [[1, 1, 0, 2]]
+    """
+    pid = np.asarray(getattr(polygon_id, "values", polygon_id))
+    blk = np.asarray(blocks)
+    if pid.shape != blk.shape:
+        raise InvalidParameterError(
+            f"polygon_id and blocks must be on one grid; got shapes {pid.shape} and {blk.shape}."
+        )
+    group = np.zeros(pid.shape, dtype="int32")
+    inside = pid > 0
+    if not inside.any():
+        return group
+    p, b = pid[inside].astype("int64"), blk[inside].astype("int64")
+    # pixels per (polygon, block) pair, in one pass over the polygon pixels
+    pairs, counts = np.unique(np.stack([p, b]), axis=1, return_counts=True)
+    # per polygon: most pixels first, then the lowest block id
+    order = np.lexsort((pairs[1], -counts, pairs[0]))
+    ids = pairs[0][order]
+    first = order[np.r_[True, ids[1:] != ids[:-1]]]
+    group[inside] = (pairs[1][first] + 1)[np.searchsorted(pairs[0][first], p)]
+    return group
 
 
 def _scores(cm: np.ndarray) -> dict[str, object]:

@@ -679,6 +679,7 @@ def _classify(spec, refl, reasons, rasters, tmp, chunk, methods, training):
         cross_validate,
         fit_classifier,
         labels_from_polygons,
+        polygon_blocks,
         predict_raster,
         raster_to_samples,
         save_model,
@@ -697,11 +698,7 @@ def _classify(spec, refl, reasons, rasters, tmp, chunk, methods, training):
     labels, polygon_id = labels_from_polygons(polygons, clear, label_column="code")
     blocks = spatial_blocks(clear.shape, clear.rio.transform(), opts.block_size_m)
     # every polygon in one fold: its group is the block holding most of its pixels
-    pid, blk = np.asarray(polygon_id.values), np.asarray(blocks)
-    group = np.zeros_like(pid)
-    for p in np.unique(pid[pid > 0]):
-        values, counts = np.unique(blk[pid == p], return_counts=True)
-        group[pid == p] = values[np.argmax(counts)] + 1
+    group = polygon_blocks(polygon_id, blocks)
     X, y, groups, _ = raster_to_samples(features, labels, group)
     if len(np.unique(y)) < 2:
         raise InvalidParameterError(

@@ -6,8 +6,9 @@ fixed here so that the notebook and the checks use the same one: the default mas
 training polygons of ``training.gpkg``, the seven reflectance bands as features, a random
 forest of :data:`FOREST_PARAMS` and :data:`BLOCK_SIZE_M` blocks.
 
-Reusable piece: :func:`polygon_blocks` (one group per polygon, the block holding most of it),
-so spatially blocked cross-validation never cuts a training polygon in two.
+Reusable piece, re-exported from :mod:`geo.classify`: :func:`polygon_blocks` (one group per
+polygon, the block holding most of it), so spatially blocked cross-validation never cuts a
+training polygon in two.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import geopandas as gpd
 import numpy as np
 import xarray as xr
 
+from geo.classify import polygon_blocks
 from geo.training import sample_dir
 from geo.training.checks import CheckFailed, check_array, check_choice, check_value
 
@@ -53,47 +55,6 @@ def make_forest():
     from sklearn.ensemble import RandomForestClassifier
 
     return RandomForestClassifier(**FOREST_PARAMS)
-
-
-def polygon_blocks(polygon_id, blocks) -> np.ndarray:
-    """Give every pixel of a training polygon the block that holds most of that polygon.
-
-    Cross-validation groups made this way keep each polygon whole (all its pixels are
-    tested together), and polygons that lie close together (in one block) are tested
-    together too. This is the grouping geo's classifier stage uses
-    (``classifier.block_size_m``).
-
-    Parameters
-    ----------
-    polygon_id : array-like or xarray.DataArray
-        ``(y, x)`` polygon ids from :func:`geo.classify.labels_from_polygons`, 0 outside.
-    blocks : array-like
-        ``(y, x)`` block ids from :func:`geo.classify.spatial_blocks`.
-
-    Returns
-    -------
-    numpy.ndarray
-        ``(y, x)`` int32 group ids: block id + 1 inside polygons, 0 outside.
-
-    Examples
-    --------
-    >>> pid = np.array([[1, 1, 0, 2]])
-    >>> blk = np.array([[0, 1, 1, 1]])
-    >>> polygon_blocks(pid, blk).tolist()  # polygon 1 is split 1:1, the first block wins
-    [[1, 1, 0, 2]]
-    """
-    pid = np.asarray(polygon_id.values if isinstance(polygon_id, xr.DataArray) else polygon_id)
-    blk = np.asarray(blocks)
-    if pid.shape != blk.shape:
-        raise ValueError(
-            f"polygon_id and blocks must be on one grid; got shapes {pid.shape} and {blk.shape}."
-        )
-    group = np.zeros(pid.shape, dtype="int32")
-    for p in np.unique(pid[pid > 0]):
-        inside = pid == p
-        values, counts = np.unique(blk[inside], return_counts=True)
-        group[inside] = values[np.argmax(counts)] + 1
-    return group
 
 
 @dataclass(frozen=True)
