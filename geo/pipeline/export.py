@@ -132,6 +132,9 @@ def export_run(
                 title=title,
             )
         ]
+    # the zones (the largest layer: every alteration outline) serve only Google Earth
+    layers.pop("zones", None)
+    del zones
     release_memory()
     if "gpx" in formats:
         from geo.export.gpx import write_gpx
