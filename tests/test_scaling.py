@@ -130,7 +130,9 @@ def test_raster_stage_memory_follows_the_chunk_not_the_scene(tmp_path, peaks):
             spec, root / f"scene_{side}.tif", tmp_path / f"{side}_{chunk}"
         )
     small, large, big_chunks = got[1024, 256], got[2048, 256], got[2048, 1024]
-    assert large - small < 4, f"chunk 256: {small:.0f} MB (1 Mpx) -> {large:.0f} MB (4 Mpx)"
+    # one whole float32 layer more would be +12 MB (4 -> 16 MB), the bands +84 MB; what
+    # varies is how many blocks dask's two threads hold at the moment of the peak (up to ~6 MB)
+    assert large - small < 8, f"chunk 256: {small:.0f} MB (1 Mpx) -> {large:.0f} MB (4 Mpx)"
     assert big_chunks - large > 24, (
         f"4 Mpx: chunk 256 {large:.0f} MB, chunk 1024 {big_chunks:.0f} MB"
     )
