@@ -132,7 +132,10 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    # geo's own GDAL block-cache cap (processing.gdal_cache_mb of every pipeline, default 128):
-    # each tile is read once per pass, so a larger cache only holds memory
-    with rasterio.Env(GDAL_CACHEMAX=128):
+    # geo's own GDAL block-cache cap (processing.gdal_cache_mb of every pipeline), in bytes as
+    # rasterio passes it to GDAL; each tile is read once per pass, so a larger cache only
+    # holds memory (until 0.6.1 this passed 128, which GDAL took as 128 bytes)
+    from geo.pipeline.spec import Processing
+
+    with rasterio.Env(GDAL_CACHEMAX=Processing().gdal_cache_mb * 1024 * 1024):
         main()

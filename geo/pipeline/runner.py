@@ -68,6 +68,18 @@ __all__ = ["TARGET_COLUMNS", "RunResult", "rerank", "run_pipeline"]
 
 logger = logging.getLogger(__name__)
 
+
+def gdal_env(spec: PipelineSpec) -> rasterio.Env:
+    """Return the GDAL environment of a run: block cache capped at ``processing.gdal_cache_mb``.
+
+    GDAL's cache defaults to 5 % of RAM and is the main reason windowed readers grow with the
+    scene (see bench/README); chunks bound the rest. rasterio hands an integer
+    ``GDAL_CACHEMAX`` to ``GDALSetCacheMax64``, which takes **bytes** (``128`` would be a
+    128-byte cache: every decimated or unaligned read decodes its tiles again and again).
+    """
+    return rasterio.Env(GDAL_CACHEMAX=spec.processing.gdal_cache_mb * 1024 * 1024)
+
+
 #: Output contract of the ``targets`` layer and ``targets.csv`` (later versions only add columns).
 TARGET_COLUMNS = [
     "target_id",
@@ -243,9 +255,7 @@ def run_pipeline(
     GeoError
         Any bad input (before anything is written) or failed validation.
     """
-    # GDAL's block cache defaults to 5 % of RAM and is the main reason windowed readers grow
-    # with the scene (see bench/README): cap it, chunks bound the rest.
-    with rasterio.Env(GDAL_CACHEMAX=spec.processing.gdal_cache_mb):
+    with gdal_env(spec):
         return _run(spec, scene_path, licences_path, out, overwrite, pipeline_file)
 
 
@@ -1078,7 +1088,7 @@ def rerank(
                 "pipeline; run `geo run` with it instead of re-ranking."
             )
         (staging / "rasters").mkdir()
-        with rasterio.Env(GDAL_CACHEMAX=spec.processing.gdal_cache_mb):
+        with gdal_env(spec):
             prospect = run_prospectivity(
                 spec,
                 reasons,
