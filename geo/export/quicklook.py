@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import geopandas as gpd
 import matplotlib.patheffects as pe
 import numpy as np
@@ -62,11 +64,18 @@ def _outlines(frame: gpd.GeoDataFrame, tolerance: float) -> gpd.GeoSeries:
     return frame.geometry.boundary.simplify(tolerance, preserve_topology=False)
 
 
-def decimated_rgb(reflectance: xr.DataArray) -> np.ndarray:
+def decimated_rgb(
+    reflectance: xr.DataArray,
+    *,
+    preview: Callable[[list[str], int], np.ndarray | None] | None = None,
+) -> np.ndarray:
     """Red, green and blue of a scene, every n-th pixel (at most ~1600 px on the long side).
 
     One read of the three bands, shared by :func:`true_colour` (its stretch) and
-    :func:`render_quicklook` (its picture) so a run decodes them once for both.
+    :func:`render_quicklook` (its picture) so a run decodes them once for both. A
+    scene's :meth:`~geo.io.scene.Scene.preview`, given as ``preview``, reads them through
+    the files' overviews; without one (or when it returns None) every n-th pixel of
+    ``reflectance`` is taken, which decodes the three bands in full.
 
     Returns
     -------
@@ -74,6 +83,10 @@ def decimated_rgb(reflectance: xr.DataArray) -> np.ndarray:
         float32 ``(3, ny, nx)``; NaN where the scene has no data.
     """
     step = _step(reflectance.shape)
+    if preview is not None:
+        rgb = preview(["red", "green", "blue"], step)
+        if rgb is not None:
+            return rgb
     rgb = reflectance.sel(band=["red", "green", "blue"])[:, ::step, ::step]
     return np.asarray(rgb.values, dtype="float32")
 

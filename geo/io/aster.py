@@ -67,7 +67,7 @@ from geo.errors import (
     MetadataError,
     ProductError,
 )
-from geo.io._raster import DEFAULT_CHUNK, check_same_grid, open_band
+from geo.io._raster import DEFAULT_CHUNK, check_same_grid, open_band, scale_values
 from geo.io.scene import Scene
 from geo.sensors import BandInfo, get_sensor
 
@@ -805,12 +805,7 @@ def toa_factor(ucc: float, esun: float, distance: float, sun_elevation: float) -
 
 def _dn_to_reflectance(dn: xr.DataArray, mult: float, add: float) -> xr.DataArray:
     """Reflectance = DN x mult + add in float32; DN 0 and the file's nodata become NaN."""
-    valid = dn != _FILL_DN
-    nodata = dn.rio.nodata
-    if nodata is not None and np.isfinite(nodata):
-        valid = valid & (dn != nodata)
-    out = dn.astype("float32") * np.float32(mult) + np.float32(add)
-    return out.where(valid).astype("float32")
+    return scale_values(dn, mult, add, nodata=(_FILL_DN, dn.rio.nodata))
 
 
 def _is_vnir(band: BandInfo) -> bool:

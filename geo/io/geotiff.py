@@ -11,7 +11,15 @@ import xarray as xr
 import yaml
 
 from geo.errors import BandError, ProductError
-from geo.io._raster import DEFAULT_CHUNK, RasterInfo, check_same_grid, open_chunked, probe
+from geo.io._raster import (
+    DEFAULT_CHUNK,
+    PreviewSource,
+    RasterInfo,
+    check_same_grid,
+    open_chunked,
+    probe,
+    scale_values,
+)
 from geo.io.scene import Scene
 from geo.sensors import ROLES
 
@@ -124,10 +132,9 @@ def open_geotiff(
     raw = open_chunked(str(path), info, chunk)
     keep = [i for i, r in enumerate(roles) if r != SKIP_ROLE]
     raw = raw.isel(band=keep)
-    valid = raw.notnull() if nodata is None else (raw != nodata) & raw.notnull()
-    factors = np.array([scales[i] for i in keep], dtype="float32")[:, None, None]
-    adds = np.array([offsets[i] for i in keep], dtype="float32")[:, None, None]
-    reflectance = (raw.astype("float32") * factors + adds).where(valid).astype("float32")
+    reflectance = scale_values(
+        raw, [scales[i] for i in keep], [offsets[i] for i in keep], nodata=(nodata,)
+    )
     reflectance = reflectance.assign_coords(band=[roles[i] for i in keep]).rename("reflectance")
     reflectance.attrs = {
         "sensor": sensor or "unknown",
@@ -150,7 +157,10 @@ def open_geotiff(
         "shape": list(reflectance.shape[1:]),
         "transform": list(reflectance.rio.transform())[:6],
     }
-    return Scene(reflectance, {}, metadata, [str(path)])
+    previews = {
+        roles[i]: PreviewSource(str(path), i + 1, scales[i], offsets[i], (nodata,)) for i in keep
+    }
+    return Scene(reflectance, {}, metadata, [str(path)], previews)
 
 
 def open_band_files(
@@ -181,7 +191,7 @@ def open_band_files(
             f"{', '.join(ROLES)}."
         )
     ordered = [r for r in ROLES if r in bands]
-    layers, grids, meta, files = [], {}, {}, []
+    layers, grids, meta, files, previews = [], {}, {}, [], {}
     for role in ordered:
         path = Path(bands[role])
         label = f"band file for {role!r}"
@@ -192,9 +202,8 @@ def open_band_files(
             )
         scales, offsets, source = _scaling(path, info, scale, offset)
         raw = open_chunked(str(path), info, chunk).squeeze("band", drop=True)
-        valid = raw.notnull() if info.nodata is None else (raw != info.nodata) & raw.notnull()
-        value = raw.astype("float32") * np.float32(scales[0]) + np.float32(offsets[0])
-        layers.append(value.where(valid).astype("float32"))
+        layers.append(scale_values(raw, scales[0], offsets[0], nodata=(info.nodata,)))
+        previews[role] = PreviewSource(str(path), 1, scales[0], offsets[0], (info.nodata,))
         grids[f"{role} {path.name}"] = raw
         meta[role] = {
             "file": str(path),
@@ -228,7 +237,7 @@ def open_band_files(
         "shape": list(reflectance.shape[1:]),
         "transform": list(reflectance.rio.transform())[:6],
     }
-    return Scene(reflectance, {}, metadata, files)
+    return Scene(reflectance, {}, metadata, files, previews)
 
 
 #: Name of the sidecar that describes a folder of single-band files (or a multi-band file).

@@ -30,7 +30,14 @@ import numpy as np
 import xarray as xr
 
 from geo.errors import InputNotFoundError, MetadataError, ProductError
-from geo.io._raster import DEFAULT_CHUNK, check_same_grid, open_band, probe
+from geo.io._raster import (
+    DEFAULT_CHUNK,
+    PreviewSource,
+    check_same_grid,
+    open_band,
+    probe,
+    scale_values,
+)
 from geo.io.mtl import Mtl, parse_mtl
 from geo.io.scene import Scene
 from geo.sensors import get_sensor
@@ -290,6 +297,7 @@ def open_landsat(path: str | Path, *, chunk: int = DEFAULT_CHUNK) -> Scene:
     bands: dict[str, xr.DataArray] = {}
     grids: dict[str, xr.DataArray] = {}  # keyed by a label that names the file, for messages
     scaling: dict[str, dict] = {}
+    previews: dict[str, PreviewSource] = {}
     files = list(product.files)
     for band in sensor.bands:
         name = str(mtl.get(contents, f"FILE_NAME_BAND_{band.number}"))
@@ -301,6 +309,9 @@ def open_landsat(path: str | Path, *, chunk: int = DEFAULT_CHUNK) -> Scene:
         bands[band.role] = _dn_to_reflectance(dn, calib["mult"], calib["add"], info.nodata)
         grids[label] = dn
         scaling[band.role] = {"band": band.number, "file": name, **calib}
+        previews[band.role] = PreviewSource(
+            source, 1, calib["mult"], calib["add"], (0, info.nodata)
+        )
         if not source.startswith("/vsi"):
             files.append(source)
     qa: dict[str, xr.DataArray] = {}
@@ -363,15 +374,11 @@ def open_landsat(path: str | Path, *, chunk: int = DEFAULT_CHUNK) -> Scene:
     }
     if route.name == "c2_l2_surface_reflectance":
         metadata["scaling_group"] = L2_GROUP
-    return Scene(reflectance, qa, metadata, files)
+    return Scene(reflectance, qa, metadata, files, previews)
 
 
 def _dn_to_reflectance(
     dn: xr.DataArray, mult: float, add: float, nodata: float | None = None
 ) -> xr.DataArray:
     """Scale DN to float32 reflectance; DN 0 (fill) and the file's nodata become NaN. Lazy."""
-    out = dn.astype("float32") * np.float32(mult) + np.float32(add)
-    valid = dn != 0
-    if nodata is not None and nodata != 0:
-        valid = valid & (dn != nodata)
-    return out.where(valid).astype("float32")
+    return scale_values(dn, mult, add, nodata=(0, nodata))

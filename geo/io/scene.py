@@ -8,9 +8,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import xarray as xr
 
 from geo.errors import InputNotFoundError, ProductError
+from geo.io._raster import PreviewSource, read_preview
 
 __all__ = ["Scene", "open_scene"]
 
@@ -33,12 +35,31 @@ class Scene:
         band, sun elevation, cloud cover...), recorded in the run manifest.
     files : list of str
         Every file read, for the manifest's checksums.
+    previews : dict of str to PreviewSource
+        Bands whose files can serve a decimated read of the whole scene (see
+        :meth:`preview`); readers fill it where a band's file covers the grid exactly.
     """
 
     reflectance: xr.DataArray
     qa: dict[str, xr.DataArray] = field(default_factory=dict)
     metadata: dict[str, Any] = field(default_factory=dict)
     files: list[str] = field(default_factory=list)
+    previews: dict[str, PreviewSource] = field(default_factory=dict)
+
+    def preview(self, roles: list[str], step: int) -> np.ndarray | None:
+        """Reflectance of ``roles`` on a grid ``step`` times coarser, or None.
+
+        Read through the band files' overviews (the full-resolution tiles are not
+        decoded); the grid is ``ceil(rows / step) × ceil(cols / step)`` over the scene's
+        extent, like ``reflectance[:, ::step, ::step]`` up to which pixel of each
+        ``step × step`` cell is taken. None when a role has no preview source: take the
+        slice of :attr:`reflectance` instead.
+        """
+        if not roles or any(role not in self.previews for role in roles):
+            return None
+        rows, cols = self.reflectance.shape[-2:]
+        shape = (-(-rows // step), -(-cols // step))
+        return read_preview([self.previews[role] for role in roles], shape)
 
 
 def _describe_folder(path: Path) -> str:

@@ -55,7 +55,7 @@ from geo.errors import (
     MetadataError,
     ProductError,
 )
-from geo.io._raster import DEFAULT_CHUNK, open_band
+from geo.io._raster import DEFAULT_CHUNK, PreviewSource, open_band
 from geo.io.scene import Scene
 from geo.sensors import BandInfo, get_sensor
 
@@ -211,6 +211,7 @@ def open_sentinel2(
 
     layers: dict[str, xr.DataArray] = {}
     scaling: dict[str, dict[str, float | str]] = {}
+    previews: dict[str, PreviewSource] = {}
     for band in bands:
         code = f"B{band.number}"
         offset = _band_offset(offsets, code, safe.xml_source)
@@ -226,6 +227,14 @@ def open_sentinel2(
             "native_resolution_m": band.gsd_m,
             "resampling": method,
         }
+        # _to_grid checked that the band's file covers the tile's grid exactly
+        previews[band.role] = PreviewSource(
+            safe.resolve(members[band.role]),
+            1,
+            1.0 / info.quantification,
+            offset / info.quantification,
+            (0,),
+        )
 
     qa: dict[str, xr.DataArray] = {}
     qa_resampling: dict[str, str] = {}
@@ -277,7 +286,7 @@ def open_sentinel2(
     files = list(safe.files)
     if not safe.archive:  # an archive is recorded as itself, not as /vsizip/ members
         files += [safe.resolve(m) for m in members.values()]
-    return Scene(reflectance, qa, metadata, files)
+    return Scene(reflectance, qa, metadata, files, previews)
 
 
 # --------------------------------------------------------------------------- locating

@@ -55,7 +55,14 @@ from geo.errors import (
     MetadataError,
     ProductError,
 )
-from geo.io._raster import DEFAULT_CHUNK, RasterInfo, check_same_grid, open_band, probe
+from geo.io._raster import (
+    DEFAULT_CHUNK,
+    RasterInfo,
+    check_same_grid,
+    open_band,
+    probe,
+    scale_values,
+)
 from geo.io.scene import Scene
 from geo.sensors import Sensor, get_sensor
 
@@ -614,9 +621,7 @@ def _dn_to_reflectance(
     dn: xr.DataArray, mult: float, add: float, nodata: float | None
 ) -> xr.DataArray:
     """Scale DN to float32 reflectance; ``nodata`` and NaN become NaN. Lazy on dask input."""
-    valid = dn.notnull() if nodata is None or math.isnan(nodata) else (dn != nodata) & dn.notnull()
-    out = dn.astype("float32") * np.float32(mult) + np.float32(add)
-    return out.where(valid).astype("float32")
+    return scale_values(dn, mult, add, nodata=(nodata,))
 
 
 def _date(item: pystac.Item) -> str:

@@ -13,8 +13,10 @@ import logging
 import os
 import shutil
 import threading
+import time
 import uuid
 from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -150,6 +152,7 @@ def write_rasters(layers: Mapping[str, RasterLayer], folder: Path) -> dict[str, 
         if len(cols) and ends[-1] != cols[-1]:
             ends.append(cols[-1])
         cols = ends
+        start = time.perf_counter()
         for y0, y1 in itertools.pairwise(rows):
             for x0, x1 in itertools.pairwise(cols):
                 dsa.store(
@@ -161,25 +164,36 @@ def write_rasters(layers: Mapping[str, RasterLayer], folder: Path) -> dict[str, 
     finally:
         for dst in datasets:
             dst.close()
-    for name, layer in layers.items():
-        tmp = folder / f".{name}.stage.tif"
-        final = folder / f"{name}.tif"
-        rasterio.shutil.copy(
-            tmp,
-            final,
-            driver="COG",
-            COMPRESS="DEFLATE",
-            # level 1: 1.5-2x faster than the default 6 and files within 0.1 % of its size
-            # (measured on float32 ratios and the 8-bit basemap); the predictor does the work
-            LEVEL=1,
-            PREDICTOR="YES",
-            BLOCKSIZE=_BLOCK,
-            NUM_THREADS="ALL_CPUS",
-            OVERVIEW_RESAMPLING="NEAREST" if layer.categorical else "AVERAGE",
-        )
-        tmp.unlink()
-        written[name] = str(final)
+    logger.debug("computed %d layers in %.2f s", len(layers), time.perf_counter() - start)
+    # two copies at a time: each is partly serial (GDAL computes the overviews in one
+    # thread), so a second layer's encoding fills the other core
+    with ThreadPoolExecutor(min(2, max(len(layers), 1)), thread_name_prefix="geo-cog") as pool:
+        for name, path in pool.map(lambda item: _to_cog(folder, *item), layers.items()):
+            written[name] = path
     return written
+
+
+def _to_cog(folder: Path, name: str, layer: RasterLayer) -> tuple[str, str]:
+    """Copy the staged ``.<name>.stage.tif`` into ``<name>.tif`` as a COG; drop the stage."""
+    start = time.perf_counter()
+    tmp = folder / f".{name}.stage.tif"
+    final = folder / f"{name}.tif"
+    rasterio.shutil.copy(
+        tmp,
+        final,
+        driver="COG",
+        COMPRESS="DEFLATE",
+        # level 1: 1.5-2x faster than the default 6 and files within 0.1 % of its size
+        # (measured on float32 ratios and the 8-bit basemap); the predictor does the work
+        LEVEL=1,
+        PREDICTOR="YES",
+        BLOCKSIZE=_BLOCK,
+        NUM_THREADS="ALL_CPUS",
+        OVERVIEW_RESAMPLING="NEAREST" if layer.categorical else "AVERAGE",
+    )
+    tmp.unlink()
+    logger.debug("%s.tif: COG written in %.2f s", name, time.perf_counter() - start)
+    return name, str(final)
 
 
 def write_vectors(layers: Mapping[str, gpd.GeoDataFrame], path: Path) -> None:

@@ -338,7 +338,9 @@ def _run(spec, scene_path, licences_path, out, overwrite, pipeline_file) -> RunR
                 )
             rgb = None
             if {"red", "green", "blue"} <= {str(b) for b in refl["band"].values}:
-                rgb = decimated_rgb(refl)  # one read for the basemap's stretch and the quicklook
+                # one read, through the files' overviews, for the basemap's stretch and the
+                # quicklook
+                rgb = decimated_rgb(refl, preview=scene.preview)
                 layers["true_colour"] = RasterLayer(  # the field team's basemap
                     true_colour(refl, sample=rgb), "uint8", 0, False, "true colour (2-98 % stretch)"
                 )
