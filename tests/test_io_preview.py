@@ -68,7 +68,7 @@ def test_preview_reads_overviews_and_equals_the_strided_reflectance(blocky_stack
     # a step that does not divide the grid: ceil(40 / 3) x ceil(60 / 3), like a slice
     assert scene.preview(["blue"], 3).shape == (1, 14, 20)
     # the quicklook's sample comes from the preview when the scene has one (step 1 here:
-    # the grid is below the quicklook's ~1600 px)
+    # the grid is below the quicklook's ~1100 px)
     steps = []
 
     def spy(roles, step):

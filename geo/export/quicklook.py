@@ -15,7 +15,9 @@ from matplotlib.patches import Patch
 
 __all__ = ["decimated_rgb", "render_quicklook", "render_score_map", "true_colour"]
 
-_MAX_PIXELS = 1600
+# the maps are 10 in wide at 110 dpi (1100 px, the axes less): a picture with more pixels is
+# only resampled down by matplotlib, which costs ~60 bytes a pixel while it draws
+_MAX_PIXELS = 1100
 _FAMILY_COLOURS = {"iron oxide": "#ff7f0e", "clay / hydroxyl": "#17becf", "other": "#e377c2"}
 
 
@@ -69,7 +71,7 @@ def decimated_rgb(
     *,
     preview: Callable[[list[str], int], np.ndarray | None] | None = None,
 ) -> np.ndarray:
-    """Red, green and blue of a scene, every n-th pixel (at most ~1600 px on the long side).
+    """Red, green and blue of a scene, every n-th pixel (at most ~1100 px on the long side).
 
     One read of the three bands, shared by :func:`true_colour` (its stretch) and
     :func:`render_quicklook` (its picture) so a run decodes them once for both. A
@@ -95,7 +97,7 @@ def true_colour(reflectance: xr.DataArray, *, sample: np.ndarray | None = None) 
     """8-bit true-colour picture of a scene (lazy): the field team's basemap and the overlays.
 
     Each of red, green and blue is stretched linearly between its 2nd and 98th percentile,
-    estimated on a decimated copy (at most ~1600 px on the long side, so the cost does not
+    estimated on a decimated copy (at most ~1100 px on the long side, so the cost does not
     grow with the scene), to 1–255; 0 is nodata (fill: any band NaN). Clouds and other
     masked pixels stay visible: this is a picture, not an analysis layer. Pass the
     :func:`decimated_rgb` of the scene as ``sample`` when it is already at hand.
@@ -188,7 +190,7 @@ def render_quicklook(
 ) -> Figure:
     """Draw the quicklook map and return the figure (the caller saves it).
 
-    The scene is decimated to at most ~1600 pixels on its long side before it is
+    The scene is decimated to at most ~1100 pixels on its long side (the figure's width) before it is
     read, so the cost does not grow with the scene.
 
     Parameters
