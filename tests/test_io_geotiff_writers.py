@@ -4,6 +4,7 @@ import rasterio
 from rasterio.transform import from_origin
 
 from geo.errors import BandError, CRSError, OutputExistsError, ProductError
+from geo.io import writers
 from geo.io.scene import open_scene
 from geo.io.writers import RasterLayer, run_folder, write_rasters
 from geo.testing import make_raster
@@ -112,6 +113,67 @@ def test_write_rasters_makes_cogs_with_nodata(tmp_path):
         assert src.nodata == 255 and (out[:10] == 255).all()
         np.testing.assert_array_equal(out[10:], (values[10:] > 0.5).astype("uint8"))
     assert not list(tmp_path.glob(".*stage*")), "staging files must be removed"
+
+
+def _means_2x2(a, nodata):
+    """Reference overview level: mean of each 2 x 2 cell's valid pixels (halves up for ints)."""
+    f = a.astype("float64")
+    valid = ~np.isnan(f) if np.isnan(nodata) else f != nodata
+    h, w = a.shape[-2:]
+    pad = [(0, 0)] * (a.ndim - 2) + [(0, h % 2), (0, w % 2)]
+    f, valid = np.pad(np.where(valid, f, 0), pad), np.pad(valid, pad)
+    shape = (*f.shape[:-2], f.shape[-2] // 2, 2, f.shape[-1] // 2, 2)
+    total, count = f.reshape(shape).sum((-3, -1)), valid.reshape(shape).sum((-3, -1))
+    with np.errstate(invalid="ignore"):
+        mean = total / count
+    if a.dtype.kind == "u":
+        mean = np.floor(mean + 0.5)
+    return np.where(count > 0, mean, nodata).astype(a.dtype)
+
+
+@pytest.mark.parametrize("chunk", [256, 302])  # 302 is not a multiple of 4: GDAL computes them
+def test_cog_overviews_average_the_valid_pixels_of_each_cell(tmp_path, monkeypatch, chunk):
+    staged = []
+    vrt = writers._vrt_with_overviews
+    monkeypatch.setattr(
+        writers, "_vrt_with_overviews", lambda *a: (staged.append(a[2]), vrt(*a))[1]
+    )
+    rng = np.random.default_rng(5)
+    values = rng.random((1101, 1302)).astype("float32")  # odd edges: cells of one pixel
+    values[:37, :] = np.nan
+    values[500:511, 600:640] = np.nan
+    values[rng.random(values.shape) < 0.05] = np.nan
+    rgb = rng.integers(1, 256, size=(3, 1101, 1302)).astype("uint8")
+    rgb[:, 200:260, :] = 0  # no data
+    rgb[:, rng.random((1101, 1302)) < 0.05] = 0
+    picture = make_raster(rgb, bands=["red", "green", "blue"])
+    written = write_rasters(
+        {
+            "ratio": RasterLayer(make_raster(values).chunk(chunk), description="ratio"),
+            "picture": RasterLayer(picture.chunk({"y": chunk, "x": chunk}), "uint8", 0),
+        },
+        tmp_path,
+    )
+    for name, data, nodata in (("ratio", values, np.nan), ("picture", rgb, 0)):
+        with rasterio.open(written[name]) as src:
+            assert src.tags(ns="IMAGE_STRUCTURE")["LAYOUT"] == "COG"
+            assert src.overviews(1) == [2, 4]  # until a level fits in one 512 px block
+            np.testing.assert_array_equal(src.read(), data.reshape(src.count, *data.shape[-2:]))
+            assert (np.isnan(src.nodata) and np.isnan(nodata)) or src.nodata == nodata
+        if chunk != 256:
+            continue  # GDAL's own levels (floor sizes, non-integer cells at the edge)
+        level = data
+        for i in range(2):  # each level from the previous one, as GDAL computes them
+            level = _means_2x2(level, nodata)
+            with rasterio.open(written[name], overview_level=i) as ovr:
+                got = ovr.read()
+            got = got if level.ndim == 3 else got[0]
+            np.testing.assert_allclose(got, level, rtol=1e-6, equal_nan=True)
+    with rasterio.open(written["picture"]) as src:
+        assert src.descriptions == ("red", "green", "blue")
+    assert not list(tmp_path.glob(".*")), "staging files, VRTs and overview stages removed"
+    # the pass computed both levels of both layers itself, or (302) left them to GDAL
+    assert [len(levels) for levels in staged] == ([2, 2] if chunk == 256 else [])
 
 
 def test_run_folder_is_atomic(tmp_path):
