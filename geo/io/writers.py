@@ -159,7 +159,8 @@ def write_rasters(layers: Mapping[str, RasterLayer], folder: Path) -> dict[str, 
             if layer.categorical or not _pyramid_fits(sources[i], rows, cols, factors):
                 continue
             for factor in factors:
-                dst = _stage_overview(folder, name, factor, datasets[i])
+                edges = [*rows[1:-1], *cols[1:-1]]
+                dst = _stage_overview(folder, name, factor, datasets[i], edges)
                 datasets.append(dst)
                 levels.append((i, factor, dst))
                 overviews.setdefault(name, []).append(dst.name)
@@ -300,14 +301,24 @@ def _half_block(block: np.ndarray, nodata, dtype: str) -> np.ndarray:
 
 
 def _stage_overview(
-    folder: Path, name: str, factor: int, stage: rasterio.io.DatasetWriter
+    folder: Path, name: str, factor: int, stage: rasterio.io.DatasetWriter, edges
 ) -> rasterio.io.DatasetWriter:
-    """Open the uncompressed staging file of one overview level of a layer."""
+    """Open the uncompressed staging file of one overview level of a layer.
+
+    Its tiles divide the level's share of every block the pass writes (``edges``: the
+    block edges at full resolution), so each write fills whole tiles; a partly written
+    tile would wait in GDAL's cache, or be written and read back, until the next strip.
+    """
+    tile = 16  # GeoTIFF tiles are multiples of 16
+    while tile < _BLOCK and all((int(e) // factor) % (2 * tile) == 0 for e in edges):
+        tile *= 2
     profile = dict(stage.profile)
     profile.update(
         height=-(-stage.height // factor),
         width=-(-stage.width // factor),
         transform=stage.transform * Affine.scale(factor),
+        blockxsize=tile,
+        blockysize=tile,
     )
     return rasterio.open(folder / f".{name}.stage.ovr{factor}.tif", "w", **profile)
 
