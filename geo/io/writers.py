@@ -109,8 +109,8 @@ def write_rasters(layers: Mapping[str, RasterLayer], folder: Path) -> dict[str, 
     """Compute and write every layer as ``<folder>/<name>.tif`` Cloud-Optimized GeoTIFF.
 
     All layers are computed in one chunked pass, a strip of chunk rows at a time (so the
-    bands are read once and memory does not grow with the number of rows). Returns
-    ``{name: path}``.
+    bands are read once and memory does not grow with the number of rows), with the
+    overview levels of the averaged (non-categorical) layers. Returns ``{name: path}``.
     """
     folder.mkdir(parents=True, exist_ok=True)
     datasets, sources, targets, written = [], [], [], {}
@@ -149,17 +149,17 @@ def write_rasters(layers: Mapping[str, RasterLayer], folder: Path) -> dict[str, 
             targets.append(dst)
         rows = np.cumsum((0, *sources[0].chunks[-2])) if sources else []
         cols = np.cumsum((0, *sources[0].chunks[-1])) if sources else []
-        # overviews of the averaged layers are computed in the same pass, chunk by chunk and
-        # in both dask threads, instead of by GDAL's COG driver in one thread afterwards
-        # (layer index, factor, staged file); each level is made from the block being written
-        # (not from the whole layer), so it shares that block's tasks and reads nothing again
+        # overview levels of the averaged layers, computed in the same pass in both dask
+        # threads (GDAL's COG driver would compute them afterwards in one thread):
+        # (layer index, factor, staged file)
         levels: list[tuple[int, int, rasterio.io.DatasetWriter]] = []
+        edges = [*rows[1:-1], *cols[1:-1]]
+        specs = list(layers.values())
         for i, (name, layer) in enumerate(layers.items()):
             factors = _overview_factors(*sources[i].shape[-2:])
             if layer.categorical or not _pyramid_fits(sources[i], rows, cols, factors):
                 continue
             for factor in factors:
-                edges = [*rows[1:-1], *cols[1:-1]]
                 dst = _stage_overview(folder, name, factor, datasets[i], edges)
                 datasets.append(dst)
                 levels.append((i, factor, dst))
@@ -176,10 +176,12 @@ def write_rasters(layers: Mapping[str, RasterLayer], folder: Path) -> dict[str, 
             for x0, x1 in itertools.pairwise(cols):
                 parts = [src[..., y0:y1, x0:x1] for src in sources]
                 sinks = [_WindowTarget(dst, int(y0), int(x0)) for dst in targets]
+                # each level from the block being written (not from the whole layer), so it
+                # shares the block's tasks and reads nothing again
                 halves: dict[int, dsa.Array] = {}
                 for i, factor, dst in levels:  # factors of a layer in increasing order
-                    layer = list(layers.values())[i]
-                    halves[i] = _half(halves.get(i, parts[i]), layer.nodata, layer.dtype)
+                    spec = specs[i]
+                    halves[i] = _half(halves.get(i, parts[i]), spec.nodata, spec.dtype)
                     parts.append(halves[i])
                     # block edges divide by the factor (see _pyramid_fits)
                     sinks.append(_WindowTarget(dst, int(y0) // factor, int(x0) // factor))
@@ -188,8 +190,8 @@ def write_rasters(layers: Mapping[str, RasterLayer], folder: Path) -> dict[str, 
         for dst in datasets:
             dst.close()
     logger.debug("computed %d layers in %.2f s", len(layers), time.perf_counter() - start)
-    # one copy at a time: two in flight saved ~1 s of the 13 s Landsat index stage (GDAL
-    # computes overviews in one thread) but held ~160 MB more on the alteration pipeline
+    # one copy at a time: two in flight saved ~1 s of the 13 s Landsat index stage but held
+    # ~160 MB more on the alteration pipeline
     for name, layer in layers.items():
         written[name] = _to_cog(folder, name, layer, overviews.get(name, []))
     return written
