@@ -190,8 +190,8 @@ def render_quicklook(
 ) -> Figure:
     """Draw the quicklook map and return the figure (the caller saves it).
 
-    The scene is decimated to at most ~1100 pixels on its long side (the figure's width) before it is
-    read, so the cost does not grow with the scene.
+    The scene is decimated to at most ~1100 pixels on its long side (the figure's width)
+    before it is read, so the cost does not grow with the scene.
 
     Parameters
     ----------

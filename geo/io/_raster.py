@@ -167,7 +167,7 @@ def scale_values(
 
     The product readers' DN-to-reflectance step. One numpy kernel per chunk (a single
     float32 result, scaled in place) instead of a chain of xarray operations that each
-    allocate a whole chunk: on a Landsat scene this is a third of the index stage's work.
+    allocate a whole chunk (the mask pass of a full Landsat scene: 3.05 → 2.02 s).
 
     Parameters
     ----------
@@ -244,7 +244,7 @@ def read_preview(sources: Sequence[PreviewSource], shape: tuple[int, int]) -> np
     """Read bands on a ``shape`` grid over their whole extent (nearest pixel), as reflectance.
 
     GDAL serves a decimated read from the coarsest overview that still has ``shape``'s
-    detail, so a ~1600 px picture of a full scene decodes a few overview tiles instead of
+    detail, so a ~1100 px picture of a full scene decodes a few overview tiles instead of
     every full-resolution tile (a second on a Landsat scene, more on JPEG 2000).
 
     Returns
