@@ -335,7 +335,10 @@ def _vrt_with_overviews(stage: Path, vrt: Path, overviews: list[str]) -> None:
     for band in tree.getroot().iter("VRTRasterBand"):
         for path in overviews:
             overview = ET.SubElement(band, "Overview")
-            ET.SubElement(overview, "SourceFilename", relativeToVRT="0").text = str(path)
+            # absolute: a run folder given as a relative --out must still resolve
+            ET.SubElement(overview, "SourceFilename", relativeToVRT="0").text = os.path.abspath(
+                path
+            )
             ET.SubElement(overview, "SourceBand").text = band.get("band")
     tree.write(vrt)
 
