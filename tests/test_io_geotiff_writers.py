@@ -1,3 +1,6 @@
+import threading
+
+import dask
 import numpy as np
 import pytest
 import rasterio
@@ -174,6 +177,49 @@ def test_cog_overviews_average_the_valid_pixels_of_each_cell(tmp_path, monkeypat
     assert not list(tmp_path.glob(".*")), "staging files, VRTs and overview stages removed"
     # the pass computed both levels of both layers itself, or (302) left them to GDAL
     assert [len(levels) for levels in staged] == ([2, 2] if chunk == 256 else [])
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+def test_blocks_written_by_several_threads_make_the_same_files(tmp_path, threads):
+    """Each thread computes and writes whole blocks of chunks; writes to one file are
+    serialised across all blocks, so the files equal the input whatever the thread count."""
+    rng = np.random.default_rng(11)
+    values = rng.random((1300, 2100)).astype("float32")  # 6 x 9 chunks: 6 x 3 blocks
+    values[rng.random(values.shape) < 0.1] = np.nan
+    seen = set()
+
+    def note_thread(block):
+        if block.size:  # not dask's call on an empty array to learn the dtype
+            seen.add(threading.get_ident())
+        return block
+
+    base = make_raster(values).chunk(256)
+    layer = base.copy(data=base.data.map_blocks(note_thread, dtype="float32"))
+    with dask.config.set(num_workers=threads):
+        written = write_rasters(
+            {"ratio": RasterLayer(layer), "double": RasterLayer(layer * 2)}, tmp_path
+        )
+    for name, expected in (("ratio", values), ("double", values * 2)):
+        with rasterio.open(written[name]) as src:
+            np.testing.assert_array_equal(src.read(1), expected)
+            with rasterio.open(written[name], overview_level=0) as ovr:
+                np.testing.assert_allclose(
+                    ovr.read(1), _means_2x2(expected, np.nan), rtol=1e-6, equal_nan=True
+                )
+    assert len(seen) == 1 if threads == 1 else 1 < len(seen) <= threads
+
+
+def test_a_failing_chunk_stops_the_pass_with_its_error(tmp_path):
+    def corrupt(block, block_info=None):
+        if block_info[0]["chunk-location"] == (2, 1):
+            raise ValueError("tile (2, 1) could not be decoded")
+        return block
+
+    base = make_raster(np.ones((1024, 1024), dtype="float32")).chunk(256)
+    layer = base.copy(data=base.data.map_blocks(corrupt, dtype="float32"))
+    with dask.config.set(num_workers=2), pytest.raises(ValueError, match=r"tile \(2, 1\)"):
+        write_rasters({"ratio": RasterLayer(layer)}, tmp_path)
+    assert not (tmp_path / "ratio.tif").exists()
 
 
 def test_run_folder_is_atomic(tmp_path):
