@@ -224,8 +224,11 @@ def render_quicklook(
         # (~60 bytes a pixel each while it draws)
         veil = np.asarray(invalid[::step, ::step].values, dtype=bool)
         picture[veil] = 0.45 * picture[veil] + 0.55 * np.array([0.55, 0.55, 0.6])
-    # 8-bit RGB: matplotlib copies float images to float64 RGBA, 8 bytes a channel
+    # 8-bit RGBA: matplotlib resamples an image as float RGBA and adds a missing alpha
+    # channel in float64, so RGB input costs ~100 MB while it draws; opaque RGBA ~50 MB
+    # (same PNG, pixel for pixel)
     picture = np.round(picture * 255).astype("uint8")
+    picture = np.dstack([picture, np.full(picture.shape[:2], 255, "uint8")])
     ax.imshow(picture, extent=extent, interpolation="nearest")
     if invalid is not None:
         handles.append(
