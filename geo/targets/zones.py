@@ -27,7 +27,7 @@ def extract_zones(
     values: dict[str, xr.DataArray] | None = None,
     min_area_ha: float = 1.0,
     sieve_px: int = 4,
-    tile: int = 2048,
+    tile: int = 1024,
 ) -> gpd.GeoDataFrame:
     """Vectorise one boolean anomaly raster into zone polygons, tile by tile.
 
@@ -102,12 +102,16 @@ def extract_zones(
             core = mask[r0 - R0 : r1 - R0, c0 - C0 : c1 - C0]
             labels, n = ndimage.label(core, structure=_EIGHT)
             offset = len(pieces)
-            ids = np.where(labels > 0, labels + offset, 0)
+            # global piece ids along the tile's four edges (0: no zone); only the edges,
+            # not a whole tile of ids, are kept
             edges[(ti, tj)] = {
-                "top": ids[0].copy(),
-                "bottom": ids[-1].copy(),
-                "left": ids[:, 0].copy(),
-                "right": ids[:, -1].copy(),
+                side: np.where(line > 0, line.astype("int64") + offset, 0)
+                for side, line in (
+                    ("top", labels[0]),
+                    ("bottom", labels[-1]),
+                    ("left", labels[:, 0]),
+                    ("right", labels[:, -1]),
+                )
             }
             if n == 0:
                 continue
@@ -128,7 +132,7 @@ def extract_zones(
             local = transform * Affine.translation(c0, r0)
             parts: dict[int, list] = {}
             for geom, value in features.shapes(
-                labels.astype("int32"), mask=inside, transform=local, connectivity=8
+                labels.astype("int32", copy=False), mask=inside, transform=local, connectivity=8
             ):
                 parts.setdefault(int(value), []).append(shape(geom))
             for k in range(n):
