@@ -245,3 +245,18 @@ def test_failed_scene_is_recorded_and_the_others_finish(batch, tiles, tmp_path):
     assert quiet.exit_code not in (0, None)
     assert quiet.stdout == ""
     assert "scene" in quiet.stderr and str(bad) in quiet.stderr
+
+
+def test_local_workers_keep_glibc_adaptive_malloc(monkeypatch):
+    """Dask's nannies would set MALLOC_TRIM_THRESHOLD_ (and with it a fixed 128 KiB mmap
+    threshold, so every chunk is faulted in afresh); geo's local workers go without it
+    and keep the nannies' other settings."""
+    from distributed import Client
+
+    from geo.pipeline.batch import _local_cluster
+
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
+    names = ("MALLOC_TRIM_THRESHOLD_", "OMP_NUM_THREADS")
+    with _local_cluster(1, 1) as cluster, Client(cluster, set_as_default=False) as client:
+        env = client.submit(lambda: {k: os.environ.get(k) for k in names}).result()
+    assert env == {"MALLOC_TRIM_THRESHOLD_": None, "OMP_NUM_THREADS": "1"}
