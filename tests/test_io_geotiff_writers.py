@@ -311,3 +311,16 @@ def test_real_landsat7_band_files(shared_data):
     valid = dn70 != -32768
     np.testing.assert_array_equal(r.sel(band="swir2").values[valid], dn70[valid].astype("float32"))
     assert scene.metadata["bands"]["swir2"]["nodata"] == -32768
+
+
+def test_the_thread_budget_is_dask_s(monkeypatch):
+    """The pass's threads and GDAL's COG encoder threads: `geo batch --threads` sets dask's
+    num_workers in each scene, and a worker must not take every core of the machine."""
+    monkeypatch.setattr(writers.dask.system, "CPU_COUNT", 8)
+    assert writers._threads() == 8
+    with dask.config.set(num_workers=1):
+        assert writers._threads() == 1
+    with dask.config.set(num_workers=3):
+        assert writers._threads() == 3
+    with dask.config.set(scheduler="synchronous"):
+        assert writers._threads() == 1

@@ -277,7 +277,9 @@ def _to_cog(folder: Path, name: str, layer: RasterLayer, overviews: list[str]) -
         LEVEL=1,
         PREDICTOR="YES",
         BLOCKSIZE=_BLOCK,
-        NUM_THREADS="ALL_CPUS",
+        # the run's thread budget (dask's num_workers: `geo batch --threads`), not every
+        # core: a batch worker must not take the cores of the others
+        NUM_THREADS=_threads(),
         **extra,
     )
     for path in (tmp, *overviews, *([source] if overviews else [])):
