@@ -464,7 +464,7 @@ def _batch(
     if todo:
         failure = _run_on_cluster(
             spec, todo, out, lic_path, scheduler, workers, threads, memory_limit, fail_fast,
-            pipeline_file, cluster_info, report_line,
+            pipeline_file, cluster_info, report_line, quiet,
         )  # fmt: skip
 
     merged = zones = summary = None
@@ -501,7 +501,7 @@ def _batch(
 
 def _run_on_cluster(
     spec, todo, out, lic_path, scheduler, workers, threads, memory_limit, fail_fast,
-    pipeline_file, cluster_info, report_line,
+    pipeline_file, cluster_info, report_line, quiet=False,
 ):  # fmt: skip
     """Submit the scenes; return the first failure's record when ``fail_fast`` stopped."""
     from contextlib import ExitStack
@@ -512,7 +512,9 @@ def _run_on_cluster(
     with ExitStack() as stack:
         if scheduler is None:
             n_workers = workers or min(len(todo), cpu)
-            cluster = stack.enter_context(_local_cluster(n_workers, threads or 1, memory_limit))
+            cluster = stack.enter_context(
+                _local_cluster(n_workers, threads or 1, memory_limit, quiet=quiet)
+            )
             client = stack.enter_context(Client(cluster, set_as_default=False))
             inner = threads or max(1, cpu // n_workers)
         elif isinstance(scheduler, str):
@@ -570,8 +572,12 @@ def _run_on_cluster(
     return failure
 
 
-def _local_cluster(n_workers: int, threads: int, memory_limit=None):
+def _local_cluster(n_workers: int, threads: int, memory_limit=None, *, quiet: bool = False):
     """Start a LocalCluster of ``n_workers`` processes with ``threads`` threads each.
+
+    ``quiet``: the workers log only critical errors (a worker's heartbeat that races the
+    scheduler's shutdown logs a traceback at ERROR); a failed or killed scene is reported
+    by the batch either way.
 
     Dask's nannies start workers with ``MALLOC_TRIM_THRESHOLD_=65536`` so that freed memory
     goes back to the OS. Setting it also fixes glibc's mmap threshold at 128 KiB: every
@@ -591,7 +597,7 @@ def _local_cluster(n_workers: int, threads: int, memory_limit=None):
             threads_per_worker=threads,
             processes=True,
             dashboard_address=":0",  # no fixed port: batches may run side by side
-            silence_logs=logging.ERROR,
+            silence_logs=logging.CRITICAL if quiet else logging.ERROR,
             **kwargs,
         )
 
