@@ -279,3 +279,11 @@ def test_rank_re_ranks_an_existing_run_without_touching_rasters(tmp_path):
     assert manifest["pipeline"]["spec"]["targets"]["weights"]["clay_intensity"] == 1.0
     assert len(manifest["reranked"]) == 1
     assert_user_error(invoke("rank", tmp_path), "not a geo run folder")
+
+
+def test_version_is_the_package_s():
+    import geo
+    from geo.cli.main import main
+
+    result = CliRunner().invoke(main, ["--version"])
+    assert result.exit_code == 0 and result.output.strip() == f"geo, version {geo.__version__}"

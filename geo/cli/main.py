@@ -14,6 +14,7 @@ from pathlib import Path
 
 import click
 
+from geo import __version__
 from geo.errors import GeoError
 
 EXIT_USER_ERROR = 2
@@ -55,7 +56,8 @@ def _echo_warnings(caught) -> None:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="geo")
+# the package's own version, not installed metadata (stale in an editable install)
+@click.version_option(version=__version__, prog_name="geo")
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
 @click.option("-q", "--quiet", is_flag=True, help="Only errors and warnings.")
 def main(verbose: int, quiet: bool) -> None:
