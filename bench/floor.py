@@ -29,7 +29,7 @@ Floor probes for geo's formats (added in this project's copy; see PROVENANCE.md)
   read7_product_mt  all 7 SR bands, NUM_THREADS=ALL_CPUS (geo reads every band: its fill
                     mask is "any band is fill" and its basemap needs green)
   write2_cog        encode the two float32 reflectance ratios in geo's output format: COG,
-                    DEFLATE, PREDICTOR=YES (3 for float32), 512x512 blocks, overviews by
+                    DEFLATE level 1, PREDICTOR=YES (3 for float32), 512x512 blocks, overviews by
                     averaging, NaN nodata (geo/io/writers.py). The arrays are staged
                     uncompressed in /vsimem/ before the clock starts; the clock times the
                     COG copy alone. One thread (GDAL default).
@@ -272,6 +272,7 @@ def cog_write(mode, scene, outdir):
             os.path.join(outdir, f"{name}.tif"),
             driver="COG",
             COMPRESS="DEFLATE",
+            LEVEL=1,  # as geo/io/writers.py writes them
             PREDICTOR="YES",
             BLOCKSIZE=512,
             OVERVIEW_RESAMPLING="NEAREST" if categorical else "AVERAGE",
