@@ -180,11 +180,11 @@ def test_cog_overviews_average_the_valid_pixels_of_each_cell(tmp_path, monkeypat
 
 
 @pytest.mark.parametrize("threads", [1, 3])
-def test_blocks_written_by_several_threads_make_the_same_files(tmp_path, threads):
-    """Each thread computes and writes whole blocks of chunks; writes to one file are
-    serialised across all blocks, so the files equal the input whatever the thread count."""
+def test_chunks_written_from_several_threads_make_the_same_files(tmp_path, threads):
+    """dask's threads compute and write the chunks of each block; the writes to one file
+    are serialised, so the files equal the input whatever the thread count."""
     rng = np.random.default_rng(11)
-    values = rng.random((1300, 2100)).astype("float32")  # 6 x 9 chunks: 6 x 3 blocks
+    values = rng.random((1300, 2100)).astype("float32")  # 6 x 9 chunks of 256 px
     values[rng.random(values.shape) < 0.1] = np.nan
     seen = set()
 

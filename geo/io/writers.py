@@ -1,12 +1,11 @@
 """Writers: Cloud-Optimized GeoTIFFs in one chunked pass, vector layers, and atomic run folders.
 
 Rasters are computed chunk by chunk straight into uncompressed tiled GeoTIFFs (all
-layers of a run in one pass, each thread computing and writing a block of chunks at a
-time, so the input bands are read once), together with the averaged overview levels of
-the continuous layers (2 x 2 means of the valid pixels, level by level, as GDAL's
-AVERAGE); then each layer is copied once into a deflate-compressed COG using GDAL's
-threads, its staged levels as the overviews (categorical layers: GDAL's nearest-neighbour
-overviews). Nothing is held whole in memory.
+layers of a run in one pass, a block of chunks at a time, so the input bands are read
+once), together with the averaged overview levels of the continuous layers (2 x 2 means
+of the valid pixels, level by level, as GDAL's AVERAGE); then each layer is copied once
+into a deflate-compressed COG using GDAL's threads, its staged levels as the overviews
+(categorical layers: GDAL's nearest-neighbour overviews). Nothing is held whole in memory.
 """
 
 from __future__ import annotations
@@ -20,7 +19,6 @@ import time
 import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,7 +43,7 @@ __all__ = ["RasterLayer", "run_folder", "write_csv", "write_rasters", "write_vec
 logger = logging.getLogger(__name__)
 
 _BLOCK = 512
-_BLOCK_CHUNKS = 4  # chunks per block: a thread computes and writes one block at a time
+_BLOCK_CHUNKS = 4  # chunks per block row written at once (2 threads keep both busy)
 
 
 @dataclass(frozen=True)
@@ -82,22 +80,16 @@ class RasterLayer:
 class _WindowTarget:
     """``dask.array.store`` target that writes each block to a window of an open dataset.
 
-    ``row_offset`` and ``col_offset`` place a block of the array in the file. ``lock``
-    serialises the writes to the dataset (a GDAL dataset is not thread-safe); every target
-    of one dataset must share it.
+    ``row_offset`` and ``col_offset`` place a block of the array in the file.
     """
 
     def __init__(
-        self,
-        dataset: rasterio.io.DatasetWriter,
-        row_offset: int = 0,
-        col_offset: int = 0,
-        lock: threading.Lock | None = None,
+        self, dataset: rasterio.io.DatasetWriter, row_offset: int = 0, col_offset: int = 0
     ) -> None:
         self.dataset = dataset
         self.row_offset = row_offset
         self.col_offset = col_offset
-        self.lock = lock if lock is not None else threading.Lock()
+        self.lock = threading.Lock()
 
     def __setitem__(self, key: tuple[slice, ...], value: np.ndarray) -> None:
         *bands, rows, cols = key
@@ -175,38 +167,28 @@ def write_rasters(layers: Mapping[str, RasterLayer], folder: Path) -> dict[str, 
                 datasets.append(dst)
                 levels.append((i, factor, dst))
                 overviews.setdefault(name, []).append(dst.name)
-        # blocks of chunks (a chunk row, at most _BLOCK_CHUNKS chunks wide), one per thread at
-        # a time: the input chunks are read once (every layer of a block is computed
-        # together) and memory holds a block per thread, whatever the scene's size
+        # one block of chunks (a chunk row, at most _BLOCK_CHUNKS chunks wide) at a time: the
+        # input chunks are read once (every layer of a block is computed together) and memory
+        # holds one block, whatever the scene's height or width
         ends = list(cols[::_BLOCK_CHUNKS])  # every _BLOCK_CHUNKS-th chunk edge, and the last
         if len(cols) and ends[-1] != cols[-1]:
             ends.append(cols[-1])
         cols = ends
         start = time.perf_counter()
-        locks = {id(dst): threading.Lock() for dst in datasets}  # one per file, all blocks
-
-        def store(block: tuple[int, int, int, int]) -> None:
-            y0, y1, x0, x1 = block
-            parts = [src[..., y0:y1, x0:x1] for src in sources]
-            sinks = [_WindowTarget(dst, y0, x0, locks[id(dst)]) for dst in targets]
-            # each level from the block being written (not from the whole layer), so it
-            # shares the block's tasks and reads nothing again
-            halves: dict[int, dsa.Array] = {}
-            for i, factor, dst in levels:  # factors of a layer in increasing order
-                spec = specs[i]
-                halves[i] = _half(halves.get(i, parts[i]), spec.nodata, spec.dtype)
-                parts.append(halves[i])
-                # block edges divide by the factor (see _pyramid_fits)
-                sinks.append(_WindowTarget(dst, y0 // factor, x0 // factor, locks[id(dst)]))
-            # this thread computes its block alone: the other threads work on theirs
-            dsa.store(parts, sinks, lock=False, compute=True, scheduler="sync")
-
-        blocks = [
-            (int(y0), int(y1), int(x0), int(x1))
-            for y0, y1 in itertools.pairwise(rows)
-            for x0, x1 in itertools.pairwise(cols)
-        ]
-        _run_blocks(store, blocks)
+        for y0, y1 in itertools.pairwise(rows):
+            for x0, x1 in itertools.pairwise(cols):
+                parts = [src[..., y0:y1, x0:x1] for src in sources]
+                sinks = [_WindowTarget(dst, int(y0), int(x0)) for dst in targets]
+                # each level from the block being written (not from the whole layer), so it
+                # shares the block's tasks and reads nothing again
+                halves: dict[int, dsa.Array] = {}
+                for i, factor, dst in levels:  # factors of a layer in increasing order
+                    spec = specs[i]
+                    halves[i] = _half(halves.get(i, parts[i]), spec.nodata, spec.dtype)
+                    parts.append(halves[i])
+                    # block edges divide by the factor (see _pyramid_fits)
+                    sinks.append(_WindowTarget(dst, int(y0) // factor, int(x0) // factor))
+                dsa.store(parts, sinks, lock=False, compute=True)
     finally:
         for dst in datasets:
             dst.close()
@@ -223,34 +205,14 @@ def write_rasters(layers: Mapping[str, RasterLayer], folder: Path) -> dict[str, 
 
 
 def _threads() -> int:
-    """Threads of the chunked work: dask's configured ``num_workers``, else every core."""
+    """Return the run's thread budget: dask's ``num_workers``, else every core.
+
+    The same count dask's threaded scheduler uses for the chunked pass.
+    """
     if dask.config.get("scheduler", None) in ("sync", "synchronous", "single-threaded"):
         return 1
     n = dask.config.get("num_workers", None)
     return max(1, int(n)) if n else max(1, dask.system.CPU_COUNT)  # cgroup and affinity aware
-
-
-def _run_blocks(store, blocks: list) -> None:
-    """Run ``store`` on every block, one block per thread at a time, in order.
-
-    Each thread takes the next block as soon as its own is written, so no thread waits
-    at a barrier for the other's last chunk, and one thread builds its next block's
-    graph while the other computes (numpy and GDAL release the GIL).
-    """
-    n = min(_threads(), len(blocks))
-    if n <= 1:
-        for block in blocks:
-            store(block)
-        return
-    with ThreadPoolExecutor(n, thread_name_prefix="geo-write") as pool:
-        futures = [pool.submit(store, block) for block in blocks]
-        try:
-            for future in futures:
-                future.result()
-        except BaseException:
-            for future in futures:
-                future.cancel()
-            raise
 
 
 def _to_cog(folder: Path, name: str, layer: RasterLayer, overviews: list[str]) -> str:
