@@ -433,7 +433,11 @@ def stack(scenes, crs: str, resolution: float, resampling: str, out: Path, overw
     help="Dask scheduler of a running cluster (tcp://host:port); default: a local cluster.",
 )
 @click.option("--workers", type=int, help="Local worker processes (default: one per CPU).")
-@click.option("--threads", type=int, help="Threads per worker and per scene.")
+@click.option(
+    "--threads",
+    type=int,
+    help="Threads per worker and per scene (its chunked work and GDAL's COG encoding).",
+)
 @click.option("--memory-limit", help="Memory limit per local worker, e.g. 4GB.")
 @click.option("--fail-fast", is_flag=True, help="Stop at the first failed scene.")
 @click.option(

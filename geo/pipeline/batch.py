@@ -582,8 +582,8 @@ def _local_cluster(n_workers: int, threads: int, memory_limit=None, *, quiet: bo
     Dask's nannies start workers with ``MALLOC_TRIM_THRESHOLD_=65536`` so that freed memory
     goes back to the OS. Setting it also fixes glibc's mmap threshold at 128 KiB: every
     chunk-sized array is then a fresh mapping whose pages are faulted in again on first
-    touch (a 4096² scene took 8.0 s alone and 10.8 s beside another, with 16 s of system
-    time for 4 scenes; without it 4.8 and 5.6 s, 4 s). geo returns freed memory itself
+    touch (a 4096² scene took 8-10 s in a worker instead of 5-6 s, and 4 scenes spent 16 s
+    in the kernel instead of 4 s). geo returns freed memory itself
     after each stage (``geo._memory``), so the workers keep glibc's adaptive defaults, as
     ``geo run`` does. A value set in the environment still wins; the nannies' other
     variables (one BLAS/OpenMP thread) stay.
