@@ -134,7 +134,9 @@ def test_fit_wofe_matches_hand_counts():
     assert np.allclose(post, [expected], rtol=1e-6)  # a missing layer weighs 0
     std = model.posterior_std({"a": np.array([[1.0]])})
     var = model.weights["a"]["var_w_plus"]
-    assert math.isclose(float(std[0, 0]), expected[0] * math.sqrt(var), rel_tol=1e-5)
+    # s(P) = P·√(1/n + var W⁺): the prior's 1/n with n = d_s = 3 deposits
+    assert model.n_deposits == 3
+    assert math.isclose(float(std[0, 0]), expected[0] * math.sqrt(1 / 3 + var), rel_tol=1e-5)
     same = wofe_weights(ev >= 1, dep)
     assert math.isclose(same["contrast"], model.weights["a"]["contrast"])
 

@@ -192,12 +192,14 @@ def test_wofe_weights_in_unit_cells():
 
 
 def test_wofe_weights_degenerate_counts_give_nan_and_warn():
-    pattern, deposits = _example()
-    deposits[7, 7] = False  # now every deposit is on the pattern: d_b = d_s
-    with pytest.warns(GeoWarning, match="w_minus"):
+    _, deposits = _example()
+    pattern = np.zeros((10, 10), dtype=bool)
+    pattern[3:5] = True  # 20 cells without a deposit: d_b = 0, W+ = ln 0
+    with pytest.warns(GeoWarning, match="w_plus"):
         w = pr.wofe_weights(pattern, deposits)
-    assert math.isnan(w["w_minus"]) and math.isnan(w["contrast"])
-    assert w["w_plus"] == pytest.approx(math.log((4 / 4) / (16 / 96)), abs=1e-12)
+    assert math.isnan(w["w_plus"]) and math.isnan(w["contrast"]) and not w["adjusted"]
+    assert w["w_minus"] == pytest.approx(math.log((5 / 5) / (75 / 95)), abs=1e-12)
+    # d_b = d_s is no longer undefined: see tests/test_wofe_reference.py (0.99 adjustment)
 
 
 def test_wofe_weights_without_deposits_is_an_error():
@@ -263,7 +265,9 @@ def test_wofe_posterior_is_the_hand_logit_sum():
     valid = np.ones((4, 4), dtype=bool)
     valid[3, 3] = False
     prior = 0.02
-    post, std = pr.wofe_posterior({"a": a, "b": b}, {"a": wa, "b": wb}, prior, valid=valid)
+    post, std = pr.wofe_posterior(
+        {"a": a, "b": b}, {"a": wa, "b": wb}, prior, n_deposits=8, valid=valid
+    )
 
     logit0 = math.log(0.02 / 0.98)
     for (i, j), wsum, vsum in [
@@ -274,7 +278,8 @@ def test_wofe_posterior_is_the_hand_logit_sum():
     ]:
         p = 1 / (1 + math.exp(-(logit0 + wsum)))
         assert post[i, j] == pytest.approx(p, rel=1e-6)
-        assert std[i, j] == pytest.approx(p * math.sqrt(vsum), rel=1e-6)
+        # s(P) = P·√(1/n + Σ var W), with the prior's 1/n for n = 8 deposits
+        assert std[i, j] == pytest.approx(p * math.sqrt(1 / 8 + vsum), rel=1e-6)
     assert np.isnan(post[3, 3]) and np.isnan(std[3, 3])
 
 

@@ -36,6 +36,7 @@ import xarray as xr
 from geo.errors import InvalidParameterError
 from geo.targets._windows import polygon_window, read_windows_many
 from geo.targets.prospectivity import (
+    DEPOSIT_ADJUSTMENT,
     fuzzy_and,
     fuzzy_gamma,
     fuzzy_gaussian,
@@ -316,7 +317,9 @@ class WofeModel:
 
     Pattern *j* is present where the layer is ≥ ``thresholds[j]`` (≤ when ``ascending``).
     A cell without evidence for a layer (NaN) takes W = 0 for it (Bonham-Carter 1994,
-    missing data). ``tables`` holds the cumulative-class tables of the generalisation.
+    missing data). ``tables`` holds the cumulative-class tables of the generalisation;
+    ``n_deposits`` is the number of training deposits behind ``prior`` (the 1/n term of
+    the posterior's variance).
     """
 
     thresholds: Mapping[str, float]
@@ -324,6 +327,7 @@ class WofeModel:
     weights: Mapping[str, Mapping[str, float]]
     prior: float
     tables: Mapping[str, pd.DataFrame]
+    n_deposits: int
 
     def patterns(self, values: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Pattern presence per layer: 1.0, 0.0, or NaN where the layer has no value."""
@@ -353,17 +357,33 @@ class WofeModel:
         return (1.0 / (1.0 + np.exp(-logit))).astype("float32")
 
     def posterior_std(self, values: Mapping[str, np.ndarray]) -> np.ndarray:
-        """Return the standard deviation P·√Σvar(W) (Bonham-Carter 1994 ch. 9, weights' uncertainty)."""
+        """Return the standard deviation P·√(1/n + Σ var W) (Bonham-Carter 1994 ch. 9).
+
+        1/n is the variance of the prior logit from n training deposits, Σ var W that of
+        the weights used at the cell, as in ArcSDM and EIS Toolkit
+        (:func:`geo.targets.prospectivity.wofe_posterior`).
+        """
         logit, var = self.logit(values)
         p = 1.0 / (1.0 + np.exp(-logit))
-        return (p * np.sqrt(var)).astype("float32")
+        return (p * np.sqrt(1.0 / self.n_deposits + var)).astype("float32")
 
     def combination(self) -> Combination:
         """Return the model as a :class:`Combination` (score = posterior probability)."""
         names = tuple(self.thresholds)
+        adjusted = [n for n in names if self.weights[n].get("adjusted")]
         info = {
             "method": "wofe",
             "prior": self.prior,
+            "n_deposits": self.n_deposits,
+            "posterior_std": "P * sqrt(1/n_deposits + sum of var(W) at the cell)",
+            "deposit_adjustment": {
+                "value": DEPOSIT_ADJUSTMENT,
+                "rule": (
+                    f"where a pattern holds every deposit (d_b = d_s) its weights use "
+                    f"d_b = d_s - {DEPOSIT_ADJUSTMENT} (ArcSDM, EIS Toolkit)"
+                ),
+                "applied_to": adjusted,
+            },
             "evidence": {
                 n: {
                     "pattern": f"{'<=' if self.ascending[n] else '>='} {self.thresholds[n]:.6g}",
@@ -384,6 +404,8 @@ def _finite(v) -> float:
 
 
 def _round(v):
+    if isinstance(v, bool | np.bool_):
+        return bool(v)
     try:
         f = float(v)
     except (TypeError, ValueError):
@@ -423,6 +445,14 @@ def fit_wofe(
         refit only the weights in a hold-out fold whose few deposits cannot choose a class.
         Weights that such a fold leaves undefined count as 0 (no information).
 
+    Notes
+    -----
+    A class or pattern that holds every deposit is weighted with
+    ``d_b = d_s − 0.99`` (:data:`geo.targets.prospectivity.DEPOSIT_ADJUSTMENT`), as in
+    ArcSDM and EIS Toolkit; ``weights[name]["adjusted"]`` and the ``adjusted`` column of
+    ``tables[name]`` record it, and :meth:`WofeModel.combination` lists the layers in
+    its ``deposit_adjustment`` info.
+
     Raises
     ------
     InvalidParameterError
@@ -450,12 +480,15 @@ def fit_wofe(
         thresholds[name], tables[name] = cut, table
         ascending[name] = asc
     defined = study & np.all([np.isfinite(np.asarray(v)) for v in layers.values()], axis=0)
-    prior = float((dep & defined).sum() / max(defined.sum(), 1))
+    n_deposits = int((dep & defined).sum())
+    prior = float(n_deposits / max(defined.sum(), 1))
     if not 0 < prior < 1:
         raise InvalidParameterError(
-            f"Weights of evidence need deposits inside the study area; found {int((dep & defined).sum())}."
+            f"Weights of evidence need deposits inside the study area; found {n_deposits}."
         )
-    return WofeModel(thresholds, {n: ascending[n] for n in layers}, weights, prior, tables)
+    return WofeModel(
+        thresholds, {n: ascending[n] for n in layers}, weights, prior, tables, n_deposits
+    )
 
 
 def apply_combination(

@@ -12,7 +12,11 @@ Methods (``../shared/DOMAIN.md`` §4):
   ch. 7). Weighted overlay S = Σwᵢxᵢ / Σwᵢ.
 - Weights of evidence with the equations implemented in Arc-WofE (Kemp et al. 2001;
   Bonham-Carter 1994 ch. 9). Counts are in unit cells: ``b`` pattern area, ``s`` total
-  area, ``d_b`` deposits on the pattern, ``d_s`` all deposits.
+  area, ``d_b`` deposits on the pattern, ``d_s`` all deposits. Where every deposit lies
+  on the pattern (``d_b = d_s``), the weights use ``d_b = d_s − 0.99``
+  (:data:`DEPOSIT_ADJUSTMENT`, as ArcSDM and EIS Toolkit do) and say so (``adjusted``).
+  The posterior's standard deviation includes the prior's term:
+  s(P) = P·√(1/d_s + Σ var W).
 - Success-/prediction-rate curves, their AUC, area capture and ROC-AUC against random
   background (Carranza 2008 ch. 7–8).
 
@@ -46,6 +50,7 @@ import xarray as xr
 from geo.errors import CRSError, GeoWarning, GridMismatchError, InvalidParameterError
 
 __all__ = [
+    "DEPOSIT_ADJUSTMENT",
     "area_capture",
     "conditional_independence",
     "curve_auc",
@@ -68,6 +73,12 @@ __all__ = [
 ]
 
 _WEIGHT_KEYS = ("w_plus", "w_minus", "var_w_plus", "var_w_minus")
+
+#: Share of one deposit counted off a pattern that holds every deposit (``d_b = d_s``),
+#: so that W⁻ and var(W⁻) are defined: the weights use ``d_b = d_s − 0.99``. This is the
+#: adjustment of ArcSDM's Calculate Weights (``db -= 0.99`` when ``db == ds``) and of EIS
+#: Toolkit's weights of evidence (0.99 of a deposit moved from "pattern" to "no pattern").
+DEPOSIT_ADJUSTMENT = 0.99
 
 
 # --------------------------------------------------------------------------------------
@@ -542,8 +553,16 @@ def weighted_overlay(layers: Sequence, weights: Sequence[float], *, name: str = 
 
 
 def _weights(b, s, d_b, d_s) -> dict[str, np.ndarray]:
-    """Arc-WofE weights for arrays of counts; undefined terms (log or 1/0) become NaN."""
+    """Arc-WofE weights for arrays of counts; undefined terms (log or 1/0) become NaN.
+
+    Where the pattern holds every deposit (``d_b = d_s``) but leaves more than
+    :data:`DEPOSIT_ADJUSTMENT` unit cells outside it, ``d_b`` is taken as
+    ``d_s − DEPOSIT_ADJUSTMENT`` in every term and ``adjusted`` is True. A pattern
+    covering (almost) the whole area keeps an undefined W⁻.
+    """
     b, s, d_b, d_s = (np.asarray(v, dtype="float64") for v in (b, s, d_b, d_s))
+    adjusted = (d_b == d_s) & (d_s > 0) & (s - b > DEPOSIT_ADJUSTMENT)
+    d_b = np.where(adjusted, d_s - DEPOSIT_ADJUSTMENT, d_b)
     with np.errstate(divide="ignore", invalid="ignore"):
         w_plus = np.log((d_b / d_s) / ((b - d_b) / (s - d_s)))
         var_w_plus = 1.0 / d_b + 1.0 / (b - d_b)
@@ -561,6 +580,7 @@ def _weights(b, s, d_b, d_s) -> dict[str, np.ndarray]:
     out["contrast"] = out["w_plus"] - out["w_minus"]
     out["std_contrast"] = np.sqrt(out["var_w_plus"] + out["var_w_minus"])
     out["studentised_contrast"] = out["contrast"] / out["std_contrast"]
+    out["adjusted"] = adjusted
     return out
 
 
@@ -596,10 +616,16 @@ def wofe_weights(pattern, deposits, *, valid=None, unit_cell_km2: float | None =
     Deposits are counted as cells (one per pixel). Only valid cells count: ``valid`` True
     and ``pattern`` and ``deposits`` not NaN.
 
-    Degenerate counts (``d_b = 0``, ``d_b = d_s``, ``b = d_b``, or the pattern covering
-    the whole area) make a logarithm or a variance undefined. Following Arc-WofE, those
-    quantities are returned as NaN and a :class:`GeoWarning` names the count at fault;
-    the other weight stays usable.
+    A pattern that holds every deposit (``d_b = d_s``) would make W⁻ = ln 0. As in ArcSDM
+    and EIS Toolkit, 0.99 of a deposit (:data:`DEPOSIT_ADJUSTMENT`) is then counted off
+    the pattern: every term above uses ``d_b = d_s − 0.99`` (so ``d_s − d_b = 0.99``),
+    and ``adjusted`` is True. With 10 of 10 deposits on 100 of 1000 cells this gives
+    C = 4.499 and C/s(C) = 4.226, where the unadjusted W⁻ is undefined.
+
+    Other degenerate counts (``d_b = 0``, ``b = d_b``, or the pattern covering the whole
+    area) make a logarithm or a variance undefined. Following Arc-WofE, those quantities
+    are returned as NaN and a :class:`GeoWarning` names the count at fault; the other
+    weight stays usable.
 
     Parameters
     ----------
@@ -616,9 +642,11 @@ def wofe_weights(pattern, deposits, *, valid=None, unit_cell_km2: float | None =
     Returns
     -------
     dict
-        ``b``, ``s`` (unit cells), ``d_b``, ``d_s`` (deposits), ``prior`` = d_s/s,
-        ``w_plus``, ``var_w_plus``, ``std_w_plus``, ``w_minus``, ``var_w_minus``,
-        ``std_w_minus``, ``contrast``, ``std_contrast``, ``studentised_contrast``.
+        ``b``, ``s`` (unit cells), ``d_b``, ``d_s`` (deposits counted, before any
+        adjustment), ``prior`` = d_s/s, ``w_plus``, ``var_w_plus``, ``std_w_plus``,
+        ``w_minus``, ``var_w_minus``, ``std_w_minus``, ``contrast``, ``std_contrast``,
+        ``studentised_contrast`` and ``adjusted`` (bool: the weights use
+        ``d_b = d_s − DEPOSIT_ADJUSTMENT``).
 
     Raises
     ------
@@ -638,6 +666,10 @@ def wofe_weights(pattern, deposits, *, valid=None, unit_cell_km2: float | None =
     >>> w = wofe_weights(pattern, deposits)
     >>> w["b"], w["s"], w["d_b"], w["d_s"], round(w["w_plus"], 4), round(w["contrast"], 4)
     (20.0, 100.0, 4, 5, 1.5581, 2.9832)
+    >>> deposits[9, 0] = False  # now the pattern holds every deposit
+    >>> w = wofe_weights(pattern, deposits)
+    >>> w["d_b"], w["adjusted"], round(w["w_minus"], 4), round(w["contrast"], 4)
+    (4, True, -1.2016, 2.6489)
     """
     rasters, dep, keep = _cells(deposits, valid, pattern=pattern)
     present = rasters["pattern"] & keep
@@ -652,13 +684,17 @@ def wofe_weights(pattern, deposits, *, valid=None, unit_cell_km2: float | None =
             "Check that 'deposits' and 'valid' overlap the study area."
         )
     out = {"b": b, "s": s, "d_b": d_b, "d_s": d_s, "prior": d_s / s}
-    out |= {k: float(v) for k, v in _weights(b, s, d_b, d_s).items()}
+    computed = _weights(b, s, d_b, d_s)
+    adjusted = bool(computed.pop("adjusted"))
+    out |= {k: float(v) for k, v in computed.items()}
+    out["adjusted"] = adjusted
     bad = [k for k in ("w_plus", "w_minus", "var_w_plus", "var_w_minus") if math.isnan(out[k])]
     if bad:
         warnings.warn(
             f"wofe_weights: {', '.join(bad)} undefined (NaN) for b={b}, s={s}, d_b={d_b}, "
-            f"d_s={d_s}: a count in the Arc-WofE equations is 0 (d_b = 0, d_b = d_s, b = d_b "
-            "or b = s). Enlarge or shrink the pattern, or use a larger unit cell.",
+            f"d_s={d_s}: a count in the Arc-WofE equations is 0 (d_b = 0, b = d_b, or the "
+            "pattern covers the study area). Enlarge or shrink the pattern, or use a larger "
+            "unit cell.",
             GeoWarning,
             stacklevel=2,
         )
@@ -677,11 +713,22 @@ def wofe_generalise(
 
     Each distinct evidence value ``v`` defines a cumulative class: the cells with
     evidence ≥ v (``ascending=False``, high values favourable) or ≤ v (``ascending=True``,
-    e.g. distance to a fault). Weights are computed for each cumulative class, and the
-    threshold is the class with maximum contrast C among those whose studentised
-    contrast C/s(C) ≥ ``min_studentised`` (Bonham-Carter 1994 ch. 9; eis_toolkit's
-    default floor is 2). Classes with undefined weights are not eligible. Bin a
-    continuous layer first if it has very many distinct values.
+    e.g. distance to a fault). Weights are computed for each cumulative class as in
+    :func:`wofe_weights`, and the threshold is the class with maximum contrast C among
+    those whose studentised contrast C/s(C) ≥ ``min_studentised`` (Bonham-Carter 1994
+    ch. 9). This is the rule of ArcSDM's Calculate Weights (maximum contrast among rows
+    with studentised contrast ≥ the confidence level) and of EIS Toolkit's
+    ``max_feasible_contrast`` method (which requires C/s(C) strictly above its threshold).
+    EIS Toolkit's default method is ``max_contrast_if_feasible`` instead: the class with
+    maximum C overall, rejected when its C/s(C) is below the threshold, whose default is
+    1; geo's default floor is 2.
+
+    Classes that hold every deposit are weighted with ``d_b = d_s − 0.99``
+    (:data:`DEPOSIT_ADJUSTMENT`; ``adjusted`` is True in the table), so a class with no
+    deposit outside it can be chosen, as in ArcSDM and EIS Toolkit. Classes whose
+    weights stay undefined (no deposit in the class, or the class covering the whole
+    area) are not eligible. Bin a continuous layer first if it has very many distinct
+    values.
 
     Parameters
     ----------
@@ -702,8 +749,9 @@ def wofe_generalise(
         Pattern = evidence ≥ threshold (≤ when ``ascending``).
     table : DataFrame
         One row per cumulative class, in cumulation order: ``threshold``, ``b``, ``s``,
-        ``d_b``, ``d_s``, the weights, variances and standard deviations, ``contrast``,
-        ``std_contrast``, ``studentised_contrast`` and ``selected``.
+        ``d_b``, ``d_s`` (deposits counted), the weights, variances and standard
+        deviations, ``contrast``, ``std_contrast``, ``studentised_contrast``, ``adjusted``
+        (the weights use ``d_b = d_s − DEPOSIT_ADJUSTMENT``) and ``selected``.
 
     Raises
     ------
@@ -718,6 +766,10 @@ def wofe_generalise(
     >>> t, table = wofe_generalise(ev, dep, min_studentised=1.0)
     >>> t, table["studentised_contrast"].round(2).tolist()
     (2.0, [1.3, 1.88, nan])
+    >>> dep = np.zeros((1, 20), bool); dep[0, [0, 1]] = True  # every deposit in class >= 3
+    >>> t, table = wofe_generalise(ev, dep, min_studentised=1.0)
+    >>> t, table["adjusted"].tolist(), table["contrast"].round(2).tolist()
+    (3.0, [True, True, False], [2.86, 1.63, nan])
     """
     if not (isinstance(min_studentised, Real) and math.isfinite(min_studentised)):
         raise InvalidParameterError(
@@ -746,6 +798,12 @@ def wofe_generalise(
     eligible = table["studentised_contrast"] >= min_studentised
     if not eligible.any():
         best = table["studentised_contrast"].max()
+        if math.isnan(best):
+            raise InvalidParameterError(
+                "wofe_generalise: no cumulative class has defined weights (each holds no "
+                "deposit or covers the whole study area). Use evidence with more than one "
+                "class around the deposits."
+            )
         raise InvalidParameterError(
             f"wofe_generalise: no cumulative class reaches a studentised contrast of "
             f"{min_studentised!r} (min_studentised); the best is {float(best):.4g}. Lower "
@@ -756,22 +814,38 @@ def wofe_generalise(
     return float(table.loc[chosen, "threshold"]), table
 
 
+def _deposit_count(n_deposits, weights: Sequence[Mapping[str, float]]) -> float:
+    """Return n of the prior's variance 1/n: ``n_deposits``, else the weights' one ``d_s``."""
+    if n_deposits is not None:
+        return _positive(n_deposits, "n_deposits", "wofe_posterior")
+    counts = {w.get("d_s") for w in weights}
+    if len(counts) != 1 or None in counts:
+        raise InvalidParameterError(
+            "The 'n_deposits' parameter of wofe_posterior is needed for the posterior's "
+            f"standard deviation (its 1/n term); the weights give d_s = {sorted(map(str, counts))}. "
+            "Pass n_deposits (the number of training deposits), or weights from wofe_weights."
+        )
+    return _positive(counts.pop(), "n_deposits", "wofe_posterior")
+
+
 def wofe_posterior(
     patterns: Mapping[str, object],
     weights: Mapping[str, Mapping[str, float]],
     prior: float,
     *,
+    n_deposits: float | None = None,
     valid=None,
     name: str = "posterior",
 ):
     """Posterior probability from binary patterns and their weights.
 
     logit(P_post) = logit(prior) + Σⱼ Wⱼ with Wⱼ = W⁺ where pattern j is present and
-    W⁻ where it is absent. The standard deviation accounts for the weights' uncertainty
-    only, with Bonham-Carter's (1994, ch. 9) approximation
-    var(P_post) ≈ P_post² · Σⱼ var(Wⱼ). It is the delta-method variance
-    [P(1 − P)]² · Σ var(W) for small P, so it overstates the uncertainty where P_post is
-    large; the variance of the prior (from the deposit count) is not included.
+    W⁻ where it is absent. The standard deviation follows Bonham-Carter (1994, ch. 9):
+    var(P_post) ≈ P_post² · (1/n + Σⱼ var(Wⱼ)), where 1/n is the variance of the prior
+    logit estimated from n training deposits and var(Wⱼ) is var(W⁺) or var(W⁻) like Wⱼ.
+    ArcSDM's Calculate Response and EIS Toolkit compute the same
+    s(P) = P·√(1/n + Σ var W). It is the delta-method variance for small P, so it
+    overstates the uncertainty where P_post is large.
 
     Conditional independence is assumed; check it with :func:`conditional_independence`.
 
@@ -784,6 +858,10 @@ def wofe_posterior(
         (the output of :func:`wofe_weights`).
     prior : float
         Prior probability d_s/s, in (0, 1).
+    n_deposits : float, optional
+        Number of training deposits n (d_s) behind the prior, > 0. By default the
+        ``d_s`` of the weights (the output of :func:`wofe_weights` carries it), which
+        must then be the same for every pattern.
     valid : ndarray or DataArray of bool, optional
         Study area; NaN outside it.
     name : str
@@ -798,7 +876,8 @@ def wofe_posterior(
     ------
     InvalidParameterError
         ``prior`` is not in (0, 1), a pattern has no weights (or a weight is missing or
-        NaN), or ``patterns`` is empty.
+        NaN), ``patterns`` is empty, or ``n_deposits`` is not > 0 (or, not given, the
+        weights do not carry one ``d_s``).
     GridMismatchError
         The rasters are not on one grid.
 
@@ -811,9 +890,9 @@ def wofe_posterior(
     >>> p, sd = wofe_posterior(
     ...     {"a": np.array([[True, False]])},
     ...     {"a": {"w_plus": 1.0, "w_minus": -0.5, "var_w_plus": 0.1, "var_w_minus": 0.05}},
-    ...     prior=0.1)
-    >>> print(p.round(4), sd.round(4))
-    [[0.232  0.0631]] [[0.0734 0.0141]]
+    ...     prior=0.1, n_deposits=20)
+    >>> print(p.round(4), sd.round(4))  # sd = p * sqrt(1/20 + 0.1), p * sqrt(1/20 + 0.05)
+    [[0.232  0.0631]] [[0.0898 0.02  ]]
     """
     if not (isinstance(prior, Real) and 0.0 < prior < 1.0):
         raise InvalidParameterError(
@@ -831,6 +910,7 @@ def wofe_posterior(
                 f"pattern {key!r}. Got {dict(w)!r} instead; recompute them with wofe_weights "
                 "or generalise the pattern differently."
             )
+    n = _deposit_count(n_deposits, [weights[key] for key in patterns])
     first = next(iter(patterns.values()))
     _check_grid({**patterns, "valid": valid})
     keep = np.ones(np.shape(first), dtype=bool)
@@ -846,7 +926,7 @@ def wofe_posterior(
         logit += np.where(present, w["w_plus"], w["w_minus"])
         var += np.where(present, w["var_w_plus"], w["var_w_minus"])
     post = 1.0 / (1.0 + np.exp(-logit))
-    std = post * np.sqrt(var)
+    std = post * np.sqrt(1.0 / n + var)
     post, std = np.where(keep, post, np.nan), np.where(keep, std, np.nan)
     return _wrap(first, post, name), _wrap(first, std, f"{name}_std")
 
