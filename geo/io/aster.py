@@ -67,7 +67,7 @@ from geo.errors import (
     MetadataError,
     ProductError,
 )
-from geo.io._raster import DEFAULT_CHUNK, check_same_grid, open_band, scale_values
+from geo.io._raster import DEFAULT_CHUNK, check_same_grid, open_band, read_error, scale_values
 from geo.io.scene import Scene
 from geo.sensors import BandInfo, get_sensor
 
@@ -680,6 +680,11 @@ def _sun_direction(odl: _Odl, where: str) -> tuple[float, float] | None:
     if found is None:
         return None
     (azimuth, elevation), source = found
+    if not (math.isfinite(azimuth) and math.isfinite(elevation)):
+        raise MetadataError(
+            f"{source}: SOLARDIRECTION is ({azimuth}, {elevation}); expected finite (azimuth, "
+            "elevation) in degrees. The metadata file is damaged; download the product again."
+        )
     if not 0.0 < elevation <= 90.0:
         raise MetadataError(
             f"{source}: the sun elevation in SOLARDIRECTION is {elevation} degrees; reflectance "
@@ -777,12 +782,22 @@ def _tif_scale(path: str, label: str) -> tuple[float, float, str]:
         )
     try:
         mult, add = float(found[0]), float(found[1])
-    except ValueError:
+    except (TypeError, ValueError):
         raise MetadataError(
             f"{path}: the {found[2]} of {label} is {found[0]!r} / {found[1]!r}, not numbers."
         ) from None
     if not (math.isfinite(mult) and mult > 0):
-        raise MetadataError(f"{path}: the {found[2]} of {label} is {mult}; expected > 0.")
+        raise MetadataError(
+            f"{path}: the {found[2]} of {label} is {mult}; expected a finite, positive scale "
+            "(LP DAAC documents 0.001 and 0.0001). The file is damaged or was edited; download "
+            "it again or set the scale (`gdal_edit.py -scale 0.001 FILE`)."
+        )
+    if not math.isfinite(add):
+        raise MetadataError(
+            f"{path}: the {found[2]} of {label} gives offset {add}; expected a finite number "
+            "(usually 0). The file is damaged or was edited; download it again or set the "
+            "offset (`gdal_edit.py -offset 0 FILE`)."
+        )
     return mult, add, found[2]
 
 
@@ -1035,17 +1050,25 @@ class _SdsReader:
         if any(len(range(*b)) == 0 for b in bounds):  # pyhdf reads everything for [0:0]
             return np.empty(tuple(len(range(*b)) for b in bounds), self.dtype)
         pyhdf_sd = _pyhdf(self.path)
-        with _HDF_LOCK:
-            sd = pyhdf_sd.SD(self.path, pyhdf_sd.SDC.READ)
-            try:
-                sds = sd.select(self.name)
+        try:
+            with _HDF_LOCK:
+                sd = pyhdf_sd.SD(self.path, pyhdf_sd.SDC.READ)
                 try:
-                    block = np.asarray(sds[tuple(slice(b[0], b[1]) for b in bounds)])
+                    sds = sd.select(self.name)
+                    try:
+                        block = np.asarray(sds[tuple(slice(b[0], b[1]) for b in bounds)])
+                    finally:
+                        sds.endaccess()
                 finally:
-                    sds.endaccess()
-            finally:
-                sd.end()
-        return block[tuple(slice(None, None, b[2]) for b in bounds)]
+                    sd.end()
+        except pyhdf_sd.HDF4Error as exc:
+            (r0, r1, _), (c0, c1, _) = bounds
+            error = read_error(
+                self.path, exc, rows=(r0, r1 - 1), cols=(c0, c1 - 1), label=self.name
+            )
+        else:
+            return block[tuple(slice(None, None, b[2]) for b in bounds)]
+        raise error  # outside the except block: picklable for dask distributed
 
 
 def _open_sds(

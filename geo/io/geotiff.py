@@ -10,12 +10,13 @@ import numpy as np
 import xarray as xr
 import yaml
 
-from geo.errors import BandError, ProductError
+from geo.errors import BandError, MetadataError, ProductError
 from geo.io._raster import (
     DEFAULT_CHUNK,
     PreviewSource,
     RasterInfo,
     check_same_grid,
+    finite_number,
     open_chunked,
     probe,
     scale_values,
@@ -71,12 +72,40 @@ def _scaling(
     """
     if scale is not None or offset is not None:
         n = info.count
-        return (
-            [1.0 if scale is None else float(scale)] * n,
-            [0.0 if offset is None else float(offset)] * n,
-            "pipeline",
-        )
+        given_scale = 1.0
+        if scale is not None:
+            given_scale = finite_number(
+                scale,
+                what=f"{path}: the scene scale",
+                positive=True,
+                fix="Reflectance = value x scale + offset (e.g. scale 0.0001 for reflectance x "
+                "10000); fix inputs.scene.scale in the pipeline file (or --scale).",
+            )
+        given_offset = 0.0
+        if offset is not None:
+            given_offset = finite_number(
+                offset,
+                what=f"{path}: the scene offset",
+                fix="Reflectance = value x scale + offset (e.g. offset -0.1, or 0); fix "
+                "inputs.scene.offset in the pipeline file (or --offset).",
+            )
+        return [given_scale] * n, [given_offset] * n, "pipeline"
     scales, offsets = list(info.scales), list(info.offsets)
+    for band, (file_scale, file_offset) in enumerate(zip(scales, offsets, strict=True), 1):
+        fix = (
+            "The file's scale/offset metadata is damaged; repair it (`gdal_edit.py -scale "
+            "0.0001 -offset 0 FILE`) or give inputs.scene.scale and offset in the pipeline file."
+        )
+        finite_number(
+            file_scale,
+            what=f"{path}: band {band} GDAL scale",
+            positive=True,
+            fix=fix,
+            error=MetadataError,
+        )
+        finite_number(
+            file_offset, what=f"{path}: band {band} GDAL offset", fix=fix, error=MetadataError
+        )
     if (
         np.issubdtype(np.dtype(info.dtype), np.integer)
         and all(v == 1 for v in scales)
@@ -129,7 +158,7 @@ def open_geotiff(
     count, nodata = info.count, info.nodata
     roles = _resolve_roles(path, count, info.descriptions, roles)
     scales, offsets, scale_source = _scaling(path, info, scale, offset)
-    raw = open_chunked(str(path), info, chunk)
+    raw = open_chunked(str(path), info, chunk, label="the GeoTIFF")
     keep = [i for i, r in enumerate(roles) if r != SKIP_ROLE]
     raw = raw.isel(band=keep)
     reflectance = scale_values(
@@ -201,7 +230,7 @@ def open_band_files(
                 f"{path}: the {label} holds {info.count} bands; give one band per file."
             )
         scales, offsets, source = _scaling(path, info, scale, offset)
-        raw = open_chunked(str(path), info, chunk).squeeze("band", drop=True)
+        raw = open_chunked(str(path), info, chunk, label=label).squeeze("band", drop=True)
         layers.append(scale_values(raw, scales[0], offsets[0], nodata=(info.nodata,)))
         previews[role] = PreviewSource(str(path), 1, scales[0], offsets[0], (info.nodata,))
         grids[f"{role} {path.name}"] = raw
@@ -267,5 +296,14 @@ def read_sidecar(path: Path) -> dict:
             f"{path}: a band sidecar needs a 'bands' mapping of role to file name (and may give "
             f"sensor, scale, offset, scene_id); found keys {', '.join(map(str, doc)) or 'none'}."
         )
+    for key, positive, example in (("scale", True, "0.0001"), ("offset", False, "-0.1")):
+        if doc.get(key) is not None:
+            doc[key] = finite_number(
+                doc[key],
+                what=f"{path}: {key}",
+                positive=positive,
+                fix=f"Fix it in the band sidecar (e.g. {key}: {example}).",
+                error=ProductError,
+            )
     doc["bands"] = {role: path.parent / name for role, name in doc["bands"].items()}
     return doc

@@ -22,6 +22,7 @@ import datetime as dt
 import logging
 import math
 import tarfile
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -29,7 +30,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 import xarray as xr
 
-from geo.errors import InputNotFoundError, MetadataError, ProductError
+from geo.errors import GeoWarning, InputNotFoundError, MetadataError, ProductError
 from geo.io._raster import (
     DEFAULT_CHUNK,
     PreviewSource,
@@ -40,7 +41,11 @@ from geo.io._raster import (
 )
 from geo.io.mtl import Mtl, parse_mtl
 from geo.io.scene import Scene
-from geo.sensors import get_sensor
+from geo.sensors import (
+    LANDSAT_C2_L2_REFLECTANCE_ADD,
+    LANDSAT_C2_L2_REFLECTANCE_MULT,
+    get_sensor,
+)
 
 __all__ = ["ESUN", "L1_GROUP_C2", "L2_GROUP", "earth_sun_distance", "open_landsat"]
 
@@ -136,14 +141,38 @@ def _locate_tar(path: Path) -> _Product:
     return _Product(text, f"{path}!{mtl_names[0]}", resolve, (str(path),))
 
 
-def _number(mtl: Mtl, group: str, key: str) -> float:
-    value = mtl.get(group, key)
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        raise MetadataError(
-            f"{mtl.source}: {group}/{key} should be a number, got {value!r}."
-        ) from None
+#: What USGS writes for the reflectance rescaling of each group, quoted in messages: the
+#: Collection 2 Level-2 values are fixed for every product (L8-9 and L4-7 C2 L2 Science
+#: Product Guides); the Level-1 ones are those of every OLI/TM/ETM+ C1/C2 product.
+_USUAL = {
+    (L2_GROUP, "REFLECTANCE_MULT"): f"{LANDSAT_C2_L2_REFLECTANCE_MULT:g}",
+    (L2_GROUP, "REFLECTANCE_ADD"): f"{LANDSAT_C2_L2_REFLECTANCE_ADD:g}",
+    (L1_GROUP_C2, "REFLECTANCE_MULT"): "2e-05",
+    (L1_GROUP_C2, "REFLECTANCE_ADD"): "-0.1",
+    (_L1_GROUP_OLD, "REFLECTANCE_MULT"): "2e-05",
+    (_L1_GROUP_OLD, "REFLECTANCE_ADD"): "-0.1",
+}
+
+
+def _number(mtl: Mtl, group: str, key: str, *, positive: bool = False) -> float:
+    """Return a finite number from the MTL (positive for scale factors), else raise."""
+    usual = _USUAL.get((group, key.rsplit("_BAND_", 1)[0]))
+    return mtl.number(group, key, positive=positive, usual=usual)
+
+
+def _check_l2_constants(mtl: Mtl, band: str, mult: float, add: float) -> None:
+    """Warn when a Collection 2 Level-2 band is not scaled by USGS's fixed constants."""
+    usual = (LANDSAT_C2_L2_REFLECTANCE_MULT, LANDSAT_C2_L2_REFLECTANCE_ADD)
+    if math.isclose(mult, usual[0], rel_tol=1e-6) and math.isclose(add, usual[1], rel_tol=1e-6):
+        return
+    warnings.warn(
+        f"{mtl.source}: band {band} has REFLECTANCE_MULT {mult:g} and REFLECTANCE_ADD {add:g} "
+        f"in {L2_GROUP}, but USGS Collection 2 Level-2 products always use {usual[0]:g} and "
+        f"{usual[1]:g}; reflectance is computed with the file's values. If the metadata file "
+        "was not edited on purpose, download the product again.",
+        GeoWarning,
+        stacklevel=4,
+    )
 
 
 def earth_sun_distance(day_of_year: int) -> float:
@@ -200,11 +229,10 @@ def _route(mtl: Mtl) -> _Route:
 def _calibration(mtl: Mtl, route: _Route, band: str, spacecraft: str) -> dict:
     """Return ``{"mult", "add", ...inputs}`` with reflectance = DN × mult + add for one band."""
     if route.name == "c2_l2_surface_reflectance":
-        return {
-            "mult": _number(mtl, L2_GROUP, f"REFLECTANCE_MULT_BAND_{band}"),
-            "add": _number(mtl, L2_GROUP, f"REFLECTANCE_ADD_BAND_{band}"),
-            "group": L2_GROUP,
-        }
+        mult = _number(mtl, L2_GROUP, f"REFLECTANCE_MULT_BAND_{band}", positive=True)
+        add = _number(mtl, L2_GROUP, f"REFLECTANCE_ADD_BAND_{band}")
+        _check_l2_constants(mtl, band, mult, add)
+        return {"mult": mult, "add": add, "group": L2_GROUP}
     sin_elev = math.sin(math.radians(_number(mtl, _IMAGE, "SUN_ELEVATION")))
     if sin_elev <= 0.05:
         raise MetadataError(
@@ -213,7 +241,7 @@ def _calibration(mtl: Mtl, route: _Route, band: str, spacecraft: str) -> dict:
         )
     if route.name in ("c2_l1_toa_reflectance", "c1_l1_toa_reflectance"):
         group = L1_GROUP_C2 if route.name.startswith("c2") else _L1_GROUP_OLD
-        m = _number(mtl, group, f"REFLECTANCE_MULT_BAND_{band}")
+        m = _number(mtl, group, f"REFLECTANCE_MULT_BAND_{band}", positive=True)
         a = _number(mtl, group, f"REFLECTANCE_ADD_BAND_{band}")
         return {
             "mult": m / sin_elev,
@@ -223,7 +251,7 @@ def _calibration(mtl: Mtl, route: _Route, band: str, spacecraft: str) -> dict:
             "reflectance_add": a,
             "sin_sun_elevation": sin_elev,
         }
-    ml = _number(mtl, _L1_GROUP_OLD, f"RADIANCE_MULT_BAND_{band}")
+    ml = _number(mtl, _L1_GROUP_OLD, f"RADIANCE_MULT_BAND_{band}", positive=True)
     al = _number(mtl, _L1_GROUP_OLD, f"RADIANCE_ADD_BAND_{band}")
     esun = ESUN.get(spacecraft, {}).get(band)
     if esun is None:
@@ -231,9 +259,14 @@ def _calibration(mtl: Mtl, route: _Route, band: str, spacecraft: str) -> dict:
             f"{mtl.source}: no reflectance rescaling in the MTL and no solar irradiance (ESUN) "
             f"known for {spacecraft} band {band}; cannot compute reflectance."
         )
-    d = mtl.get(_IMAGE, "EARTH_SUN_DISTANCE", None)
+    d = mtl.number(_IMAGE, "EARTH_SUN_DISTANCE", positive=True, default=None)
+    if d is not None and not 0.95 <= d <= 1.05:
+        raise MetadataError(
+            f"{mtl.source}: EARTH_SUN_DISTANCE (group {_IMAGE}) is {d}; the Earth-Sun distance "
+            "is 0.983-1.017 AU. The metadata file is damaged; download the product again."
+        )
     date = dt.date.fromisoformat(str(mtl.get(route.contents_group, "DATE_ACQUIRED")))
-    d = float(d) if d is not None else earth_sun_distance(date.timetuple().tm_yday)
+    d = d if d is not None else earth_sun_distance(date.timetuple().tm_yday)
     k = math.pi * d * d / (esun * sin_elev)
     return {
         "mult": ml * k,

@@ -10,6 +10,7 @@ See ``../shared/DOMAIN.md`` §1.5.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -89,6 +90,69 @@ class Mtl:
         if default is not ...:
             return default
         raise MetadataError(f"{self.source}: MTL key {group}/{key} is missing.")
+
+    def number(
+        self,
+        group: str,
+        key: str,
+        *,
+        positive: bool = False,
+        usual: str | None = None,
+        default: Any = ...,
+    ) -> float:
+        """Return ``key`` of ``group`` as a finite float (and > 0 if ``positive``).
+
+        For the numbers a reader computes with (scale factors, offsets, sun elevation): a
+        damaged MTL can hold ``nan``, ``inf``, ``0`` or text there, and reflectance computed
+        from it would be NaN or 0 everywhere, which a run would blame on its masks.
+
+        Parameters
+        ----------
+        group, key : str
+            Where the number is (see :meth:`get`).
+        positive : bool
+            Also require > 0 (scale factors).
+        usual : str, optional
+            The value USGS writes, quoted in the message (``"2.75e-05"``).
+        default : optional
+            Returned when the key is absent (else absence raises, as in :meth:`get`).
+
+        Raises
+        ------
+        MetadataError
+            The key is missing, not a number, not finite, or not positive when it must be;
+            one line naming the file, the key and its group, the value found, and the fix.
+
+        Examples
+        --------
+        >>> m = Mtl({"A": {"MULT": "nan", "ADD": -0.2}}, "X_MTL.txt")
+        >>> m.number("A", "ADD")
+        -0.2
+        >>> m.number("A", "MULT", positive=True, usual="2.75e-05")
+        Traceback (most recent call last):
+        ...
+        geo.errors.MetadataError: X_MTL.txt: MULT (group A) is 'nan'; expected a finite, positive number (USGS gives 2.75e-05). The metadata file is damaged; download the product again.
+        """
+        value = self.get(group, key, default)
+        if default is not ... and value is default:
+            return default
+        number: float | None
+        if isinstance(value, bool):
+            number = None
+        else:
+            try:
+                number = float(value)
+            except (TypeError, ValueError, OverflowError):
+                number = None
+        if number is not None and math.isfinite(number) and (number > 0 or not positive):
+            return number
+        expected = "a finite, positive number" if positive else "a finite number"
+        hint = f" (USGS gives {usual})" if usual else ""
+        shown = repr(value) if isinstance(value, str) else str(value)
+        raise MetadataError(
+            f"{self.source}: {key} (group {group}) is {shown}; expected {expected}{hint}. "
+            "The metadata file is damaged; download the product again."
+        )
 
 
 def parse_mtl(text: str, *, source: str = "<MTL>") -> Mtl:

@@ -38,6 +38,7 @@ general warp is not needed for aligned integer factors.
 from __future__ import annotations
 
 import logging
+import math
 import re
 import xml.etree.ElementTree as ET
 import zipfile
@@ -498,11 +499,35 @@ def _text(root: ET.Element, names: tuple[str, ...], source: str) -> str:
     )
 
 
-def _number(text: str, what: str, source: str) -> float:
+def _number(
+    text: str, what: str, source: str, *, positive: bool = False, usual: str | None = None
+) -> float:
+    """Return ``text`` as a finite float (> 0 if ``positive``); else one-line MetadataError.
+
+    A damaged product XML can hold ``nan``, ``inf``, ``0`` or text where a scaling number
+    belongs; reflectance computed from it would be NaN or 0 everywhere.
+
+    Examples
+    --------
+    >>> _number("10000", "BOA_QUANTIFICATION_VALUE", "MTD_MSIL2A.xml", positive=True)
+    10000.0
+    >>> _number("inf", "BOA_QUANTIFICATION_VALUE", "MTD_MSIL2A.xml", positive=True, usual="10000")
+    Traceback (most recent call last):
+    ...
+    geo.errors.MetadataError: MTD_MSIL2A.xml: BOA_QUANTIFICATION_VALUE is 'inf'; expected a finite, positive number (ESA gives 10000). The metadata file is damaged; download the product again.
+    """
     try:
-        return float(text)
-    except ValueError:
-        raise MetadataError(f"{source}: {what} should be a number, got {text!r}.") from None
+        value = float(text)
+    except (TypeError, ValueError):
+        value = math.nan
+    if math.isfinite(value) and (value > 0 or not positive):
+        return value
+    expected = "a finite, positive number" if positive else "a finite number"
+    hint = f" (ESA gives {usual})" if usual else ""
+    raise MetadataError(
+        f"{source}: {what} is {text!r}; expected {expected}{hint}. The metadata file is "
+        "damaged; download the product again."
+    )
 
 
 def _baseline(text: str, source: str) -> tuple[int, int]:
@@ -548,7 +573,9 @@ def _offset_list(root: ET.Element, tag: str, source: str) -> dict[str, float] | 
                 f"Spectral_Information[@bandId={band_id!r}] naming its physical band."
             )
         what = f"{tag}[@band_id={band_id}]"
-        offsets[physical[band_id]] = _number((item.text or "").strip(), what, source)
+        offsets[physical[band_id]] = _number(
+            (item.text or "").strip(), what, source, usual="-1000 from baseline 04.00"
+        )
     return offsets
 
 
@@ -569,9 +596,9 @@ def _parse_product_xml(data: bytes, source: str) -> _ProductInfo:
             f"{source}: root element <{kind}> is not a Sentinel-2 Level-2A or Level-1C "
             "user product (MTD_MSIL2A.xml / MTD_MSIL1C.xml)."
         )
-    quantification = _number(_text(root, quant_tags, source), quant_tags[0], source)
-    if not quantification > 0:
-        raise MetadataError(f"{source}: {quant_tags[0]} must be positive, got {quantification}.")
+    quantification = _number(
+        _text(root, quant_tags, source), quant_tags[0], source, positive=True, usual="10000"
+    )
     start_time = _text(root, ("PRODUCT_START_TIME",), source)
     if re.match(r"\d{4}-\d{2}-\d{2}", start_time) is None:
         raise MetadataError(

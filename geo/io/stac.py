@@ -57,10 +57,13 @@ from geo.errors import (
 )
 from geo.io._raster import (
     DEFAULT_CHUNK,
+    READ_ERRORS,
     RasterInfo,
     check_same_grid,
+    finite_number,
     open_band,
     probe,
+    read_error,
     scale_values,
 )
 from geo.io.scene import Scene
@@ -470,12 +473,30 @@ def _scaling(
     """Return ``(mult, add, where from)``: raster extension, else the file's own, else refuse."""
     scale, offset = band.get("scale"), band.get("offset")
     if scale is not None or offset is not None:
-        return (
-            1.0 if scale is None else float(scale),
-            0.0 if offset is None else float(offset),
-            "raster:bands",
+        fix = (
+            "The item is damaged; fix the asset's raster:bands (e.g. scale 2.75e-05, offset -0.2)."
         )
-    file_scale, file_offset = float(info.scales[0]), float(info.offsets[0])
+        what = f"{source}: asset {key!r} raster:bands"
+        mult = 1.0
+        if scale is not None:
+            mult = finite_number(
+                scale, what=f"{what} scale", positive=True, fix=fix, error=MetadataError
+            )
+        add = 0.0
+        if offset is not None:
+            add = finite_number(offset, what=f"{what} offset", fix=fix, error=MetadataError)
+        return mult, add, "raster:bands"
+    fix = (
+        "The file's scale/offset metadata is damaged; repair it (`gdal_edit.py -scale ...`) "
+        "or give raster:bands scale and offset in the item."
+    )
+    what = f"{source}: asset {key!r}: the file's GDAL"
+    file_scale = finite_number(
+        info.scales[0], what=f"{what} scale", positive=True, fix=fix, error=MetadataError
+    )
+    file_offset = finite_number(
+        info.offsets[0], what=f"{what} offset", fix=fix, error=MetadataError
+    )
     if file_scale != 1 or file_offset != 0:
         return file_scale, file_offset, "file"
     if np.issubdtype(np.dtype(info.dtype), np.integer):
@@ -600,21 +621,26 @@ def _warp_block(
     (row0, row1), (col0, col1) = block_info[None]["array-location"]
     window = Window(col0, row0, col1 - col0, row1 - row0)
     nodata = {} if src_nodata is None else {"src_nodata": src_nodata}
-    with (
-        rasterio.open(path) as src,
-        WarpedVRT(
-            src,
-            crs=crs,
-            transform=window_transform(window, transform),
-            width=col1 - col0,
-            height=row1 - row0,
-            resampling=resampling,
-            nodata=fill,
-            dtype=dtype,
-            **nodata,
-        ) as vrt,
-    ):
-        return vrt.read(1)
+    try:
+        with (
+            rasterio.open(path) as src,
+            WarpedVRT(
+                src,
+                crs=crs,
+                transform=window_transform(window, transform),
+                width=col1 - col0,
+                height=row1 - row0,
+                resampling=resampling,
+                nodata=fill,
+                dtype=dtype,
+                **nodata,
+            ) as vrt,
+        ):
+            return vrt.read(1)
+    except READ_ERRORS as exc:
+        what = f"the pixels under analysis-grid rows {row0}-{row1 - 1}, cols {col0}-{col1 - 1}"
+        error = read_error(path, exc, what=what)
+    raise error  # outside the except block: no GDAL context to pickle (distributed)
 
 
 def _dn_to_reflectance(

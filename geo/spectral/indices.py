@@ -163,7 +163,9 @@ def compute_indices(
     sensor : str, optional
         Which formulas to use; defaults to ``reflectance.attrs["sensor"]``.
     custom : dict of str to str, optional
-        Extra ``{name: formula}`` in band roles, parsed with the safe evaluator.
+        Extra ``{name: formula}`` in band roles, parsed with the safe evaluator
+        (:func:`geo.spectral.expression.parse_expression`: its limits and rules apply; an
+        error names the index).
     min_denominator : float
         Ratios whose denominator is at or below this are NaN.
 
@@ -186,7 +188,12 @@ def compute_indices(
     for name, text in (custom or {}).items():
         if name in exprs:
             raise InvalidParameterError(f"Custom index {name!r} has the name of a catalogue index.")
-        exprs[name] = parse_expression(text, allowed=set(ROLES))
+        try:
+            exprs[name] = parse_expression(
+                text, allowed=set(ROLES), min_denominator=min_denominator
+            )
+        except InvalidParameterError as exc:
+            raise InvalidParameterError(f"Custom index {name!r}: {exc}") from None
     if not exprs:
         raise InvalidParameterError("No indices requested; name at least one in `indices:`.")
     unusable = unusable_bands(reflectance)
