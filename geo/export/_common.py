@@ -7,6 +7,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -16,10 +17,13 @@ from pyproj import CRS, Transformer
 from geo.errors import InvalidParameterError
 
 __all__ = [
+    "LicenceRelevance",
     "atomic_path",
     "dms",
+    "draw_lines",
     "field_coordinates",
     "is_missing",
+    "licence_relevance",
     "open_decimated",
     "require_point_columns",
     "utm_zone_of",
@@ -169,3 +173,138 @@ def open_decimated(path: str | Path, *, extent_px: float, max_px: int) -> Iterat
             level = i
     with rasterio.open(path, **({} if level is None else {"overview_level": level})) as src:
         yield src
+
+
+@dataclass(frozen=True)
+class LicenceRelevance:
+    """Which licences of a layer matter to a run's field files (boolean arrays, layer order).
+
+    Attributes
+    ----------
+    holds
+        The licence holds or touches a target: its ``licence_id`` is a target's, its
+        ``n_targets`` is above 0, or its polygon meets a target polygon.
+    meets
+        The licence meets the scene's data footprint (see :func:`licence_relevance`).
+    """
+
+    holds: np.ndarray
+    meets: np.ndarray
+
+    @property
+    def in_play(self) -> np.ndarray:
+        """Licences that hold a target or meet the scene: the ones drawn one by one."""
+        return self.holds | self.meets
+
+    def counts(self) -> dict[str, int]:
+        """``{"licences", "hold_targets", "meet_scene", "left_out"}`` for summaries."""
+        return {
+            "licences": int(self.holds.size),
+            "hold_targets": int(self.holds.sum()),
+            "meet_scene": int(self.meets.sum()),
+            "left_out": int((~self.in_play).sum()),
+        }
+
+
+def licence_relevance(licences, targets=None, *, footprint=None) -> LicenceRelevance:
+    """Tell which licences hold a target and which meet the scene, without a per-licence loop.
+
+    A licence layer can hold tens of thousands of licences (a national cadastre), of which
+    a scene meets a part and the targets a handful. The field formats do per-licence work
+    (placemarks, labels, SVG paths) only for the licences that matter:
+
+    - **holds** a target: its ``licence_id`` is the ``licence_id`` of a target, its
+      ``n_targets`` (the run's licence summary) is above 0, or its polygon meets a target
+      polygon (one spatial-index query for all targets);
+    - **meets** the scene: with ``footprint`` (a shapely geometry in the licences' CRS, or
+      a GeoSeries/GeoDataFrame with a CRS), the licence polygon meets it (one spatial-index
+      query); otherwise, in a run's licence summary, ``imaged_pct`` (the share of the
+      licence the scene has data for) is above 0 or unknown; otherwise every licence
+      counts as meeting the scene (nothing is left out when nothing tells).
+
+    Parameters
+    ----------
+    licences : geopandas.GeoDataFrame
+        The licence layer.
+    targets : geopandas.GeoDataFrame, optional
+        The targets (any CRS; ``licence_id`` when present).
+    footprint : shapely geometry, GeoSeries or GeoDataFrame, optional
+        The scene's data footprint.
+
+    Returns
+    -------
+    LicenceRelevance
+    """
+    import geopandas as gpd
+    import pandas as pd
+
+    n = len(licences)
+    holds = np.zeros(n, dtype=bool)
+    if n == 0:
+        return LicenceRelevance(holds, np.zeros(0, dtype=bool))
+    geometry = licences.geometry
+    if targets is not None and len(targets):
+        if "licence_id" in licences.columns and "licence_id" in targets.columns:
+            ids = set(targets["licence_id"].dropna().astype(str))
+            holds |= (
+                licences["licence_id"].astype(str).isin(ids).to_numpy()
+                & licences["licence_id"].notna().to_numpy()
+            )
+        if isinstance(targets, gpd.GeoDataFrame) and targets.geometry.notna().any():
+            shapes = targets.geometry
+            if licences.crs is not None and shapes.crs is not None and shapes.crs != licences.crs:
+                shapes = shapes.to_crs(licences.crs)
+            if licences.crs is None or shapes.crs is not None:
+                hit = geometry.sindex.query(shapes.values, predicate="intersects")[1]
+                holds[np.unique(hit)] = True
+    if "n_targets" in licences.columns:
+        holds |= pd.to_numeric(licences["n_targets"], errors="coerce").fillna(0).to_numpy() > 0
+    if footprint is not None:
+        if isinstance(footprint, gpd.GeoDataFrame | gpd.GeoSeries):
+            shapes = footprint.geometry if isinstance(footprint, gpd.GeoDataFrame) else footprint
+            if licences.crs is not None and shapes.crs is not None:
+                shapes = shapes.to_crs(licences.crs)
+            shapes = shapes.values
+        else:
+            shapes = [footprint]
+        meets = np.zeros(n, dtype=bool)
+        meets[np.unique(geometry.sindex.query(shapes, predicate="intersects")[1])] = True
+    elif "imaged_pct" in licences.columns:
+        imaged = pd.to_numeric(licences["imaged_pct"], errors="coerce").to_numpy(dtype=float)
+        meets = ~(imaged <= 0)  # NaN (unknown) counts as meeting
+    else:
+        meets = np.ones(n, dtype=bool)
+    empty = (geometry.isna() | geometry.is_empty).to_numpy()
+    return LicenceRelevance(holds, meets & ~empty)
+
+
+def draw_lines(ax, geoms, **kwargs):
+    """Draw lines and polygon outlines on a matplotlib axes as one ``LineCollection``.
+
+    ``GeoSeries.plot`` redraws the whole figure after each call on a non-interactive
+    canvas (its ``draw_idle`` draws at once), so a map sheet paid for every label and
+    picture several times; and thousands of licence outlines cost one artist here, not
+    one per licence. Polygons are drawn by their rings, lines as they are; points and
+    empty geometries are skipped. ``kwargs`` go to ``LineCollection`` (``colors``,
+    ``linewidths``, ``linestyles``, ``zorder``...). Returns the collection, or ``None``
+    when there is nothing to draw.
+    """
+    import shapely
+    from matplotlib.collections import LineCollection
+
+    geoms = np.asarray(geoms, dtype=object).ravel()
+    geoms = geoms[~(shapely.is_missing(geoms) | shapely.is_empty(geoms))]
+    if not len(geoms):
+        return None
+    areal = np.isin(shapely.get_type_id(geoms), (3, 6))  # (Multi)Polygon: their rings
+    lines = geoms.copy()
+    lines[areal] = shapely.boundary(geoms[areal])
+    parts = shapely.get_parts(lines)
+    parts = parts[np.isin(shapely.get_type_id(parts), (1, 2))]  # LineString, LinearRing
+    if not len(parts):
+        return None
+    xy, index = shapely.get_coordinates(parts, return_index=True)
+    cuts = np.flatnonzero(np.diff(index)) + 1
+    collection = LineCollection(np.split(xy, cuts), **kwargs)
+    ax.add_collection(collection, autolim=False)
+    return collection

@@ -4,6 +4,10 @@ Waypoints carry short ASCII names a GPS screen can show (``T01 PL012/21``), the 
 UTM coordinates in the comment (what the unit displays, whatever the scene CRS), and the
 licence and evidence in the description. The route visits the best ``route_top`` targets
 starting at rank 1 in a short order (nearest neighbour, then 2-opt), computed in metres.
+
+GPX text is plain text in XML: ElementTree escapes markup, and characters XML 1.0
+cannot hold (NUL and other control characters from a licence file) are replaced with
+U+FFFD (:func:`geo._text.xml_chars`) so the file always parses.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import numpy as np
 import pandas as pd
 from pyproj import CRS, Transformer
 
+from geo._text import xml_chars
 from geo.errors import InvalidParameterError
 from geo.export._common import (
     DEGREE_DECIMALS,
@@ -215,9 +220,10 @@ def _text(value: Any, fmt: str = "") -> str:
 
 
 def _sub(parent: ET.Element, tag: str, text: str | None = None, **attrib: str) -> ET.Element:
-    el = ET.SubElement(parent, tag, attrib)
+    """Append an element; text and attribute values are made XML-safe (ElementTree escapes)."""
+    el = ET.SubElement(parent, tag, {k: xml_chars(v) for k, v in attrib.items()})
     if text is not None:
-        el.text = text
+        el.text = xml_chars(text)
     return el
 
 
@@ -330,7 +336,7 @@ def write_gpx(
         "gpx",
         {
             "version": "1.1",
-            "creator": str(creator),
+            "creator": xml_chars(creator),
             "xmlns": GPX_NS,
             "xmlns:xsi": _XSI_NS,
             "xsi:schemaLocation": _SCHEMA_LOCATION,

@@ -16,11 +16,24 @@ The document has shared styles and one folder per layer:
 
 Coordinates are WGS 84 longitude, latitude with 8 decimals (about 1 mm). Nothing is
 fetched at run time; the icon URLs are references Google Earth resolves itself.
+
+Text from the layers is untrusted. A KML ``description`` (and a document or folder
+description) is HTML inside XML: every value is HTML-escaped, the HTML is put in a CDATA
+section (a ``]]>`` split over two sections), so a holder ``<script>…`` shows as text in
+the balloon. Names and ``ExtendedData`` values are plain text, XML-escaped once. Every
+style has a ``BalloonStyle`` showing only the (escaped) description, so the balloon never
+renders a raw name as HTML. Characters XML 1.0 cannot hold (NUL and other control
+characters) are replaced with U+FFFD (:func:`geo._text.xml_chars`).
+
+With a large licence layer (a national cadastre: tens of thousands of licences) only the
+licences that hold a target or meet the scene (:func:`~geo.export._common.licence_relevance`)
+become placemarks; the others are counted in the Licences folder's description.
+Context layers are written as text directly, not element by element, so tens of
+thousands of licence or zone placemarks take seconds.
 """
 
 from __future__ import annotations
 
-import html
 import io
 import math
 import re
@@ -35,18 +48,21 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import rasterio
+import shapely
 from pyproj import Transformer
 from rasterio.enums import Resampling
 from shapely.geometry import Polygon
 from shapely.geometry.base import BaseGeometry
 from shapely.geometry.polygon import orient
 
+from geo._text import cdata, html_escape, xml_chars, xml_escape
 from geo.errors import InvalidParameterError
 from geo.export._common import (
     DEGREE_DECIMALS,
     atomic_path,
     field_coordinates,
     is_missing,
+    licence_relevance,
     open_decimated,
     require_point_columns,
 )
@@ -94,14 +110,14 @@ def rank_class(rank: Any) -> str:
 
 
 def _text(value: Any, fmt: str = "") -> str:
-    """Value as display text; missing values become ``""``."""
+    """Value as display text; missing values become ``""``; characters XML cannot hold, U+FFFD."""
     if is_missing(value):
         return ""
     if fmt and isinstance(value, int | float | np.integer | np.floating):
         return format(value, fmt)
     if isinstance(value, np.integer):
         return str(int(value))
-    return str(value).strip()
+    return xml_chars(str(value).strip())
 
 
 def _lonlat(x: float, y: float) -> str:
@@ -113,9 +129,10 @@ def _coords(coords: Iterable[Sequence[float]]) -> str:
 
 
 def _sub(parent: ET.Element, tag: str, text: str | None = None, **attrib: str) -> ET.Element:
-    el = ET.SubElement(parent, tag, attrib)
+    """Append an element; text and attribute values are made XML-safe (ElementTree escapes)."""
+    el = ET.SubElement(parent, tag, {k: xml_chars(v) for k, v in attrib.items()})
     if text is not None:
-        el.text = text
+        el.text = xml_chars(text)
     return el
 
 
@@ -135,11 +152,10 @@ class _Cdata:
         if not self._blocks:
             return text
 
-        def cdata(match: re.Match) -> str:
-            block = self._blocks[int(match.group(1))]
-            return "<![CDATA[" + block.replace("]]>", "]]]]><![CDATA[>") + "]]>"
+        def section(match: re.Match) -> str:
+            return cdata(self._blocks[int(match.group(1))])
 
-        text = re.sub(f"@@{self._token}:(\\d+)@@", cdata, text)
+        text = re.sub(f"@@{self._token}:(\\d+)@@", section, text)
         self._blocks.clear()
         return text
 
@@ -163,6 +179,10 @@ class _Stream:
     def children(self, container: ET.Element, level: int) -> None:
         for child in container:
             self.element(child, level)
+
+    def text(self, text: str) -> None:
+        """Write markup built as text (already escaped)."""
+        self.fh.write(text)
 
     def open(self, tag: str, level: int, attrib: str = "") -> None:
         self.fh.write(" " * level + f"<{tag}{attrib}>\n")
@@ -238,9 +258,15 @@ def _extended_data(parent: ET.Element, values: dict[str, str]) -> None:
 # --------------------------------------------------------------------------- styles
 
 
+def _balloon(style: ET.Element) -> None:
+    """Show only the description (escaped HTML) in the balloon, never a raw name as HTML."""
+    _sub(_sub(style, "BalloonStyle"), "text", "$[description]")
+
+
 def _styles(doc: ET.Element) -> None:
     for cls, colour in _CLASS_COLOURS.items():
         style = _sub(doc, "Style", id=f"target-{cls}")
+        _balloon(style)
         icon_style = _sub(style, "IconStyle")
         _sub(icon_style, "color", colour)
         _sub(icon_style, "scale", "1.2" if cls == "top" else "1.0")
@@ -250,6 +276,7 @@ def _styles(doc: ET.Element) -> None:
         _sub(label, "scale", "1.3" if cls == "top" else "1.1")
 
         outline = _sub(doc, "Style", id=f"outline-{cls}")
+        _balloon(outline)
         line = _sub(outline, "LineStyle")
         _sub(line, "color", colour)
         _sub(line, "width", "2")
@@ -259,6 +286,7 @@ def _styles(doc: ET.Element) -> None:
         _sub(poly, "outline", "1")
 
     licence = _sub(doc, "Style", id="licence")
+    _balloon(licence)
     _sub(_sub(licence, "IconStyle"), "scale", "0")  # label point shows only its text
     label = _sub(licence, "LabelStyle")
     _sub(label, "color", "ffffff00")
@@ -271,6 +299,7 @@ def _styles(doc: ET.Element) -> None:
     _sub(poly, "outline", "1")
 
     zone = _sub(doc, "Style", id="zone")
+    _balloon(zone)
     line = _sub(zone, "LineStyle")
     _sub(line, "color", "ffff00ff")  # magenta
     _sub(line, "width", "1")
@@ -278,6 +307,7 @@ def _styles(doc: ET.Element) -> None:
     _sub(poly, "color", "30ff00ff")
 
     occurrence = _sub(doc, "Style", id="occurrence")
+    _balloon(occurrence)
     icon_style = _sub(occurrence, "IconStyle")
     _sub(icon_style, "color", "ff00ff00")
     _sub(icon_style, "scale", "0.9")
@@ -350,13 +380,20 @@ def _description(v: dict[str, str]) -> str:
         ("Lat, lon (DMS)", f"{v['lat_dms']} {v['lon_dms']}"),
         ("Scene", " ".join(s for s in (v["scene_id"], v["date"]) if s)),
     ]
+    return _html_table(rows)
+
+
+def _html_table(rows: Sequence[tuple[str, str]], heading: str = "") -> str:
+    """Return an HTML table of ``(label, value)`` rows (empty values left out), all escaped."""
+    # element content only (no value goes into an attribute): quotes stay as they are
     cells = "".join(
-        f'<tr><th align="left">{html.escape(k, quote=False)}</th>'
-        f"<td>{html.escape(val, quote=False)}</td></tr>"
+        f'<tr><th align="left">{html_escape(k, quote=False)}</th>'
+        f"<td>{html_escape(val, quote=False)}</td></tr>"
         for k, val in rows
         if val
     )
-    return f'<table border="0" cellpadding="2">{cells}</table>'
+    head = f"<h3>{html_escape(heading, quote=False)}</h3>" if heading else ""
+    return f'{head}<table border="0" cellpadding="2">{cells}</table>'
 
 
 def _check_targets(targets: Any) -> None:
@@ -373,12 +410,14 @@ def _sorted_targets(targets: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     return targets
 
 
-def _folder(out: _Stream, name: str, *, open_: bool = False) -> None:
+def _folder(out: _Stream, name: str, *, open_: bool = False, description: str = "") -> None:
     out.open("Folder", 2)
     head = ET.Element("Folder")
     _sub(head, "name", name)
     if open_:
         _sub(head, "open", "1")
+    if description:
+        _sub(head, "description", html_escape(description, quote=False))  # HTML
     out.children(head, 3)
 
 
@@ -410,7 +449,7 @@ def _targets_folders(out: _Stream, targets: gpd.GeoDataFrame) -> None:
         summary = f"{tid}: rank {rank}, score {_text(row.get('score'), '.3f')}"
         if not is_missing(row.get("area_ha")):
             summary += f", {_text(row.get('area_ha'), '.2f')} ha"
-        _sub(pm, "description", summary)
+        _sub(pm, "description", html_escape(summary, quote=False))  # a description is HTML
         _sub(pm, "styleUrl", f"#outline-{rank_class(row.get('rank'))}")
         _extended_data(pm, {"target_id": tid, "rank": rank})
         _geometry(pm, row.geometry)
@@ -428,23 +467,98 @@ def _layer_folder(
     name_column: Sequence[str],
     fields: Sequence[str],
     label_point: bool = False,
+    description: str = "",
 ) -> None:
+    """Write a context layer (licences, zones, occurrences) as one folder of placemarks.
+
+    Each placemark is built as text (names and values XML-escaped, the balloon an escaped
+    HTML table in CDATA): tens of thousands of licences or zones take seconds, where an
+    element tree per placemark took minutes. Geometries are converted to WGS 84 and
+    oriented (outer rings counter-clockwise) for the whole layer at once.
+    """
     wgs = _to_wgs84(frame, param)
-    _folder(out, name)
-    for idx, row in wgs.iterrows():
-        pm = ET.Element("Placemark")
-        label = next((_text(row[c]) for c in name_column if c in row and _text(row[c])), str(idx))
-        _sub(pm, "name", label)
-        values = {c: _text(row[c]) for c in fields if c in row.index}
-        lines = [f"{k}: {val}" for k, val in values.items() if val]
-        if lines:
-            _sub(pm, "description", "\n".join(lines))
-        _sub(pm, "styleUrl", f"#{style}")
+    _folder(out, name, description=description)
+    geoms = shapely.orient_polygons(wgs.geometry.values.to_numpy(), exterior_cw=False)
+    labels: Sequence[Any] = [None] * len(wgs)
+    if label_point and len(wgs):
+        valid = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+        labels = np.full(len(wgs), None, dtype=object)
+        labels[valid] = shapely.point_on_surface(geoms[valid])
+    columns = [c for c in fields if c in wgs.columns]
+    texts = {c: [_text(v) for v in wgs[c].tolist()] for c in columns}
+    name_texts = [
+        [_text(v) for v in wgs[c].tolist()] for c in dict.fromkeys(name_column) if c in wgs.columns
+    ]
+    head = f"<styleUrl>#{xml_escape(style)}</styleUrl>"
+    chunk: list[str] = []
+    for i, idx in enumerate(wgs.index):
+        label = next((t[i] for t in name_texts if t[i]), str(idx))
+        values = {c: texts[c][i] for c in columns}
+        parts = [f"<Placemark><name>{xml_escape(label)}</name>"]
+        rows = [(k, val) for k, val in values.items() if val]
+        if rows:
+            parts.append(f"<description>{cdata(_html_table(rows, heading=label))}</description>")
+        parts.append(head)
         if values:
-            _extended_data(pm, values)
-        _geometry(pm, row.geometry, label_point=label_point)
-        out.element(pm, 3)
+            parts.append(
+                "<ExtendedData>"
+                + "".join(
+                    f'<Data name="{xml_escape(k, quote=True)}"><value>{xml_escape(v)}</value></Data>'
+                    for k, v in values.items()
+                )
+                + "</ExtendedData>"
+            )
+        parts.append(_geometry_text(geoms[i], labels[i]))
+        parts.append("</Placemark>")
+        chunk.append("   " + "".join(parts) + "\n")
+        if len(chunk) >= 1000:
+            out.text("".join(chunk))
+            chunk.clear()
+    out.text("".join(chunk))
     out.close("Folder", 2)
+
+
+def _ring_text(ring) -> str:
+    xy = shapely.get_coordinates(ring)
+    return " ".join(f"{x:.{DEGREE_DECIMALS}f},{y:.{DEGREE_DECIMALS}f}" for x, y in xy)
+
+
+def _part_text(part: BaseGeometry) -> str:
+    """KML of one part (already oriented); nested collections become a ``MultiGeometry``."""
+    if isinstance(part, Polygon):
+        inner = "".join(
+            f"<innerBoundaryIs><LinearRing><coordinates>{_ring_text(r)}</coordinates>"
+            "</LinearRing></innerBoundaryIs>"
+            for r in part.interiors
+        )
+        return (
+            "<Polygon><tessellate>1</tessellate><outerBoundaryIs><LinearRing><coordinates>"
+            f"{_ring_text(part.exterior)}</coordinates></LinearRing></outerBoundaryIs>"
+            f"{inner}</Polygon>"
+        )
+    if part.geom_type == "Point":
+        return f"<Point><coordinates>{_lonlat(part.x, part.y)}</coordinates></Point>"
+    if part.geom_type in ("LineString", "LinearRing"):
+        return (
+            f"<LineString><tessellate>1</tessellate><coordinates>{_ring_text(part)}"
+            "</coordinates></LineString>"
+        )
+    return _geometry_text(part, None)
+
+
+def _geometry_text(geom: BaseGeometry | None, label: BaseGeometry | None) -> str:
+    """KML of a geometry (as :func:`_geometry`); several parts or a label point: ``MultiGeometry``."""
+    if geom is None or geom.is_empty:
+        return ""
+    if hasattr(geom, "geoms"):  # Multi* and collections
+        parts = [g for g in geom.geoms if not g.is_empty]
+    else:
+        parts = [geom]
+    body = "".join(_part_text(part) for part in parts)
+    if label is not None and not label.is_empty:
+        body += f"<Point><coordinates>{_lonlat(label.x, label.y)}</coordinates></Point>"
+        return f"<MultiGeometry>{body}</MultiGeometry>"
+    return f"<MultiGeometry>{body}</MultiGeometry>" if len(parts) > 1 else body
 
 
 def _look_at(doc: ET.Element, layers: Sequence[gpd.GeoDataFrame]) -> None:
@@ -477,6 +591,7 @@ def _document(
     title: str,
     fh: io.TextIOBase,
     overlay: tuple[bytes, Sequence[tuple[float, float]]] | None = None,
+    footprint: Any = None,
 ) -> None:
     """Write the KML document to the text file ``fh``, one placemark at a time."""
     _check_targets(targets)
@@ -488,6 +603,18 @@ def _document(
     ):
         if frame is not None:
             _check_layer(frame, name)
+    licence_note = ""
+    if licences is not None:
+        relevance = licence_relevance(licences, targets, footprint=footprint)
+        counts = relevance.counts()
+        if counts["left_out"]:
+            licences = licences[relevance.in_play]
+            licence_note = (
+                f"{len(licences)} of {counts['licences']} licences: those holding or touching "
+                f"a target ({counts['hold_targets']}) or meeting the scene "
+                f"({counts['meet_scene']}). The other {counts['left_out']} licences are left "
+                "out (they are in the run's targets.gpkg)."
+            )
     out = _Stream(fh)
     fh.write('<?xml version="1.0" encoding="UTF-8"?>\n')
     out.open("kml", 0, f' xmlns="{KML_NS}" xmlns:gx="{GX_NS}"')
@@ -504,11 +631,14 @@ def _document(
     _sub(
         doc,
         "description",
-        f"{n} target{'s' if n != 1 else ''}"
-        + (f" from scene {scene}" if scene else "")
-        + ". Red: ranks 1–3; orange: 4–10; yellow: 11+.",
+        html_escape(
+            f"{n} target{'s' if n != 1 else ''}"
+            + (f" from scene {scene}" if scene else "")
+            + ". Red: ranks 1–3; orange: 4–10; yellow: 11+.",
+            quote=False,
+        ),
     )
-    _look_at(doc, [targets, licences])
+    _look_at(doc, [targets, licences])  # the licences in the document only
     _styles(doc)
     out.children(doc, 2)
     if overlay is not None:
@@ -533,6 +663,7 @@ def _document(
             name_column=("licence_id", "licence_no", "name"),
             fields=("licence_id", "holder", "status", "expiry", "commodity"),
             label_point=True,
+            description=licence_note,
         )
     if zones is not None:
         _layer_folder(
@@ -569,6 +700,7 @@ def write_kml(
     zones: gpd.GeoDataFrame | None = None,
     occurrences: gpd.GeoDataFrame | None = None,
     title: str = "geo targets",
+    footprint: Any = None,
 ) -> Path:
     """Write the targets (and optional context layers) as a KML file for Google Earth.
 
@@ -586,6 +718,12 @@ def write_kml(
         (``name``, ``commodity``, ``type``).
     title : str
         Document name shown in Google Earth's Places panel.
+    footprint : shapely geometry, GeoSeries or GeoDataFrame, optional
+        The scene's data footprint (a bare geometry in the licences' CRS). Only licences
+        that hold or touch a target or meet the scene become placemarks (see
+        :func:`~geo.export._common.licence_relevance`; without ``footprint``, a run's
+        licence summary tells by its ``imaged_pct``); the Licences folder's description
+        counts the others.
 
     Returns
     -------
@@ -601,7 +739,13 @@ def write_kml(
     path = Path(path)
     with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", newline="\n") as fh:
         _document(
-            targets, licences=licences, zones=zones, occurrences=occurrences, title=title, fh=fh
+            targets,
+            licences=licences,
+            zones=zones,
+            occurrences=occurrences,
+            title=title,
+            fh=fh,
+            footprint=footprint,
         )
     return path
 
@@ -639,6 +783,7 @@ def write_kmz(
     occurrences: gpd.GeoDataFrame | None = None,
     overlay: str | Path | tuple[bytes, Sequence[tuple[float, float]]] | None = None,
     title: str = "geo targets",
+    footprint: Any = None,
 ) -> Path:
     """Write a KMZ: the KML of :func:`write_kml` plus, optionally, the scene picture.
 
@@ -649,7 +794,7 @@ def write_kmz(
     ----------
     path : str or Path
         Output file (``.kmz``); written atomically, replaced if present.
-    targets, licences, zones, occurrences, title
+    targets, licences, zones, occurrences, title, footprint
         As for :func:`write_kml`.
     overlay : str, Path or (bytes, corners), optional
         The run's ``rasters/true_colour.tif`` (decimated by
@@ -677,6 +822,7 @@ def write_kmz(
                     title=title,
                     overlay=image,
                     fh=fh,
+                    footprint=footprint,
                 )
             if image is not None:
                 zf.writestr(OVERLAY_HREF, image[0])

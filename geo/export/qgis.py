@@ -11,6 +11,10 @@ Two mechanisms, both read by QGIS 3 without any plugin:
 The QML builders return the XML as text (QGIS 3.28 layout, symbol-layer properties as
 ``<Option type="Map">``), so they can also be saved by hand and loaded through
 *Layer Properties → Style → Load Style*.
+
+Category values and labels come from the data (zone kinds, raster names): ElementTree
+escapes markup in them, and characters XML 1.0 cannot hold (NUL and other control
+characters) are replaced with U+FFFD before a style is returned, so QGIS always parses it.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from geo._text import xml_chars
 from geo.errors import InputNotFoundError, InvalidParameterError, VectorError
 from geo.export._common import atomic_path, open_decimated
 
@@ -443,7 +448,8 @@ def _finish(root: ET.Element, *, geometry: int | None = None, preview: str | Non
             ET.SubElement(root, "previewExpression").text = f'"{preview}"'
         ET.SubElement(root, "layerGeometryType").text = str(geometry)
     ET.indent(root, space="  ")
-    return _DOCTYPE + "\n" + ET.tostring(root, encoding="unicode") + "\n"
+    # ElementTree writes control characters as they are; no markup contains one
+    return _DOCTYPE + "\n" + xml_chars(ET.tostring(root, encoding="unicode")) + "\n"
 
 
 def _uuid(text: str) -> str:
@@ -563,7 +569,8 @@ def zone_style_qml(kinds: Sequence[str]) -> str:
     >>> [c.get("value") for c in root.find("renderer-v2/categories")]
     ['iron_oxide', 'clay_hydroxyl']
     """
-    kinds = list(dict.fromkeys(str(k) for k in kinds))
+    # a kind XML cannot hold (a control character) could not match its data anyway
+    kinds = list(dict.fromkeys(xml_chars(k) for k in kinds))
     others = [k for k in kinds if zone_colour(k, ()) not in (_IRON_RGB, _CLAY_RGB)]
     root = _vector_root(labels=False)
     renderer = _renderer(root, "categorizedSymbol", attr="kind")

@@ -1,4 +1,12 @@
-"""Quicklook maps: the true-colour scene (masks, zones, targets, licences) and the score map."""
+"""Quicklook maps: the true-colour scene (masks, zones, targets, licences) and the score map.
+
+Outlines (zones, targets, licences, structures) are drawn as one line collection per layer,
+clipped to the map with a spatial-index query, so a licence layer of tens of thousands of
+licences costs one artist, not one per licence. Licence labels: every licence in view when
+at most :data:`MAX_LICENCE_LABELS` are; otherwise those holding or touching a target (or,
+when even those are too many, the licences the targets are assigned to). Text from the
+layers is drawn as it is, never as mathtext (:func:`geo._text.mpl_text`).
+"""
 
 from __future__ import annotations
 
@@ -13,7 +21,19 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-__all__ = ["decimated_rgb", "render_quicklook", "render_score_map", "true_colour"]
+from geo._text import mpl_text
+from geo.export._common import draw_lines, is_missing, licence_relevance
+
+__all__ = [
+    "MAX_LICENCE_LABELS",
+    "decimated_rgb",
+    "render_quicklook",
+    "render_score_map",
+    "true_colour",
+]
+
+#: Licences labelled on a quicklook when that many or fewer are in view (see the module doc).
+MAX_LICENCE_LABELS = 60
 
 # the maps are 10 in wide at 110 dpi (1100 px, the axes less): a picture with more pixels is
 # only resampled down by matplotlib, which costs ~60 bytes a pixel while it draws
@@ -241,11 +261,21 @@ def render_quicklook(
         family = zones["kind"].map(_family)
         for name, group in zones.groupby(family):
             colour = _FAMILY_COLOURS[name]
-            _outlines(group, tolerance).plot(ax=ax, color=colour, linewidth=0.9)
+            draw_lines(ax, _outlines(group, tolerance).values, colors=colour, linewidths=0.9)
             n = group["kind"].nunique()
             label = f"{name} zones ({n} layer{'s' if n > 1 else ''})"
             handles.append(Line2D([], [], color=colour, label=label))
-    _overlay(ax, handles, targets, licences, structures, occurrences, label_top, tolerance)
+    _overlay(
+        ax,
+        handles,
+        targets,
+        licences,
+        structures,
+        occurrences,
+        label_top,
+        tolerance,
+        bounds=(left, bottom, right, top),
+    )
     _decorate(ax, fig, handles, reflectance.rio.bounds(), reflectance.rio.crs, title)
     return fig
 
@@ -302,20 +332,53 @@ def render_score_map(
         bar.ax.axhline(cutoff, color="cyan", linewidth=2)
         handles.append(Line2D([], [], color="cyan", label=f"target cutoff ({cutoff:.3g})"))
     tolerance = step * abs(score.rio.resolution()[0]) / 2
-    _overlay(ax, handles, targets, licences, structures, occurrences, label_top, tolerance)
+    _overlay(
+        ax,
+        handles,
+        targets,
+        licences,
+        structures,
+        occurrences,
+        label_top,
+        tolerance,
+        bounds=(left, bottom, right, top),
+    )
     _decorate(ax, fig, handles, (left, bottom, right, top), score.rio.crs, title)
     return fig
 
 
+def _licence_labels(licences: gpd.GeoDataFrame, targets, seen: np.ndarray) -> np.ndarray:
+    """Positions (in ``licences``) of the licences to label among those in view (``seen``)."""
+    if len(seen) <= MAX_LICENCE_LABELS:
+        return seen
+    holds = licence_relevance(licences.iloc[seen], targets).holds
+    if holds.sum() <= MAX_LICENCE_LABELS:
+        return seen[holds]
+    if targets is None or "licence_id" not in licences or "licence_id" not in targets:
+        return seen[:0]
+    ids = set(targets["licence_id"].dropna().astype(str))
+    return seen[licences["licence_id"].iloc[seen].astype(str).isin(ids).to_numpy()]
+
+
 def _overlay(
-    ax, handles, targets, licences, structures, occurrences, label_top, tolerance=0.0
+    ax,
+    handles,
+    targets,
+    licences,
+    structures,
+    occurrences,
+    label_top,
+    tolerance=0.0,
+    *,
+    bounds=None,
 ) -> None:
     """Draw licences, structures, occurrences and targets (labelled by rank).
 
     Target outlines are simplified by ``tolerance`` (CRS units), see :func:`_outlines`.
+    With ``bounds`` (left, bottom, right, top), only the licences in view are drawn.
     """
     if structures is not None and len(structures):
-        structures.plot(ax=ax, color="#d62728", linewidth=1.1)
+        draw_lines(ax, structures.geometry.values, colors="#d62728", linewidths=1.1)
         handles.append(Line2D([], [], color="#d62728", label="faults / structures"))
     if occurrences is not None and len(occurrences):
         ax.scatter(
@@ -341,12 +404,20 @@ def _overlay(
             )
         )
     if licences is not None and len(licences):
-        licences.boundary.plot(ax=ax, color="white", linewidth=1.4, linestyle="--")
-        for lic_id, point in zip(
-            licences["licence_id"], licences.geometry.representative_point(), strict=True
-        ):
+        if bounds is not None:
+            from shapely.geometry import box
+
+            seen = np.sort(licences.sindex.query(box(*bounds), predicate="intersects"))
+        else:
+            seen = np.arange(len(licences))
+        draw_lines(
+            ax, licences.geometry.values[seen], colors="white", linewidths=1.4, linestyles="--"
+        )
+        labelled = licences.iloc[_licence_labels(licences, targets, seen)]
+        ids = labelled["licence_id"] if "licence_id" in labelled else [None] * len(labelled)
+        for lic_id, point in zip(ids, labelled.geometry.representative_point(), strict=True):
             ax.annotate(
-                str(lic_id),
+                mpl_text("" if is_missing(lic_id) else lic_id),
                 (point.x, point.y),
                 color="white",
                 fontsize=9,
@@ -355,7 +426,7 @@ def _overlay(
             )
         handles.append(Line2D([], [], color="white", linestyle="--", label="licence"))
     if targets is not None and len(targets):
-        _outlines(targets, tolerance).plot(ax=ax, color="yellow", linewidth=2.0)
+        draw_lines(ax, _outlines(targets, tolerance).values, colors="yellow", linewidths=2.0)
         handles.append(Line2D([], [], color="yellow", linewidth=2, label="target (label = rank)"))
         for row in targets.sort_values("rank").head(label_top).itertuples():
             ax.annotate(
@@ -391,5 +462,5 @@ def _decorate(ax, fig, handles, bounds, crs, title) -> None:
             labelcolor="white",
             framealpha=1.0,
         )
-    ax.set_title(title, fontsize=11)
+    ax.set_title(mpl_text(title), fontsize=11)  # holds the pipeline's name: user text
     fig.tight_layout()

@@ -1,8 +1,34 @@
-"""A run's field report: one offline HTML page (interactive map, sortable table) and a PDF.
+r"""A run's field report: one offline HTML page (interactive map, sortable table) and a PDF.
 
 The HTML is self-contained: every picture is a base64 data URI, CSS and JavaScript are
 inline, and nothing is fetched from the network, so the field team's laptop can open it
 without internet. The PDF (A4 portrait) holds a summary page and one map sheet per target.
+
+Text from the run (licence ids, holders, statuses, occurrence and fault names, pipeline
+name, warnings) is untrusted. The page is rendered by Jinja2 with autoescaping on and no
+``|safe``: every value is HTML-escaped in text and in attributes (the inline SVG map
+included). The only markup inserted as it is: the CSS and JavaScript shipped with geo,
+and the page's data as JSON in a ``<script type="application/json">`` element with
+``<``, ``>`` and ``&`` written as ``\u003c``, ``\u003e``, ``\u0026`` (no
+``</script>`` or ``<!--`` can occur). Characters XML cannot hold are replaced with U+FFFD.
+Text drawn by matplotlib (map sheets, PDF pages) has its ``$`` escaped, so it is never
+read as mathtext (:func:`geo._text.mpl_text`).
+
+A licence layer can hold tens of thousands of licences (a national cadastre), most of them
+far from the targets. The report draws one by one (outline, label, tooltip) only the
+licences that matter (:func:`~geo.export._common.licence_relevance`):
+
+- licences that neither hold a target nor meet the scene are not drawn; the summary
+  counts them;
+- on the interactive map, when more than :data:`MAX_MAP_LICENCES` licences meet the
+  scene, only those holding or touching a target are drawn one by one (or, when even
+  those are more, the licences the targets are assigned to); the others are drawn
+  together as one picture of their outlines at the basemap's resolution (so the page
+  size does not grow with the number of licences), and the summary says so;
+- on a map sheet, licence boundaries in view are drawn, and labelled when at most
+  :data:`MAX_SHEET_LABELS` are in view; otherwise only the licences holding or touching
+  the target are labelled, or the target's own licence when even those are too many
+  (the caption says so).
 """
 
 from __future__ import annotations
@@ -27,11 +53,24 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MultipleLocator
 
 from geo._memory import release_memory
+from geo._text import mpl_text, xml_chars
 from geo.errors import InputNotFoundError, InvalidParameterError, ProductError, VectorError
-from geo.export._common import atomic_path, field_coordinates, is_missing, open_decimated
+from geo.export._common import (
+    atomic_path,
+    draw_lines,
+    field_coordinates,
+    is_missing,
+    licence_relevance,
+    open_decimated,
+)
 from geo.export.quicklook import draw_scale_and_north
 
-__all__ = ["render_map_sheet", "write_report"]
+__all__ = ["MAX_MAP_LICENCES", "MAX_SHEET_LABELS", "render_map_sheet", "write_report"]
+
+#: Licences drawn one by one on the interactive map; beyond, only those holding a target are.
+MAX_MAP_LICENCES = 300
+#: Licences labelled on a map sheet; beyond, only those holding or touching the target are.
+MAX_SHEET_LABELS = 25
 
 #: Long side, in pixels, of the basemap read for one map sheet (larger windows are decimated).
 _SHEET_MAX_PX = 1000
@@ -57,10 +96,14 @@ def _figure(width: float, height: float, dpi: float = 100) -> Figure:
 
 
 def _text(value: Any, default: str = "—") -> str:
-    """Printable text of a cell: empty, None and NaN become ``default``."""
+    """Printable text of a cell: empty, None and NaN become ``default``.
+
+    Characters XML cannot hold are replaced with U+FFFD; escaping is the template's job
+    (HTML) or :func:`geo._text.mpl_text`'s (matplotlib).
+    """
     if is_missing(value) or (isinstance(value, str) and not value.strip()):
         return default
-    return str(value)
+    return xml_chars(value)
 
 
 def _num(value: Any, fmt: str = ".3f", default: str = "—") -> str:
@@ -297,18 +340,31 @@ def _draw_map_sheet(
     if structures is not None and len(structures):
         near = structures.cx[left:right, bottom:top]
         if len(near):
-            near.plot(ax=ax, color="#ff3b3b", linewidth=1.3, zorder=2)
+            draw_lines(ax, near.geometry.values, colors="#ff3b3b", linewidths=1.3, zorder=2)
+    licence_note = ""
     if licences is not None and len(licences):
-        near = licences.cx[left:right, bottom:top]
+        near, labelled, licence_note = _sheet_licences(
+            licences, target, geom, (left, bottom, right, top)
+        )
         if len(near):
-            near.boundary.plot(ax=ax, color="white", linewidth=1.5, linestyle="--", zorder=3)
-            for lic_id, poly in zip(near["licence_id"], near.geometry, strict=True):
+            draw_lines(
+                ax,
+                near.geometry.values,
+                colors="white",
+                linewidths=1.5,
+                linestyles="--",
+                zorder=3,
+            )
+            ids = labelled["licence_id"] if "licence_id" in labelled else [None] * len(labelled)
+            for lic_id, poly in zip(ids, labelled.geometry, strict=True):
                 spot = _licence_label_spot(poly, (left, bottom, right, top))
                 if spot is None:
                     continue
                 (px, py), where = spot
                 ax.annotate(
-                    _text(lic_id) if where == "edge" else f"inside licence {_text(lic_id)}",
+                    mpl_text(
+                        _text(lic_id) if where == "edge" else f"inside licence {_text(lic_id)}"
+                    ),
                     (px, py),
                     xycoords="data" if where == "edge" else "axes fraction",
                     color="white",
@@ -324,10 +380,10 @@ def _draw_map_sheet(
     if targets is not None and len(targets):
         others = targets[targets["target_id"].astype(str) != tid].cx[left:right, bottom:top]
         if len(others):
-            others.boundary.plot(ax=ax, color="#ffd400", linewidth=0.9, zorder=4)
+            draw_lines(ax, others.geometry.values, colors="#ffd400", linewidths=0.9, zorder=4)
             for row in others.itertuples():
                 ax.annotate(
-                    str(row.target_id),
+                    mpl_text(_text(row.target_id)),
                     (row.easting, row.northing),
                     color="#ffd400",
                     fontsize=8,
@@ -338,8 +394,8 @@ def _draw_map_sheet(
                     annotation_clip=True,
                 )
     if geom is not None and not getattr(geom, "is_empty", True):
-        gpd.GeoSeries([geom]).boundary.plot(ax=ax, color="black", linewidth=4.2, zorder=5)
-        gpd.GeoSeries([geom]).boundary.plot(ax=ax, color="#00e5ff", linewidth=2.4, zorder=5)
+        draw_lines(ax, [geom], colors="black", linewidths=4.2, zorder=5)
+        draw_lines(ax, [geom], colors="#00e5ff", linewidths=2.4, zorder=5)
     ax.plot(
         [target["easting"]],
         [target["northing"]],
@@ -351,7 +407,7 @@ def _draw_map_sheet(
         zorder=7,
     )
     ax.annotate(
-        tid,
+        mpl_text(tid),
         (target["easting"], target["northing"]),
         xytext=(9, 9),
         textcoords="offset points",
@@ -377,7 +433,7 @@ def _draw_map_sheet(
             if "name" in near:
                 for name, pt in zip(near["name"], near.geometry, strict=True):
                     ax.annotate(
-                        _text(name, ""),
+                        mpl_text(_text(name, "")),
                         (pt.x, pt.y),
                         xytext=(7, -10),
                         textcoords="offset points",
@@ -436,9 +492,36 @@ def _draw_map_sheet(
         f"Standard UTM for GPS: zone {c['utm_zone']}, point {c['utm_easting']:.0f} E "
         f"{c['utm_northing']:.0f} N ({c['lat_dms']} {c['lon_dms']})"
         + (f"; GPS northing = grid northing + {offset:,.0f} m." if offset else ".")
+        + licence_note
     )
-    ax.set_title(title, fontsize=11, fontweight="bold")
+    ax.set_title(mpl_text(title), fontsize=11, fontweight="bold")
     return {"title": title, "caption": caption, "extent": (left, right, bottom, top)}
+
+
+def _sheet_licences(licences, target: pd.Series, geom, view: tuple[float, float, float, float]):
+    """Return the licences in a sheet's view, those to label, and a caption note.
+
+    One spatial-index query finds the licences in view. All are labelled when at most
+    :data:`MAX_SHEET_LABELS` are; otherwise the licences holding or touching the target
+    (its ``licence_id``, or its polygon meets the target's), or when even those are too
+    many, the target's own ``licence_id`` only.
+    """
+    from shapely.geometry import box
+
+    near = licences.iloc[np.sort(licences.sindex.query(box(*view), predicate="intersects"))]
+    if len(near) <= MAX_SHEET_LABELS:
+        return near, near, ""
+    own = np.zeros(len(near), dtype=bool)
+    if "licence_id" in near.columns and not is_missing(target.get("licence_id")):
+        own = (near["licence_id"].astype(str) == str(target.get("licence_id"))).to_numpy()
+    touching = own.copy()
+    if geom is not None and not getattr(geom, "is_empty", True):
+        touching |= near.geometry.intersects(geom).to_numpy()
+    if touching.sum() <= MAX_SHEET_LABELS:
+        labelled, which = near[touching], "holding or touching the target"
+    else:
+        labelled, which = near[own], "the target's licence"
+    return near, labelled, f" {len(near)} licences in view; labelled: {which}."
 
 
 def render_map_sheet(
@@ -487,7 +570,7 @@ def render_map_sheet(
         structures=structures,
         margin_m=margin_m,
     )
-    fig.text(0.5, 0.015, info["caption"], ha="center", va="bottom", fontsize=7, wrap=True)
+    fig.text(0.5, 0.015, mpl_text(info["caption"]), ha="center", va="bottom", fontsize=7, wrap=True)
     return fig
 
 
@@ -524,13 +607,35 @@ class _Run:
                     f"write_report: layer 'targets' of {gpkg} has no '{col}' column; found {list(targets.columns)}."
                 )
         self.targets = targets.sort_values("rank", kind="stable").reset_index(drop=True)
-        self.licences = _read_layer(gpkg, "licences")
+        self.true_colour = run_dir / "rasters" / "true_colour.tif"
+        self.licences, self.licence_holds, self.licence_counts = self._licences(gpkg)
         self.occurrences = _read_layer(gpkg, "occurrences")
         self.structures = _read_layer(gpkg, "structures")
-        self.true_colour = run_dir / "rasters" / "true_colour.tif"
         self.coords = field_coordinates(self.targets)
         comps = (self.manifest.get("targets") or {}).get("score_components")
         self.components = tuple(comps) if comps else _FALLBACK_COMPONENTS
+
+    def _licences(self, gpkg: Path):
+        """Return the licences the report draws, whether each holds a target, and the counts.
+
+        Licences that neither hold or touch a target nor meet the scene (the run's
+        ``imaged_pct``, else the basemap's bounds) are dropped here, in one spatial-index
+        query (see :func:`~geo.export._common.licence_relevance`).
+        """
+        licences = _read_layer(gpkg, "licences")
+        if licences is None:
+            return None, np.zeros(0, dtype=bool), None
+        footprint = None
+        if "imaged_pct" not in licences.columns and self.true_colour.exists():
+            import rasterio
+            from shapely.geometry import box
+
+            with rasterio.open(self.true_colour) as src:
+                footprint = box(*src.bounds)
+        relevance = licence_relevance(licences, self.targets, footprint=footprint)
+        keep = relevance.in_play
+        drawn = licences[keep].reset_index(drop=True)
+        return drawn, relevance.holds[keep], relevance.counts()
 
     def png(self, name: str) -> bytes | None:
         p = self.dir / name
@@ -548,6 +653,18 @@ class _Run:
         if ax is None:
             return render_map_sheet(row, **kwargs)
         return _draw_map_sheet(ax, row, **kwargs)
+
+
+def _masked(masks: dict) -> str:
+    """Return the mask rules that removed most pixels, largest first (``vegetation 96.5 %``)."""
+    rules = masks.get("rules") if isinstance(masks.get("rules"), dict) else {}
+    shares = [
+        (str(rule), float(v["fraction"]))
+        for rule, v in rules.items()
+        if isinstance(v, dict) and isinstance(v.get("fraction"), int | float) and v["fraction"] > 0
+    ]
+    shares.sort(key=lambda kv: -kv[1])
+    return ", ".join(f"{_text(rule)} {f:.1%}" for rule, f in shares[:4]) or "—"
 
 
 def _summary(run: _Run) -> dict:
@@ -574,6 +691,7 @@ def _summary(run: _Run) -> dict:
         ("Run at (UTC)", _text(m.get("created_utc"))),
         ("Run time", f"{total:.1f} s" if timings else "—"),
         ("Valid pixels", f"{valid:.1%}" if isinstance(valid, int | float) else "—"),
+        ("Masked", _masked(masks)),
         ("Targets", str(len(run.targets))),
         (
             "Targets outside licences",
@@ -589,6 +707,8 @@ def _summary(run: _Run) -> dict:
         ),
         ("Method", _text(method)),
     ]
+    if run.licence_counts is not None:
+        rows.append(("Licences", _licence_summary(run)))
     ev = m.get("evaluation") or {}
     evaluation = []
     if ev:
@@ -643,8 +763,27 @@ def _summary(run: _Run) -> dict:
                     f"on {_num(t.get('area_fraction'), '.1%')} of the area",
                 )
             )
-    warnings = [str(w) for w in (m.get("warnings") or [])]
+    warnings = [xml_chars(w) for w in (m.get("warnings") or [])]
     return {"rows": rows, "evaluation": evaluation, "warnings": warnings}
+
+
+def _licence_summary(run: _Run) -> str:
+    """One line on the licence layer: how many, which are drawn and how."""
+    c = run.licence_counts
+    text = (
+        f"{c['licences']:,} in the licence layer: {c['hold_targets']:,} holding or touching "
+        f"a target, {c['meet_scene']:,} meeting the scene"
+    )
+    if c["left_out"]:
+        text += f"; the other {c['left_out']:,} are not drawn"
+    many = c["licences"] - c["left_out"]
+    if many > MAX_MAP_LICENCES:
+        text += (
+            f"; more than {MAX_MAP_LICENCES}, so the interactive map draws one by one only "
+            "the licences holding a target (or, when those are too many as well, those the "
+            "targets are assigned to), the others as one picture of their outlines"
+        )
+    return text
 
 
 def _pct_key(key: str) -> str:
@@ -718,10 +857,12 @@ def _map_data(run: _Run) -> dict:
         "image": None,
         "targets": [],
         "licences": [],
+        "licence_picture": None,
         "occurrences": [],
         "faults": [],
     }
     bounds = None
+    shape = None  # the basemap picture's (rows, columns)
     if run.true_colour.exists():
         with rasterio.open(run.true_colour) as src:
             b = src.bounds
@@ -741,6 +882,7 @@ def _map_data(run: _Run) -> dict:
                 "h": top - bottom,
             }
             bounds = (left, bottom, right, top)
+            shape = image.shape[:2]
     else:
         res = 30.0
     layers = [g for g in (run.targets, run.licences) if g is not None and len(g)]
@@ -761,7 +903,7 @@ def _map_data(run: _Run) -> dict:
         )
         out["targets"].append(
             {
-                "id": str(row["target_id"]),
+                "id": _text(row["target_id"]),
                 "d": _svg_path(geom.simplify(tol) if geom is not None else None),
                 "colour": colour,
                 "cls": cls,
@@ -771,16 +913,45 @@ def _map_data(run: _Run) -> dict:
                 "rank": _text(row["rank"]),
             }
         )
-    if run.licences is not None:
-        for _, row in run.licences.iterrows():
-            geom = row.geometry
+    if run.licences is not None and len(run.licences):
+        from shapely.geometry import box
+
+        licences = run.licences
+        seen = np.sort(licences.sindex.query(box(*bounds), predicate="intersects"))
+        one_by_one = seen
+        if len(seen) > MAX_MAP_LICENCES:  # a fine cadastre: see the module docstring
+            chosen = run.licence_holds[seen]
+            if chosen.sum() > MAX_MAP_LICENCES and "licence_id" in licences:
+                # licences smaller than the targets: the ones the targets are assigned to
+                assigned = set(run.targets["licence_id"].dropna().astype(str))
+                chosen = licences["licence_id"].iloc[seen].astype(str).isin(assigned).to_numpy()
+            one_by_one, rest = seen[chosen], seen[~chosen]
+            if shape is None:
+                scale = _MAP_MAX_PX / max(right - left, top - bottom)
+                shape = (
+                    max(1, round((top - bottom) * scale)),
+                    max(1, round((right - left) * scale)),
+                )
+            out["licence_picture"] = _outline_picture(
+                licences.geometry.values[rest], bounds, shape, count=len(rest)
+            )
+        ids = (
+            licences["licence_id"]
+            if "licence_id" in licences
+            else pd.Series(None, index=licences.index)
+        )
+        status = (
+            licences["status"] if "status" in licences else pd.Series(None, index=licences.index)
+        )
+        for i in one_by_one:
+            geom = licences.geometry.iloc[i]
             if geom is None or geom.is_empty:
                 continue
             px, py = _top_label_spot(geom)
             out["licences"].append(
                 {
-                    "id": _text(row.get("licence_id")),
-                    "status": _text(row.get("status")),
+                    "id": _text(ids.iloc[i]),
+                    "status": _text(status.iloc[i]),
                     "d": _svg_path(geom.simplify(tol)),
                     "x": px,
                     "y": -py,
@@ -805,6 +976,46 @@ def _map_data(run: _Run) -> dict:
             if d:
                 out["faults"].append({"d": d, "name": _text(row.get("name"), "")})
     return out
+
+
+def _outline_picture(geoms, bounds, shape, *, count: int) -> dict:
+    """Return the outlines of many licences as one transparent PNG over the map (``<image>``).
+
+    Rasterised at the basemap's resolution in one call (no per-licence SVG), so the page's
+    size does not grow with the number of licences.
+    """
+    import shapely
+    from PIL import Image
+    from rasterio.features import rasterize
+    from rasterio.transform import from_bounds
+
+    left, bottom, right, top = bounds
+    rows, cols = shape
+    lines = shapely.boundary(np.asarray(geoms, dtype=object))
+    lines = lines[~(shapely.is_missing(lines) | shapely.is_empty(lines))]
+    burnt = np.zeros((rows, cols), dtype="uint8")
+    if len(lines):
+        burnt = rasterize(
+            ((g, 1) for g in lines),
+            out_shape=(rows, cols),
+            transform=from_bounds(left, bottom, right, top, cols, rows),
+            fill=0,
+            all_touched=True,
+            dtype="uint8",
+        )
+    rgba = np.zeros((rows, cols, 4), dtype="uint8")
+    rgba[..., :3] = 255
+    rgba[..., 3] = burnt * 150
+    buf = io.BytesIO()
+    Image.fromarray(rgba, "RGBA").save(buf, format="PNG", optimize=True)
+    return {
+        "href": _png_data_uri(buf.getvalue()),
+        "x": left,
+        "y": -top,
+        "w": right - left,
+        "h": top - bottom,
+        "count": count,
+    }
 
 
 def _info(run: _Run, i: int) -> dict:
@@ -965,8 +1176,14 @@ def _html_template(run: _Run, *, top: int, self_test: bool, sheets: dict | None 
             }
         )
     scene = (run.manifest.get("scene") or {}).get("scene_id") or run.dir.name
+    map_data = _map_data(run)
     data = {
-        "map": _map_data(run),
+        # what report.js reads: the view and each target's box (the shapes and pictures are
+        # in the SVG already; repeating them here doubled the page)
+        "map": {
+            "view": map_data["view"],
+            "targets": [{"id": t["id"], "bbox": t["bbox"]} for t in map_data["targets"]],
+        },
         "info": {
             _text(run.targets.iloc[i]["target_id"]): _info(run, i) for i in range(len(run.targets))
         },
@@ -981,7 +1198,7 @@ def _html_template(run: _Run, *, top: int, self_test: bool, sheets: dict | None 
         sections=sections,
         top=top,
         n_targets=len(run.targets),
-        map=data["map"],
+        map=map_data,
         rank_classes=[{"colour": c, "label": lab} for _, c, lab in _RANK_CLASSES],
         data_json=_json_script(data),
         css=Markup(_template_text("report.css")),
@@ -1010,7 +1227,9 @@ def _pdf_summary_page(pdf: PdfPages, run: _Run) -> None:
     wrapped = []
     for line in lines:
         wrapped += textwrap.wrap(line, 105, subsequent_indent="    ") or [""]
-    fig.text(0.06, 0.93, "\n".join(wrapped), fontsize=7.5, va="top", family="DejaVu Sans Mono")
+    fig.text(
+        0.06, 0.93, mpl_text("\n".join(wrapped)), fontsize=7.5, va="top", family="DejaVu Sans Mono"
+    )
     height = 0.93 - 0.0125 * (len(wrapped) + 1)
     ql = run.png("quicklook.png")
     if ql is not None and height > 0.15:
@@ -1032,14 +1251,14 @@ def _pdf_target_page(pdf: PdfPages, run: _Run, i: int) -> None:
     fig = _figure(*_A4)
     ax = fig.add_axes((0.1, 0.42, 0.78, 0.53))
     info = run.sheet(row, ax=ax)
-    fig.text(0.06, 0.385, info["caption"], fontsize=7, va="top", wrap=True)
+    fig.text(0.06, 0.385, mpl_text(info["caption"]), fontsize=7, va="top", wrap=True)
     attrs = _attributes(run, i)
     text = "\n".join(f"{k:<17} {v}" for k, v in attrs)
-    fig.text(0.06, 0.355, text, fontsize=8.5, va="top", family="DejaVu Sans Mono")
+    fig.text(0.06, 0.355, mpl_text(text), fontsize=8.5, va="top", family="DejaVu Sans Mono")
     ev = _evidence(row, run.components)
     if ev:
         bax = fig.add_axes((0.68, 0.2, 0.27, 0.14))
-        names = [k for k, _ in ev][::-1]
+        names = [mpl_text(k) for k, _ in ev][::-1]
         vals = [v for _, v in ev][::-1]
         bax.barh(names, vals, color="#d9822b")
         bax.tick_params(labelsize=7)
@@ -1061,7 +1280,7 @@ def _pdf_target_page(pdf: PdfPages, run: _Run, i: int) -> None:
         bax.margins(x=0.25)
     text = _text(row.get("evidence"), "")
     if text:
-        fig.text(0.68, 0.17, "\n".join(_wrap(text, 40)), fontsize=7, va="top")
+        fig.text(0.68, 0.17, mpl_text("\n".join(_wrap(text, 40))), fontsize=7, va="top")
     pdf.savefig(fig)
 
 

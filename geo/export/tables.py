@@ -16,9 +16,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import pyogrio
 
+from geo._text import csv_frame
 from geo.errors import InvalidParameterError, VectorError
 from geo.export._common import atomic_path, field_coordinates
 
@@ -238,6 +240,24 @@ def _truncate(value: object) -> object:
     return head + _ELLIPSIS
 
 
+def _truncate_column(series: pd.Series) -> pd.Series:
+    """:func:`_truncate` the cells that may be too long (a UTF-8 character is <= 4 bytes).
+
+    Only cells of more than 63 characters can exceed 254 bytes: one cheap length pass
+    finds them, and only they are encoded and cut (a layer of tens of thousands of short
+    licence ids costs milliseconds).
+    """
+    values = series.astype(object)
+    lengths = np.fromiter(
+        (len(v) if isinstance(v, str) else 0 for v in values), dtype=np.int64, count=len(values)
+    )
+    long = lengths > DBF_STRING_BYTES // 4
+    if long.any():
+        values = values.copy()
+        values[long] = [_truncate(v) for v in values[long]]
+    return values
+
+
 def _shapefile_frame(layer: gpd.GeoDataFrame, names: Mapping[str, str]) -> gpd.GeoDataFrame:
     geometry = layer.geometry.name
     attributes = _plain(layer.drop(columns=geometry))
@@ -246,7 +266,7 @@ def _shapefile_frame(layer: gpd.GeoDataFrame, names: Mapping[str, str]) -> gpd.G
         if pd.api.types.is_bool_dtype(series):
             attributes[column] = series.astype("int32")  # DBF logicals are poorly supported
         elif series.dtype == object or pd.api.types.is_string_dtype(series):
-            attributes[column] = [_truncate(v) for v in series.astype(object)]
+            attributes[column] = _truncate_column(series)
     attributes = attributes.rename(columns=dict(names))
     return gpd.GeoDataFrame(attributes, geometry=layer.geometry.values, crs=layer.crs)
 
@@ -267,8 +287,10 @@ def write_shapefile_zip(layers: Mapping[str, gpd.GeoDataFrame], path: str | Path
     show it on WGS 84 maps). Attribute text is UTF-8 (declared in the ``.cpg``). dBASE
     limits are respected without failing: field names are shortened by
     :func:`shapefile_field_names` (the full names are listed in ``fields.csv`` inside the
-    zip: ``layer, shapefile_field, full_name``), text longer than 254 bytes is cut and
-    ends with an ellipsis, booleans become 0/1 integers and dates ISO text.
+    zip: ``layer, shapefile_field, full_name``; a full name a spreadsheet would run as a
+    formula gets a leading ``'``, see :func:`geo._text.csv_cell`), text longer than 254
+    bytes is cut and ends with an ellipsis, booleans become 0/1 integers and dates ISO
+    text.
 
     Raises
     ------
@@ -300,9 +322,9 @@ def write_shapefile_zip(layers: Mapping[str, gpd.GeoDataFrame], path: str | Path
                 encoding="UTF-8",
                 geometry_type=_geometry_type(name, layer),
             )
-        pd.DataFrame(rows, columns=["layer", "shapefile_field", "full_name"]).to_csv(
-            catalogue, index=False, lineterminator="\n"
-        )
+        # full names are column names of user files (a licence layer's own columns)
+        catalogue_rows = pd.DataFrame(rows, columns=["layer", "shapefile_field", "full_name"])
+        csv_frame(catalogue_rows).to_csv(catalogue, index=False, lineterminator="\n")
         with atomic_path(path) as tmp:
             with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
                 for name in layers:
@@ -329,6 +351,10 @@ def write_field_csv(targets: pd.DataFrame, path: str | Path) -> Path:
     a CSV without BOM in the local ANSI code page, which garbles the ° and ″ of the DMS
     columns and accented holder names; with the BOM it reads UTF-8, and LibreOffice,
     QGIS and pandas (``encoding="utf-8-sig"``) read it as well.
+
+    Text cells a spreadsheet would run as a formula (a holder ``=HYPERLINK(...)``, a
+    status ``@SUM(1)``: text starting with ``=``, ``+``, ``-``, ``@``, tab or carriage
+    return) get a leading ``'`` (:func:`geo._text.csv_cell`); numeric columns stay numbers.
     """
     path = Path(path)
     _check_targets(targets, path, _POINT_COLUMNS)
@@ -350,6 +376,7 @@ def write_field_csv(targets: pd.DataFrame, path: str | Path) -> Path:
             table[column] = table[column].round(decimals)
     table["epsg"] = pd.array(pd.to_numeric(table["epsg"], errors="coerce"), dtype="Int64")
     table["rank"] = pd.to_numeric(table["rank"], errors="coerce").round().astype("Int64")
+    table = csv_frame(table)
     with atomic_path(path) as tmp:
         table.to_csv(tmp, index=False, encoding="utf-8-sig", lineterminator="\n")
     return path

@@ -217,7 +217,7 @@
       try {
         var order = api.sortBy("score", "asc");
         var scores = order.map(function (id) {
-          var row = $("#targets-table tbody tr[data-target-id=\"" + id + "\"]");
+          var row = $("#targets-table tbody tr[data-target-id=\"" + (window.CSS && CSS.escape ? CSS.escape(id) : id) + "\"]");
           return row ? parseFloat(row.children[2].getAttribute("data-key")) : null;
         });
         var desc = api.sortBy("score");
