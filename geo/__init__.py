@@ -12,7 +12,7 @@ The main entry points are importable from the top level (loaded on first use, so
 import importlib
 import logging
 
-__version__ = "0.6.3"
+__version__ = "0.7.0"
 
 _EXPORTS = {
     "open_scene": "geo.io.scene",

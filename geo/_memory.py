@@ -15,7 +15,7 @@ import ctypes.util
 import functools
 import sys
 
-__all__ = ["release_memory"]
+__all__ = ["peak_rss_mb", "release_memory"]
 
 
 @functools.cache
@@ -33,3 +33,22 @@ def release_memory() -> bool:
     """Return freed heap pages to the OS (glibc); True if anything was released."""
     trim = _trim()
     return bool(trim(0)) if trim is not None else False
+
+
+def peak_rss_mb() -> float | None:
+    """Return the process's peak resident memory in MiB (None where it cannot be read).
+
+    ``resource`` exists only on POSIX (``ru_maxrss`` is KiB on Linux, bytes on macOS);
+    on Windows psutil reports the peak working set.
+    """
+    try:
+        import resource
+    except ImportError:  # Windows
+        try:
+            import psutil
+
+            return round(psutil.Process().memory_info().peak_wset / 2**20, 1)
+        except (ImportError, AttributeError, OSError):
+            return None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(peak / (2**20 if sys.platform == "darwin" else 1024), 1)

@@ -13,15 +13,20 @@ from __future__ import annotations
 __all__ = [
     "BandError",
     "CRSError",
+    "DiskFullError",
     "GeoError",
     "GeoWarning",
     "GridMismatchError",
     "InputNotFoundError",
     "InvalidParameterError",
     "MetadataError",
+    "ModelFileError",
+    "OutputBusyError",
     "OutputExistsError",
     "PipelineSpecError",
     "ProductError",
+    "TooFewPixelsError",
+    "UnsafePathError",
     "VectorError",
 ]
 
@@ -62,12 +67,32 @@ class InvalidParameterError(GeoError, ValueError):
     """A parameter is outside its allowed values."""
 
 
+class TooFewPixelsError(InvalidParameterError):
+    """Too few valid pixels for a statistic (a threshold, a PCA); a run treats it as a result."""
+
+
 class PipelineSpecError(GeoError, ValueError):
     """A pipeline file is malformed; the message names the file and the key."""
 
 
+class ModelFileError(GeoError, ValueError):
+    """A saved model file is corrupt, of an unsafe format, or holds types geo does not load."""
+
+
 class OutputExistsError(GeoError, FileExistsError):
     """The output folder already holds a run and ``overwrite`` was not given."""
+
+
+class OutputBusyError(GeoError, RuntimeError):
+    """Another geo process holds the lock of the output folder."""
+
+
+class DiskFullError(GeoError, OSError):
+    """The disk filled up while a run was writing; the partial output was removed."""
+
+
+class UnsafePathError(GeoError, ValueError):
+    """A name or path would place a file outside the run's output folder."""
 
 
 class GeoWarning(UserWarning):

@@ -260,3 +260,30 @@ def test_local_workers_keep_glibc_adaptive_malloc(monkeypatch):
     with _local_cluster(1, 1) as cluster, Client(cluster, set_as_default=False) as client:
         env = client.submit(lambda: {k: os.environ.get(k) for k in names}).result()
     assert env == {"MALLOC_TRIM_THRESHOLD_": None, "OMP_NUM_THREADS": "1"}
+
+
+def test_a_scene_without_usable_pixels_is_done_not_failed(spec, tmp_path):
+    """A forest scene in a batch finishes as a result: 0 targets, noted 'no usable pixels'."""
+    from geo.pipeline.batch import _run_scene
+
+    forest = without_exports(spec)
+    forest = forest.model_copy(
+        update={"masks": forest.masks.model_copy(update={"ndvi_max": -1.0})}
+    )  # every pixel counts as vegetation
+    record = _run_scene(forest, str(SAMPLE / PRODUCT_ID), str(tmp_path / "forest"), None, None, 1)
+    assert record["status"] == "ok" and record["note"] == "no usable pixels", record
+    assert record["targets"] == 0
+    assert any("no usable pixels" in w for w in record["warnings"])
+
+
+def test_a_batch_never_writes_into_a_folder_it_did_not_make(tmp_path):
+    out = tmp_path / "project"
+    out.mkdir()
+    (out / "targets.csv").write_text("someone's own table")
+    result = CliRunner().invoke(
+        main, ["batch", str(PIPELINE), str(SAMPLE / PRODUCT_ID), "--out", str(out)]
+    )
+    assert result.exit_code == 2
+    assert "not a geo batch folder" in result.stderr and str(out) in result.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["targets.csv"]
+    assert (out / "targets.csv").read_text() == "someone's own table"

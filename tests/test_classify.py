@@ -228,12 +228,12 @@ def test_save_load_round_trip_and_feature_name_refusal(tmp_path, scene):
     model = fit_classifier(X, y, estimator=RandomForestClassifier(n_estimators=5, random_state=0))
     names = cube["band"].values.tolist()
     path = save_model(
-        model, tmp_path / "rf.joblib", feature_names=names, classes=model.classes_, meta={"a": 1}
+        model, tmp_path / "rf.skops", feature_names=names, classes=model.classes_, meta={"a": 1}
     )
     sidecar = json.loads(sidecar_path(path).read_text())
     assert sidecar["feature_names"] == names and sidecar["classes"] == [1, 2, 3]
     assert sidecar["sklearn_version"] == sklearn.__version__ and sidecar["meta"] == {"a": 1}
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["rf.joblib", "rf.joblib.json"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rf.skops", "rf.skops.json"]
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         loaded = load_model(path, feature_names=names)

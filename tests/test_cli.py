@@ -7,6 +7,7 @@ import sys
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pytest
 import rasterio
 import yaml
@@ -236,7 +237,8 @@ def test_real_process_exit_code_and_no_traceback(tmp_path):
     assert len(proc.stderr.strip().splitlines()) == 1
 
 
-def test_fully_masked_scene_says_which_masks_removed_it(tmp_path):
+def test_fully_masked_scene_is_a_result_that_says_which_masks_removed_it(tmp_path):
+    """A forest scene (every pixel vegetation) finishes: zero targets, unexplored licences."""
     doc = yaml.safe_load(PIPELINE.read_text())
     doc["masks"]["ndvi_max"] = -1.0  # every pixel counts as vegetation
     doc["inputs"]["scene"]["path"] = str(SAMPLE / PRODUCT_ID)
@@ -244,12 +246,19 @@ def test_fully_masked_scene_says_which_masks_removed_it(tmp_path):
     path = tmp_path / "p.yaml"
     path.write_text(yaml.safe_dump(doc))
     out = tmp_path / "o"
-    assert_user_error(
-        invoke("run", "--no-export", path, "--out", out),
-        "only 0 valid pixels",
-        "the masks removed vegetation",
-        out=out,
-    )
+    result = invoke("run", path, "--out", out)
+    assert result.exit_code == 0, result.stderr
+    assert "0 targets" in result.output and "vegetation 96.50%" in result.output
+    warning = [line for line in result.stderr.splitlines() if "no usable pixels" in line]
+    assert warning and "the masks removed vegetation 96.5%" in warning[0]
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["usable"]["usable"] is False and manifest["usable"]["pixels"] == 0
+    assert manifest["targets"]["count"] == 0
+    assert {t["fitted"] for t in manifest["thresholds"].values()} == {False}
+    licences = pd.read_csv(out / "licences.csv")
+    assert len(licences) == 4 and (licences["valid_pct"] == 0).all()
+    assert (licences["imaged_pct"] > 99).all() and (licences["n_targets"] == 0).all()
+    assert (out / "report.html").is_file() and (out / "exports" / "targets.gpx").is_file()
 
 
 def test_rank_re_ranks_an_existing_run_without_touching_rasters(tmp_path):

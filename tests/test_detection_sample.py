@@ -90,7 +90,7 @@ def test_spatial_validation_is_reported_and_lower_than_random(run_dir):
     assert report["spatial"]["overall_accuracy"] < report["random"]["overall_accuracy"]
     text = (run_dir / "classification_report.txt").read_text()
     assert text.startswith("Overall accuracy") and "aloh_clay" in text and "background" in text
-    assert (run_dir / "model.joblib").exists() and (run_dir / "model.joblib.json").exists()
+    assert (run_dir / "model.skops").exists() and (run_dir / "model.skops.json").exists()
 
 
 def test_every_method_feeds_targets_and_the_porphyry_ranks_first(run_dir):

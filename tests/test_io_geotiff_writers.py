@@ -1,3 +1,4 @@
+import json
 import threading
 
 import dask
@@ -228,20 +229,22 @@ def test_run_folder_is_atomic(tmp_path):
         with run_folder(out) as tmp:
             (tmp / "targets.csv").write_text("half")
             raise RuntimeError("killed")
-    assert not out.exists() and not list(tmp_path.iterdir())
+    # only the (empty) lock file of the output folder stays beside it
+    assert not out.exists() and [p.name for p in tmp_path.iterdir()] == [".run.lock"]
+    manifest = {"tool": "geo", "schema": "geo-run/1", "outputs": ["manifest.json"]}
     with run_folder(out) as tmp:
-        (tmp / "manifest.json").write_text("{}")
+        (tmp / "manifest.json").write_text(json.dumps(manifest))
     assert (out / "manifest.json").exists()
-    with pytest.raises(OutputExistsError, match=r"already holds files.*--overwrite"):
+    with pytest.raises(OutputExistsError, match=r"already exists.*--overwrite"):
         with run_folder(out):
             pass
     with run_folder(out, overwrite=True) as tmp:
-        (tmp / "manifest.json").write_text('{"second": 1}')
+        (tmp / "manifest.json").write_text(json.dumps({**manifest, "second": 1}))
     assert "second" in (out / "manifest.json").read_text()
     other = tmp_path / "home"
     other.mkdir()
     (other / "thesis.docx").write_text("precious")
-    with pytest.raises(OutputExistsError, match="not a geo run folder"):
+    with pytest.raises(OutputExistsError, match="not a geo output folder"):
         with run_folder(other, overwrite=True):
             pass
     assert (other / "thesis.docx").read_text() == "precious"

@@ -1,13 +1,15 @@
 """``geo`` command: thin wrappers that parse arguments, call the pipeline and print summaries.
 
 User errors (any :class:`geo.errors.GeoError`, unreadable files, a full disk) print
-one line on stderr and exit with code 2, never a traceback.
+one line on stderr and exit with code 2, never a traceback. An unexpected failure of geo
+itself prints one line and exits with code 3 (``geo -v`` shows the traceback).
 """
 
 from __future__ import annotations
 
 import functools
 import logging
+import re
 import sys
 import warnings
 from pathlib import Path
@@ -18,6 +20,26 @@ from geo import __version__
 from geo.errors import GeoError
 
 EXIT_USER_ERROR = 2
+#: geo itself failed (a bug): one line, and the traceback with ``geo -v``.
+EXIT_INTERNAL_ERROR = 3
+#: Longest message printed for one error or warning (one readable line, whatever the input).
+MAX_MESSAGE_CHARS = 600
+
+
+def one_line(text: object, limit: int = MAX_MESSAGE_CHARS) -> str:
+    r"""Return ``text`` on one line, cut to ``limit`` characters (saying how much was cut).
+
+    >>> one_line("a\n  b")
+    'a b'
+    >>> one_line("a" * 20 + "b" * 20, limit=20)
+    'aaaaaaaaaaaaa [... 22 characters ...] bbbbb'
+    """
+    flat = " ".join(str(text).split())
+    if len(flat) <= limit:
+        return flat
+    # the start names the file, the end usually says how to fix it: keep both
+    head, tail = limit * 2 // 3, limit // 4
+    return f"{flat[:head]} [... {len(flat) - head - tail:,} characters ...] {flat[-tail:]}"
 
 
 def _friendly(func):
@@ -27,22 +49,48 @@ def _friendly(func):
     def wrapper(*args, **kwargs):
         from rasterio.errors import RasterioError
 
+        if _verbosity() == 0:
+            from geo.io._libtiff import silence_libtiff
+
+            silence_libtiff()  # e.g. a line per tile on a full disk; geo says it in one
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             try:
                 result = func(*args, **kwargs)
             except GeoError as exc:
-                _echo_warnings(caught)
-                click.echo(f"geo: error: {exc}", err=True)
-                sys.exit(EXIT_USER_ERROR)
+                _fail(caught, str(exc))
             except (RasterioError, OSError) as exc:
+                _fail(caught, f"{type(exc).__name__}: {exc}")
+            except (click.exceptions.ClickException, click.exceptions.Exit, click.Abort):
                 _echo_warnings(caught)
-                click.echo(f"geo: error: {type(exc).__name__}: {exc}", err=True)
-                sys.exit(EXIT_USER_ERROR)
+                raise
+            except (MemoryError, RecursionError) as exc:  # pathological input
+                _fail(caught, f"{type(exc).__name__}: the input is too large or nested too deep")
+            except Exception as exc:
+                if _verbosity() > 0:
+                    raise
+                _echo_warnings(caught)
+                click.echo(
+                    f"geo: internal error: {one_line(f'{type(exc).__name__}: {exc}')} (this is a "
+                    "bug in geo: run again with `geo -v ...` for the traceback and report it)",
+                    err=True,
+                )
+                sys.exit(EXIT_INTERNAL_ERROR)
         _echo_warnings(caught)
         return result
 
     return wrapper
+
+
+def _verbosity() -> int:
+    ctx = click.get_current_context(silent=True)
+    return int(ctx.find_root().params.get("verbose") or 0) if ctx is not None else 0
+
+
+def _fail(caught, message: str) -> None:
+    _echo_warnings(caught)
+    click.echo(f"geo: error: {one_line(message)}", err=True)
+    sys.exit(EXIT_USER_ERROR)
 
 
 def _echo_warnings(caught) -> None:
@@ -50,9 +98,10 @@ def _echo_warnings(caught) -> None:
 
     seen = set()
     for w in caught:
-        if issubclass(w.category, GeoWarning) and str(w.message) not in seen:
-            seen.add(str(w.message))
-            click.echo(f"geo: warning: {w.message}", err=True)
+        text = one_line(w.message)
+        if issubclass(w.category, GeoWarning) and text not in seen:
+            seen.add(text)
+            click.echo(f"geo: warning: {text}", err=True)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -68,6 +117,11 @@ def main(verbose: int, quiet: bool) -> None:
         else (logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING)
     )
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    if not verbose:
+        # GDAL's own messages (hundreds of libtiff lines on a full disk, driver notes) reach
+        # Python through these loggers; geo's one-line error says what happened instead
+        for name in ("rasterio", "pyogrio", "fiona", "distributed", "numexpr"):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
 
 
 @main.command()
@@ -357,7 +411,11 @@ def export_cmd(run_dir: Path, formats: str, top: int, route_top: int) -> None:
         if formats.strip() == "all"
         else [f.strip().lower() for f in formats.split(",") if f.strip()]
     )
-    written = export_run(run_dir, chosen, top=top, route_top=route_top)
+    from geo.io.runfolder import output_lock, run_root
+
+    # no run or re-ranking changes the folder meanwhile; every write stays inside it
+    with output_lock(run_dir, existing=True), run_root(run_dir):
+        written = export_run(run_dir, chosen, top=top, route_top=route_top)
     for fmt, paths in written.items():
         click.echo(f"{fmt:8s} {', '.join(paths[:4])}{' …' if len(paths) > 4 else ''}")
 
@@ -381,6 +439,7 @@ def stack(scenes, crs: str, resolution: float, resampling: str, out: Path, overw
     """Put SCENES (any readable products, any CRS) on one grid: one COG per scene in OUT."""
     import json
 
+    from geo.io.runfolder import MANIFEST_SCHEMA, MANIFEST_TOOL
     from geo.io.scene import open_scene
     from geo.io.stack import stack_scenes
     from geo.io.writers import RasterLayer, run_folder, write_rasters
@@ -388,12 +447,18 @@ def stack(scenes, crs: str, resolution: float, resampling: str, out: Path, overw
     opened = [open_scene(p) for p in scenes]
     stacked = stack_scenes(opened, crs=crs, resolution=resolution, resampling=resampling)
     with run_folder(out, overwrite=overwrite) as tmp:
-        names = {}
+        names, files = {}, {}
         for scene_id in stacked["scene"].values:
             layer = stacked.sel(scene=scene_id, drop=True).rio.write_crs(stacked.rio.crs)
-            names[str(scene_id)] = RasterLayer(layer.rio.write_transform(stacked.rio.transform()))
+            # a scene id (any product's, any STAC item's) as a plain file name
+            files[str(scene_id)] = re.sub(r"[^A-Za-z0-9_.-]", "_", str(scene_id)).lstrip(".-")
+            names[files[str(scene_id)]] = RasterLayer(
+                layer.rio.write_transform(stacked.rio.transform())
+            )
         write_rasters(names, tmp)
         manifest = {
+            "tool": MANIFEST_TOOL,
+            "schema": MANIFEST_SCHEMA["stack"],
             "crs": str(stacked.rio.crs),
             "resolution": resolution,
             "resampling": resampling,
@@ -406,10 +471,11 @@ def stack(scenes, crs: str, resolution: float, resampling: str, out: Path, overw
                     "input": str(p),
                     "sensor": s.reflectance.attrs.get("sensor"),
                     "source_crs": str(s.reflectance.rio.crs),
-                    "file": f"{s.reflectance.attrs.get('scene_id')}.tif",
+                    "file": f"{files[str(s.reflectance.attrs.get('scene_id'))]}.tif",
                 }
                 for s, p in zip(opened, scenes, strict=True)
             ],
+            "outputs": sorted([*(f"{f}.tif" for f in files.values()), "manifest.json"]),
         }
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     click.echo(

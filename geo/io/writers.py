@@ -13,13 +13,10 @@ from __future__ import annotations
 import itertools
 import logging
 import os
-import shutil
 import threading
 import time
-import uuid
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,7 +33,7 @@ from affine import Affine
 from rasterio.windows import Window
 
 from geo._memory import release_memory
-from geo.errors import OutputExistsError
+from geo.io.runfolder import inside_run, run_folder, safe_child
 
 __all__ = ["RasterLayer", "run_folder", "write_csv", "write_rasters", "write_vectors"]
 
@@ -115,12 +112,14 @@ def write_rasters(layers: Mapping[str, RasterLayer], folder: Path) -> dict[str, 
     bands are read once and memory does not grow with the number of rows), with the
     overview levels of the averaged (non-categorical) layers. Returns ``{name: path}``.
     """
+    inside_run(folder)
     folder.mkdir(parents=True, exist_ok=True)
     datasets, sources, targets, written = [], [], [], {}
     overviews: dict[str, list[str]] = {}  # staged overview files of a layer, finest first
     try:
         for name, layer in layers.items():
             da = layer.data
+            safe_child(folder, name, ".tif")  # user-chosen names never leave the folder
             tmp = folder / f".{name}.stage.tif"
             profile = {
                 "driver": "GTiff",
@@ -365,6 +364,7 @@ def _vrt_with_overviews(stage: Path, vrt: Path, overviews: list[str]) -> None:
 
 def write_vectors(layers: Mapping[str, gpd.GeoDataFrame], path: Path) -> None:
     """Write several layers into one GeoPackage (created fresh)."""
+    inside_run(path)
     if path.exists():
         path.unlink()
     for name, gdf in layers.items():
@@ -375,46 +375,14 @@ def write_vectors(layers: Mapping[str, gpd.GeoDataFrame], path: Path) -> None:
 
 
 def write_csv(frame: pd.DataFrame, path: Path) -> None:
-    """Write a table as UTF-8 CSV without the index or geometry column."""
-    frame.drop(columns="geometry", errors="ignore").to_csv(path, index=False, lineterminator="\n")
+    """Write a table as UTF-8 CSV without the index or geometry column.
 
-
-@contextmanager
-def run_folder(out: Path, *, overwrite: bool = False) -> Iterator[Path]:
-    """Yield a temporary sibling folder that replaces ``out`` only if the block succeeds.
-
-    A failed or killed run leaves ``out`` untouched (at most a hidden ``.NAME.tmp-*``
-    folder remains beside it, which never looks like a finished run).
-
-    Raises
-    ------
-    OutputExistsError
-        ``out`` is a non-empty folder and ``overwrite`` is False, or ``out`` is not
-        a geo run folder (no ``manifest.json``) and so is never replaced.
+    Text cells and column names that a spreadsheet would run as a formula (starting with
+    ``=``, ``+``, ``-``, ``@``, tab or carriage return: a licence holder
+    ``=HYPERLINK(...)``) are written with a leading ``'`` (:func:`geo._text.csv_cell`);
+    numeric columns are written as numbers, unchanged.
     """
-    out = Path(out)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        if not overwrite:
-            raise OutputExistsError(
-                f"{out}: the output folder already holds files; choose another --out or "
-                "pass --overwrite to replace the previous run."
-            )
-        if not (out / "manifest.json").exists():
-            raise OutputExistsError(
-                f"{out}: exists and is not a geo run folder (no manifest.json); geo will not "
-                "replace it even with --overwrite. Choose another --out."
-            )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tag = uuid.uuid4().hex[:8]
-    tmp = out.parent / f".{out.name}.tmp-{tag}"
-    tmp.mkdir()
-    try:
-        yield tmp
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    old = out.parent / f".{out.name}.old-{tag}"
-    if out.exists():
-        os.replace(out, old)
-    os.replace(tmp, out)
-    shutil.rmtree(old, ignore_errors=True)
+    from geo._text import csv_frame
+
+    table = csv_frame(frame.drop(columns="geometry", errors="ignore"))
+    table.to_csv(path, index=False, lineterminator="\n")

@@ -21,7 +21,9 @@ Resuming: a scene whose folder holds a ``manifest.json`` matching the current in
 file names and checksums, the pipeline spec, the licence and exclusion file checksums) is
 skipped; anything else is run again with ``overwrite``. Hidden ``.<name>.tmp-*`` /
 ``.<name>.old-*`` folders and ``.partial`` files left by a killed batch are removed first.
-One batch at a time may use an output folder (an advisory lock on ``OUT/.batch.lock``).
+One geo process at a time may use an output folder (a lock on ``.OUT.lock`` beside it,
+see :func:`geo.io.runfolder.output_lock`); a folder that holds anything but a geo batch is
+never written into.
 
 Merging: targets of all successful scenes are reprojected to one CRS, the CRS of the first
 scene (in the order given) that has outputs, and targets of *different* scenes that
@@ -45,7 +47,6 @@ import html
 import json
 import logging
 import os
-import shutil
 import time
 import uuid
 from collections.abc import Sequence
@@ -61,7 +62,8 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from shapely.geometry import MultiPolygon
 
-from geo.errors import GeoError, InputNotFoundError, InvalidParameterError
+from geo.errors import GeoError, InputNotFoundError, InvalidParameterError, OutputExistsError
+from geo.io.runfolder import MANIFEST_SCHEMA, MANIFEST_TOOL, clean_stale, output_lock
 from geo.pipeline.spec import PipelineSpec
 
 __all__ = ["OVERLAP_RULES", "BatchError", "BatchResult", "SceneFailedError", "run_batch"]
@@ -125,9 +127,16 @@ def _event(kind: str, **fields) -> None:
 
 
 def _scene_name(path: Path) -> str:
+    """Name of a scene's output folder: its folder name, or its file name without suffix."""
     path = Path(path)
-    name = path.name.rstrip("/")
-    return Path(name).stem if Path(name).suffix else name
+    name = path.resolve().name if path.name in ("", ".", "..") else path.name
+    name = Path(name).stem if Path(name).suffix else name
+    if not name or name.startswith("."):
+        raise InvalidParameterError(
+            f"{path}: cannot name an output folder after this scene path; give the scene's own "
+            "folder or file."
+        )
+    return name
 
 
 def _sha256(path: str | Path) -> str:
@@ -192,16 +201,12 @@ def _scene_files(scene: Path, spec: PipelineSpec) -> list[str]:
 
 
 def _clean_stale(out: Path) -> list[str]:
-    """Remove what a killed batch left: hidden run temp folders and ``.partial`` files."""
-    removed = []
+    """Remove what a killed batch left: dead runs' staging folders and ``.partial`` files."""
+    removed = [str(p) for p in clean_stale(out / "scenes")]
     scenes = out / "scenes"
     if scenes.is_dir():
         for p in scenes.iterdir():
-            # geo.io.writers.run_folder: ".<name>.tmp-<tag>" (new run), ".<name>.old-<tag>"
-            if p.name.startswith(".") and (".tmp-" in p.name or ".old-" in p.name):
-                shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
-                removed.append(str(p))
-            elif p.is_dir():  # rerank staging in a run folder
+            if p.is_dir() and not p.name.startswith("."):  # rerank staging in a run folder
                 for q in p.glob(".*.partial"):
                     q.unlink(missing_ok=True)
                     removed.append(str(q))
@@ -211,33 +216,27 @@ def _clean_stale(out: Path) -> list[str]:
     return removed
 
 
-class _Lock:
-    """Advisory lock on ``OUT/.batch.lock``: released by the OS even after ``kill -9``."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.fh = None
-
-    def __enter__(self):
-        try:
-            import fcntl
-        except ImportError:  # pragma: no cover - not POSIX
-            return self
-        self.fh = open(self.path, "a+")  # held for the batch's lifetime
-        try:
-            fcntl.flock(self.fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            self.fh.close()
-            self.fh = None
-            raise BatchError(
-                f"{self.path.parent}: another geo batch is writing to this folder; wait for it "
-                "to finish or choose another --out."
-            ) from None
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self.fh is not None:
-            self.fh.close()  # closing releases the lock
+def _check_batch_folder(out: Path) -> None:
+    """Refuse to write a batch into a folder that holds anything but a geo batch."""
+    if out.is_symlink() or (out.exists() and not out.is_dir()):
+        raise OutputExistsError(f"{out}: exists and is not a folder; choose another --out.")
+    if not out.is_dir() or not any(out.iterdir()):
+        return
+    if {p.name for p in out.iterdir() if not p.name.startswith(".")} == {"scenes"}:
+        return  # a batch killed before it wrote batch.json (only its scene folders)
+    try:
+        report = json.loads((out / "batch.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        report = None
+    ours = isinstance(report, dict) and (
+        (report.get("tool") == MANIFEST_TOOL and report.get("schema") == MANIFEST_SCHEMA["batch"])
+        or ("scenes" in report and "counts" in report and "merged" in report)  # geo < 0.7
+    )
+    if not ours:
+        raise OutputExistsError(
+            f"{out}: exists and is not a geo batch folder (no geo batch.json); geo writes a "
+            "batch only into a new or empty folder, or one a batch wrote. Choose another --out."
+        )
 
 
 # --------------------------------------------------------------------------- the task
@@ -286,8 +285,10 @@ def _run_scene(
             "error_type": type(exc).__name__,
             "error": message,
         }
+    usable = (result.manifest.get("usable") or {}).get("usable", True)
     return {
         "status": "ok",
+        **({} if usable else {"note": "no usable pixels"}),
         "seconds": round(time.perf_counter() - start, 2),
         "targets": len(result.targets),
         "scene_id": result.manifest.get("scene", {}).get("scene_id"),
@@ -358,8 +359,10 @@ def run_batch(
     ------
     InvalidParameterError
         No scenes, duplicate scene names or an unknown ``overlap`` rule.
-    BatchError
-        Another batch holds the output folder.
+    OutputBusyError
+        Another geo process holds the output folder.
+    OutputExistsError
+        ``out`` holds something other than a geo batch.
     SceneFailedError
         ``fail_fast`` and a scene failed (the batch report is written first).
     """
@@ -383,13 +386,15 @@ def run_batch(
     if not field_exports:
         spec = spec.model_copy(update={"export": spec.export.model_copy(update={"formats": []})})
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "scenes").mkdir(exist_ok=True)
     lic_path = _licence_path(spec, licences)
     if lic_path is not None and not lic_path.is_file():
         raise InputNotFoundError(f"{lic_path}: licence file not found.")
+    _check_batch_folder(out)
 
-    with _Lock(out / ".batch.lock"):
+    with output_lock(out):
+        _check_batch_folder(out)  # again, now that no other geo process can change it
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "scenes").mkdir(exist_ok=True)
         removed = _clean_stale(out)
         if removed:
             _event("stale_removed", paths=removed)
@@ -428,12 +433,30 @@ def _batch(
         for name, path in zip(names, scenes, strict=True)
     ]
     done = 0
+    # a batch.json from the start: a batch killed midway is still recognisably geo's
+    _write_text(
+        out / "batch.json",
+        json.dumps(
+            {
+                "tool": MANIFEST_TOOL,
+                "schema": MANIFEST_SCHEMA["batch"],
+                "pipeline": spec.name,
+                "started_utc": started,
+                "finished_utc": None,
+                "scenes": records,
+            },
+            indent=2,
+        )
+        + "\n",
+    )
 
     def report_line(rec: dict) -> None:
         nonlocal done
         done += 1
         if rec["status"] == "ok":
             text = f"ok {rec['seconds']:.1f} s, {rec['targets']} targets"
+            if rec.get("note"):
+                text += f" ({rec['note']})"
         elif rec["status"] == "skipped":
             text = f"skipped (up to date, {rec.get('targets', '?')} targets)"
         else:
@@ -472,6 +495,8 @@ def _batch(
     if failure is None:
         merged, zones, summary, merge_info = _merge(spec, records, out, lic_path, overlap)
     report = {
+        "tool": MANIFEST_TOOL,
+        "schema": MANIFEST_SCHEMA["batch"],
         "pipeline": spec.name,
         "pipeline_file": str(pipeline_file) if pipeline_file else None,
         "started_utc": started,
@@ -644,6 +669,7 @@ def _merge(spec, records, out: Path, lic_path, overlap):
             lic_path,
             layer=opts.layer if opts else None,
             fields=opts.fields if opts else None,
+            encoding=opts.encoding if opts else None,
             to_crs=crs,
         )
         merged = assign_licences(merged, licences)

@@ -67,16 +67,16 @@ def export_run(
         An unknown format.
     """
     run_dir = Path(run_dir)
-    if not (run_dir / "targets.gpkg").is_file() or not (run_dir / "manifest.json").is_file():
-        raise InputNotFoundError(
-            f"{run_dir}: not a geo run folder (no targets.gpkg / manifest.json); give the "
-            "folder `geo run` wrote."
-        )
     unknown = [f for f in formats if f not in EXPORT_FORMATS]
     if unknown:
         raise InvalidParameterError(
             f"Unknown export format {', '.join(map(repr, unknown))}; choose from "
             f"{', '.join(EXPORT_FORMATS)}."
+        )
+    if not (run_dir / "targets.gpkg").is_file() or not (run_dir / "manifest.json").is_file():
+        raise InputNotFoundError(
+            f"{run_dir}: not a geo run folder (no targets.gpkg / manifest.json); give the "
+            "folder `geo run` wrote."
         )
     layers = _layers(run_dir)
     targets = layers["targets"]
@@ -182,7 +182,14 @@ def _points(targets: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
 
 
 def _title(run_dir: Path) -> str:
-    manifest = json.loads((run_dir / "manifest.json").read_text())
-    scene = manifest.get("scene") or {}
-    name = (manifest.get("pipeline") or {}).get("name", "geo")
+    try:
+        manifest = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise InputNotFoundError(
+            f"{run_dir / 'manifest.json'}: not a geo manifest (not valid JSON: {exc})."
+        ) from None
+    manifest = manifest if isinstance(manifest, dict) else {}
+    scene = manifest.get("scene") if isinstance(manifest.get("scene"), dict) else {}
+    pipeline = manifest.get("pipeline") if isinstance(manifest.get("pipeline"), dict) else {}
+    name = pipeline.get("name", "geo")
     return f"{name}: {scene.get('scene_id', '')} ({scene.get('date_acquired', '')})".strip()

@@ -14,7 +14,6 @@ import json
 import logging
 import os
 import platform
-import resource
 import time
 import warnings
 from collections.abc import Iterator
@@ -32,16 +31,17 @@ import rioxarray
 import xarray as xr
 
 import geo
-from geo._memory import release_memory
-from geo.errors import GeoWarning, InputNotFoundError, InvalidParameterError
+from geo._memory import peak_rss_mb, release_memory
+from geo.errors import GeoWarning, InputNotFoundError, InvalidParameterError, TooFewPixelsError
 from geo.export.quicklook import decimated_rgb, render_quicklook, true_colour
+from geo.io.runfolder import MANIFEST_SCHEMA, MANIFEST_TOOL, output_lock, preflight, run_root
 from geo.io.scene import open_scene
 from geo.io.vector import read_aoi, read_exclusions, read_licences, read_training
 from geo.io.writers import RasterLayer, run_folder, write_csv, write_rasters, write_vectors
 from geo.pipeline.export import export_run
 from geo.pipeline.prospect import read_occurrences, run_prospectivity
-from geo.pipeline.spec import PipelineSpec
-from geo.spectral.anomaly import Threshold, anomaly_z, fit_threshold
+from geo.pipeline.spec import PipelineSpec, validate_spec
+from geo.spectral.anomaly import MIN_PIXELS, Threshold, anomaly_z, fit_threshold
 from geo.spectral.indices import compute_indices, get_index
 from geo.spectral.masks import MASK_RULES, build_mask, mask_fractions, product_flags
 from geo.spectral.pca import crosta, crosta_composite, directed_pca
@@ -175,8 +175,7 @@ class _Timer:
             raise
         self.seconds[name] = round(time.perf_counter() - start, 3)
         release_memory()  # the stage's freed temporaries must not add to the next one's peak
-        # ru_maxrss is in KiB on Linux
-        self.peak_rss_mb[name] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+        self.peak_rss_mb[name] = peak_rss_mb()
 
 
 def _sha256(path: str) -> dict:
@@ -275,6 +274,7 @@ def _run(spec, scene_path, licences_path, out, overwrite, pipeline_file) -> RunR
             "No output folder given: pass --out or set output in the pipeline file."
         )
     chunk = spec.processing.chunk
+    preflight(out_dir, overwrite=overwrite)  # an output folder in the way stops the run now
 
     with timer.stage("ingest"):
         scene = open_spec_scene(spec, scene_path)
@@ -287,7 +287,14 @@ def _run(spec, scene_path, licences_path, out, overwrite, pipeline_file) -> RunR
         sensor = refl.attrs["sensor"]
         for name in spec.indices:
             get_index(name, sensor)  # fail now, not after the first pass
-        lic_path, licences, licence_info = _licence_input(spec, licences_path, refl.rio.crs)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", GeoWarning)  # repairs of the layer, for the manifest
+            lic_path, licences, licence_info = _licence_input(spec, licences_path, refl.rio.crs)
+        for w in caught:
+            if issubclass(w.category, GeoWarning):
+                notes.append(str(w.message))
+            else:
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
         if lic_path is not None:
             notes += _licence_overlap_notes(licences, refl, lic_path)
         else:
@@ -347,14 +354,23 @@ def _run(spec, scene_path, licences_path, out, overwrite, pipeline_file) -> RunR
             write_rasters(layers, rasters)
             reasons_disk = _open_layer(rasters / "mask_reasons.tif", chunk, masked=False)
             fractions = mask_fractions(reasons_disk.assign_attrs(reasons.attrs))
-            if fractions["valid_fraction"] < 0.05:
+            usable = round(fractions["valid_fraction"] * fractions["pixels"]) >= MIN_PIXELS
+            if not usable:
+                notes.append(_unusable_note(fractions))
+            elif fractions["valid_fraction"] < 0.05:
                 notes.append(
                     f"only {fractions['valid_fraction']:.1%} of the scene is valid after masking; "
                     "thresholds rest on few pixels"
                 )
+            skipped = [] if usable else _pixel_methods(spec)
+            if skipped:
+                notes.append(
+                    f"not run for lack of usable pixels: {', '.join(skipped)} (see the masks in "
+                    "manifest.json)"
+                )
 
         methods: dict[str, dict] = {}
-        if spec.crosta is not None:
+        if spec.crosta is not None and usable:
             with timer.stage("crosta"):
                 clear = reasons_disk == 0
                 images, results = {}, {}
@@ -381,7 +397,7 @@ def _run(spec, scene_path, licences_path, out, overwrite, pipeline_file) -> RunR
                     )
                 write_rasters(images, rasters)
 
-        if spec.directed_pca:
+        if spec.directed_pca and usable:
             with timer.stage("directed_pca"):
                 clear = reasons_disk == 0
                 images = {}
@@ -403,7 +419,7 @@ def _run(spec, scene_path, licences_path, out, overwrite, pipeline_file) -> RunR
                     }
                 write_rasters(images, rasters)
 
-        if spec.kmeans is not None:
+        if spec.kmeans is not None and usable:
             with timer.stage("kmeans"):
                 from geo.classify import kmeans_classes
 
@@ -429,10 +445,10 @@ def _run(spec, scene_path, licences_path, out, overwrite, pipeline_file) -> RunR
                 }
 
         binary: dict[str, tuple[xr.DataArray, dict[str, xr.DataArray]]] = {}
-        if spec.sam is not None:
+        if spec.sam is not None and usable:
             with timer.stage("sam"):
                 binary.update(_sam(spec, refl, reasons_disk, rasters, chunk, methods))
-        if spec.classifier is not None:
+        if spec.classifier is not None and usable:
             with timer.stage("classifier"):
                 binary.update(
                     _classify(spec, refl, reasons_disk, rasters, tmp, chunk, methods, training)
@@ -441,7 +457,12 @@ def _run(spec, scene_path, licences_path, out, overwrite, pipeline_file) -> RunR
         with timer.stage("anomalies"):
             thresholds: dict[str, Threshold] = {}
             anomaly_layers: dict[str, RasterLayer] = {}
-            on_disk = {name: _open_layer(rasters / f"{name}.tif", chunk) for name in spec.anomalies}
+            unfitted: dict[str, str] = {}
+            on_disk = {
+                name: _open_layer(rasters / f"{name}.tif", chunk)
+                for name in spec.anomalies
+                if (rasters / f"{name}.tif").is_file()
+            }
             inside = None
             if aoi is not None:
                 inside = refl.isel(band=0, drop=True).copy(data=polygon_mask(aoi[0], refl))
@@ -451,6 +472,8 @@ def _run(spec, scene_path, licences_path, out, overwrite, pipeline_file) -> RunR
                     "pixels_inside": int(inside.values.sum()),
                 }
             for name, opts in spec.anomalies.items():
+                if name not in on_disk:  # a layer of a method skipped for lack of pixels
+                    continue
                 log = get_index(name, sensor).log_stats if name in spec.indices else False
                 try:
                     thr = fit_threshold(
@@ -462,13 +485,23 @@ def _run(spec, scene_path, licences_path, out, overwrite, pipeline_file) -> RunR
                         percentile=opts.percentile,
                         log=log,
                     )
-                except InvalidParameterError as exc:
-                    top = sorted(fractions["rules"].items(), key=lambda kv: -kv[1]["fraction"])[:3]
-                    removed = ", ".join(f"{rule} {v['fraction']:.1%}" for rule, v in top)
-                    raise InvalidParameterError(
-                        f"{scene_path}: {exc} Valid after masking: "
-                        f"{fractions['valid_fraction']:.1%}; the masks removed {removed}."
-                    ) from None
+                except TooFewPixelsError as exc:
+                    # a result, not a failure: no anomaly of this index can be seen here
+                    unfitted[name] = str(exc)
+                    if usable:
+                        notes.append(f"{exc} No anomalies of {name} in this scene.")
+                    anomaly_layers[f"{name}_z"] = RasterLayer(
+                        on_disk[name] * np.nan, description=f"{name} z-score (not fitted)"
+                    )
+                    anomaly_layers[f"{name}_anomaly"] = RasterLayer(
+                        xr.full_like(on_disk[name], _ANOMALY_NODATA, dtype="uint8"),
+                        "uint8",
+                        _ANOMALY_NODATA,
+                        True,
+                        f"{name} anomaly (not fitted: too few valid pixels)",
+                        _ANOMALY_COLOURS,
+                    )
+                    continue
                 thresholds[name] = thr
                 z = anomaly_z(on_disk[name], thr)
                 flag = (on_disk[name] >= thr.cutoff).astype("uint8")
@@ -487,6 +520,8 @@ def _run(spec, scene_path, licences_path, out, overwrite, pipeline_file) -> RunR
         with timer.stage("zones"):
             frames = []
             for name in spec.anomalies:
+                if name not in thresholds:  # not fitted: no zones
+                    continue
                 flag = _open_layer(rasters / f"{name}_anomaly.tif", chunk)
                 z = _open_layer(rasters / f"{name}_z.tif", chunk)
                 frames.append(
@@ -517,7 +552,7 @@ def _run(spec, scene_path, licences_path, out, overwrite, pipeline_file) -> RunR
                 zones["mean_z"] = np.nan
 
         prospect = None
-        if spec.prospectivity is not None:
+        if spec.prospectivity is not None and usable:
             with timer.stage("prospectivity"):
                 prospect = run_prospectivity(
                     spec,
@@ -540,6 +575,7 @@ def _run(spec, scene_path, licences_path, out, overwrite, pipeline_file) -> RunR
                 notes=notes,
                 exclusions=exclusions,
                 prospect=prospect,
+                usable=usable,
             )
             outside = int(targets["licence_id"].isna().sum())
 
@@ -564,6 +600,8 @@ def _run(spec, scene_path, licences_path, out, overwrite, pipeline_file) -> RunR
                 _write_score_map(tmp, prospect, targets, licence_layer, target_info, spec)
 
         manifest = {
+            "tool": MANIFEST_TOOL,
+            "schema": MANIFEST_SCHEMA["run"],
             "geo_version": geo.__version__,
             "created_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "pipeline": {
@@ -589,7 +627,16 @@ def _run(spec, scene_path, licences_path, out, overwrite, pipeline_file) -> RunR
             "scene": scene.metadata,
             "masks": {"config": spec.masks.model_dump(mode="json"), **fractions},
             "indices": indices.attrs["formulas"],
-            "thresholds": {n: t.to_dict() for n, t in thresholds.items()},
+            "thresholds": {
+                **{n: t.to_dict() for n, t in thresholds.items()},
+                **{n: {"index": n, "fitted": False, "reason": r} for n, r in unfitted.items()},
+            },
+            "usable": {
+                "pixels": round(fractions["valid_fraction"] * fractions["pixels"]),
+                "min_pixels": MIN_PIXELS,
+                "usable": usable,
+                "skipped": skipped,
+            },
             "methods": methods,
             "zones": {
                 "count": len(zones),
@@ -647,6 +694,35 @@ def _json_default(value):
     raise TypeError(f"cannot serialise {type(value).__name__}")
 
 
+def _pixel_methods(spec: PipelineSpec) -> list[str]:
+    """Sections of ``spec`` that need valid pixels (skipped when a scene has none)."""
+    return [
+        key
+        for key, on in (
+            ("crosta", spec.crosta is not None),
+            ("directed_pca", bool(spec.directed_pca)),
+            ("kmeans", spec.kmeans is not None),
+            ("sam", spec.sam is not None),
+            ("classifier", spec.classifier is not None),
+            ("prospectivity", spec.prospectivity is not None),
+        )
+        if on
+    ]
+
+
+def _unusable_note(fractions: dict) -> str:
+    """Return the warning of a scene with too few valid pixels: which masks removed them."""
+    n = round(fractions["valid_fraction"] * fractions["pixels"])
+    top = sorted(fractions["rules"].items(), key=lambda kv: -kv[1]["fraction"])
+    removed = ", ".join(f"{rule} {v['fraction']:.1%}" for rule, v in top[:3] if v["fraction"] > 0)
+    return (
+        f"no usable pixels: {n} of {fractions['pixels']:,} pixels are valid after masking "
+        f"(at least {MIN_PIXELS} are needed for a threshold); the masks removed "
+        f"{removed or 'nothing'}. The run has no targets; licences.csv lists each licence's "
+        "valid_pct (unexplored, not barren)"
+    )
+
+
 def _licence_overlap_notes(licences: gpd.GeoDataFrame, refl: xr.DataArray, path: Path) -> list[str]:
     from shapely.geometry import box
 
@@ -662,24 +738,10 @@ def _licence_overlap_notes(licences: gpd.GeoDataFrame, refl: xr.DataArray, path:
 
 
 def _estimator(spec_estimator, seed: int = 0):
-    """Instantiate a scikit-learn estimator named by its dotted path (``sklearn.*`` only)."""
-    import importlib
+    """Build the pipeline's classifier from geo's allow-list (seeded unless it sets one)."""
+    from geo.classify.estimators import build_estimator
 
-    module_name, _, class_name = spec_estimator.class_.rpartition(".")
-    try:
-        cls = getattr(importlib.import_module(module_name), class_name)
-    except (ImportError, AttributeError):
-        raise InvalidParameterError(
-            f"classifier.estimator.class {spec_estimator.class_!r} is not a scikit-learn class."
-        ) from None
-    try:
-        estimator = cls(**spec_estimator.params)
-    except TypeError as exc:
-        raise InvalidParameterError(f"classifier.estimator.params: {exc}") from None
-    # reproducible runs: seed the estimator unless the pipeline file sets its random_state
-    if "random_state" in estimator.get_params() and "random_state" not in spec_estimator.params:
-        estimator.set_params(random_state=seed)
-    return estimator
+    return build_estimator(spec_estimator.class_, spec_estimator.params, seed=seed)
 
 
 def _classify(spec, refl, reasons, rasters, tmp, chunk, methods, training):
@@ -744,7 +806,7 @@ def _classify(spec, refl, reasons, rasters, tmp, chunk, methods, training):
     )
     save_model(
         model,
-        tmp / "model.joblib",
+        tmp / "model.skops",
         feature_names=list(features["band"].values),
         classes=[codes[int(c)] for c in model.classes_],
         meta={"training": info},
@@ -864,7 +926,17 @@ def _split_with(targets) -> pd.Series:
 
 
 def _targets(
-    spec, zones, licences, reasons, *, scene_id, date, notes, exclusions=None, prospect=None
+    spec,
+    zones,
+    licences,
+    reasons,
+    *,
+    scene_id,
+    date,
+    notes,
+    exclusions=None,
+    prospect=None,
+    usable=True,
 ):
     """Zones or the prospectivity score → merged, scored, licensed, ranked, flagged targets.
 
@@ -955,7 +1027,7 @@ def _targets(
         names = list(spec.evidence)
         extra = [*PROSPECT_COLUMNS, *(f"mean_{n}" for n in names), *(f"contrib_{n}" for n in names)]
     targets = targets[[*TARGET_COLUMNS, *extra, "geometry"]]
-    if targets.empty:
+    if targets.empty and usable:  # (an unusable scene's warning says why already)
         notes.append(
             "no targets: no anomaly zone reached zones.min_area_ha "
             f"({spec.zones.min_area_ha} ha); see the thresholds in manifest.json"
@@ -1049,16 +1121,24 @@ def rerank(
     InputNotFoundError
         ``run_dir`` is not a geo run folder.
     """
+    run_dir = Path(run_dir)
+    # no run, rank or export changes the folder meanwhile; every write stays inside it
+    with output_lock(run_dir, existing=True), run_root(run_dir):
+        return _rerank(run_dir, pipeline, licences_path, pipeline_file)
+
+
+def _rerank(run_dir: Path, pipeline, licences_path, pipeline_file) -> RunResult:
     import shutil
 
-    run_dir = Path(run_dir)
     manifest_path = run_dir / "manifest.json"
     if not manifest_path.is_file() or not (run_dir / "targets.gpkg").is_file():
         raise InputNotFoundError(
             f"{run_dir}: not a geo run folder (no manifest.json / targets.gpkg)."
         )
-    manifest = json.loads(manifest_path.read_text())
-    spec = pipeline or PipelineSpec.model_validate(manifest["pipeline"]["spec"])
+    manifest = _read_json(manifest_path)
+    spec = pipeline or validate_spec(
+        (manifest.get("pipeline") or {}).get("spec"), f"{manifest_path} (pipeline.spec)"
+    )
     notes: list[str] = []
     reasons = _open_layer(run_dir / "rasters" / "mask_reasons.tif", 1024, masked=False)
     zones = gpd.read_file(run_dir / "targets.gpkg", layer="zones", engine="pyogrio")
@@ -1071,7 +1151,7 @@ def rerank(
         exclusions = read_exclusions(
             ex.path, layer=ex.layer, name_column=ex.name_column, to_crs=reasons.rio.crs
         )
-    scene = manifest["scene"]
+    scene = manifest.get("scene") if isinstance(manifest.get("scene"), dict) else {}
     staging = run_dir / ".rerank.tmp"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir()
@@ -1156,6 +1236,17 @@ def rerank(
     return RunResult(run_dir, targets, zones, summary, manifest, notes)
 
 
+def _read_json(path: Path) -> dict:
+    """Read a run's JSON file (untrusted: it may come from someone else's folder)."""
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise InputNotFoundError(f"{path}: not a geo manifest (not valid JSON: {exc}).") from None
+    if not isinstance(doc, dict):
+        raise InputNotFoundError(f"{path}: not a geo manifest (not a JSON object).")
+    return doc
+
+
 def _licence_input(spec, override, crs):
     """Read the licence layer named by ``override`` or the pipeline, reprojected to ``crs``.
 
@@ -1169,6 +1260,7 @@ def _licence_input(spec, override, crs):
         path,
         layer=opts.layer if opts else None,
         fields=opts.fields if opts else None,
+        encoding=opts.encoding if opts else None,
         to_crs=crs,
     )
     return path, licences, info

@@ -4,25 +4,86 @@ Every mistake is caught before a pixel is read: unknown keys, wrong types, index
 names missing from the catalogue, anomalies on indices that are not computed, and
 score kinds without anomalies. Messages name the file and the dotted key.
 Relative paths in the file are resolved against the file's own folder.
+
+A pipeline file is untrusted input (it travels between people): it is read with a
+bounded, safe YAML loader (:mod:`geo.pipeline._yaml`); every name that becomes part of a
+file name (custom indices, evidence layers, SAM groups, classes...) must be a plain
+identifier (:data:`NAME_PATTERN`); custom formulas are parsed by the safe expression
+parser; the classifier is chosen from an allow-list of estimators with plain parameters.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
 
-from geo.errors import InputNotFoundError, PipelineSpecError
+from geo.classify.estimators import check_estimator, check_estimator_params
+from geo.errors import InputNotFoundError, InvalidParameterError, PipelineSpecError
+from geo.pipeline._yaml import load_yaml
 from geo.spectral.anomaly import METHODS
-from geo.spectral.indices import index_names
+from geo.spectral.expression import parse_expression
+from geo.spectral.indices import ROLES, index_names
 from geo.spectral.masks import MASK_RULES, PRODUCT_RULES, MaskConfig
 from geo.targets.combine import KNOWLEDGE_METHODS, MEMBERSHIP_FUNCTIONS, Membership
 from geo.targets.rank import COMPONENTS, ScoreConfig
 
-__all__ = ["PipelineSpec", "load_spec"]
+__all__ = ["NAME_PATTERN", "PipelineSpec", "load_spec", "validate_spec"]
+
+#: User-chosen names that become file or layer names: an ASCII letter, then letters,
+#: digits or underscores (at most 64 characters).
+NAME_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
+#: Longest error message quoting a value from the file (longer values are cut).
+_QUOTE_CHARS = 80
+
+
+def _plain_name(value: str) -> str:
+    if not NAME_PATTERN.fullmatch(value):
+        raise ValueError(
+            f"{_quote(value)} is not a plain name: use letters, digits and underscores, "
+            "starting with a letter, at most 64 characters (it becomes a file name)"
+        )
+    return value
+
+
+#: A name that becomes (part of) a file or layer name.
+Name = Annotated[str, AfterValidator(_plain_name)]
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _plain_text(value: str) -> str:
+    found = _CONTROL.search(value)
+    if found:
+        raise ValueError(
+            f"holds the control character {found.group()!r} at position {found.start()}; "
+            "use plain text"
+        )
+    return value
+
+
+#: Free text shown to people (titles, descriptions): bounded, no control characters.
+Text = Annotated[str, StringConstraints(max_length=2000), AfterValidator(_plain_text)]
+
+
+def _quote(value: object) -> str:
+    """``repr`` of a value from the file, cut to a readable length."""
+    text = repr(value)
+    return (
+        text
+        if len(text) <= _QUOTE_CHARS
+        else f"{text[:_QUOTE_CHARS]}... ({len(text):,} characters)"
+    )
 
 
 _DEFAULT_MASKS = MaskConfig()
@@ -53,6 +114,9 @@ class LicenceInput(_Model):
     fields: dict[Literal["licence_id", "holder", "status", "expiry"], str | None] = Field(
         default_factory=dict
     )
+    #: Text encoding of the attribute table (e.g. ``cp1252``); by default the file's own,
+    #: falling back to cp1252 with a warning when its text is not valid in it.
+    encoding: str | None = None
 
 
 class AoiInput(_Model):
@@ -142,8 +206,8 @@ class Crosta(_Model):
 class DirectedPair(_Model):
     """One directed PCA (Fraser & Green 1987): a mineral ratio and a vegetation ratio."""
 
-    mineral: str
-    vegetation: str = "vegetation_ratio"
+    mineral: Name
+    vegetation: Name = "vegetation_ratio"
 
 
 class Sam(_Model):
@@ -153,18 +217,41 @@ class Sam(_Model):
     its angle threshold).
     """
 
-    groups: list[str]
+    groups: list[Name]
     threshold: Annotated[float, Field(gt=0, lt=1.6)] = 0.10
-    thresholds: dict[str, Annotated[float, Field(gt=0, lt=1.6)]] = Field(default_factory=dict)
+    thresholds: dict[Name, Annotated[float, Field(gt=0, lt=1.6)]] = Field(default_factory=dict)
+
+
+#: Parameters of an estimator when the pipeline file gives none.
+_ESTIMATOR_DEFAULTS = {"RandomForestClassifier": {"n_estimators": 200}}
 
 
 class Estimator(_Model):
-    """A scikit-learn classifier by dotted class path (only ``sklearn.*``) and its parameters."""
+    """A classifier from geo's allow-list (:data:`geo.classify.estimators.ESTIMATORS`).
+
+    ``class`` is a class name (``RandomForestClassifier``) or its scikit-learn path
+    (``sklearn.ensemble.RandomForestClassifier``); ``params`` are checked against the
+    estimator's own parameters, as plain values within geo's limits. Nothing else is
+    loaded or called.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     class_: str = Field("sklearn.ensemble.RandomForestClassifier", alias="class")
-    params: dict = Field(default_factory=lambda: {"n_estimators": 200})
+    params: dict = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_params(cls, data):
+        if isinstance(data, dict) and "params" not in data:
+            name = str(data.get("class", data.get("class_", "RandomForestClassifier")))
+            return {**data, "params": dict(_ESTIMATOR_DEFAULTS.get(name.rpartition(".")[2], {}))}
+        return data
+
+    @model_validator(mode="after")
+    def _allowed(self) -> Estimator:
+        check_estimator(self.class_, self.params)  # InvalidParameterError is a ValueError
+        return self
 
 
 class Classifier(_Model):
@@ -181,7 +268,7 @@ class Classifier(_Model):
     features: Literal["bands", "bands+indices"] = "bands+indices"
     block_size_m: Annotated[float, Field(gt=0)] = 1500.0
     folds: Annotated[int, Field(ge=2, le=20)] = 5
-    anomaly_classes: list[str] = Field(default_factory=list)
+    anomaly_classes: list[Name] = Field(default_factory=list)
     min_probability: Annotated[float, Field(ge=0, le=1)] = 0.5
     seed: int = 0
 
@@ -252,7 +339,7 @@ class EvidenceSpec(_Model):
     geology; any CRS, reprojected). ``measure`` says what is taken from it.
     """
 
-    layer: str | None = None
+    layer: Name | None = None
     raster: Path | None = None
     vector: Path | None = None
     vector_layer: str | None = None
@@ -355,7 +442,7 @@ class Prospectivity(_Model):
 
     method: Literal[(*KNOWLEDGE_METHODS, *_DATA_METHODS)] = "fuzzy_gamma"  # type: ignore[valid-type]
     gamma: Annotated[float, Field(ge=0, le=1)] = 0.75
-    weights: dict[str, Annotated[float, Field(ge=0)]] = Field(default_factory=dict)
+    weights: dict[Name, Annotated[float, Field(ge=0)]] = Field(default_factory=dict)
     classes: Annotated[int, Field(ge=2, le=100)] = 10
     min_studentised: Annotated[float, Field(ge=0)] = 2.0
     negatives: Negatives = Negatives()
@@ -375,8 +462,8 @@ class Targets(_Model):
     """``targets``: merging and scoring."""
 
     merge_distance_m: Annotated[float, Field(ge=0)] = 150.0
-    iron: list[str] = ["iron_oxide"]
-    clay: list[str] = ["clay_hydroxyl"]
+    iron: list[Name] = ["iron_oxide"]
+    clay: list[Name] = ["clay_hydroxyl"]
     weights: dict[Literal[COMPONENTS], Annotated[float, Field(ge=0)]] = {  # type: ignore[valid-type]
         "iron_intensity": 0.3,
         "clay_intensity": 0.3,
@@ -422,23 +509,25 @@ class Processing(_Model):
 class PipelineSpec(_Model):
     """A whole pipeline file."""
 
-    name: str
-    description: str = ""
+    name: Annotated[Text, StringConstraints(min_length=1, max_length=200)]
+    description: Text = ""
     version: Literal[1] = 1
     inputs: Inputs = Inputs()
     output: Path | None = None
     processing: Processing = Processing()
     masks: Masks = Masks()
-    indices: list[str]
-    custom_indices: dict[str, str] = Field(default_factory=dict)
-    anomalies: dict[str, Anomaly]
+    indices: list[Name]
+    custom_indices: dict[Name, Annotated[str, StringConstraints(max_length=2000)]] = Field(
+        default_factory=dict
+    )
+    anomalies: dict[Name, Anomaly]
     crosta: Crosta | None = None
-    directed_pca: dict[str, DirectedPair] = Field(default_factory=dict)
+    directed_pca: dict[Name, DirectedPair] = Field(default_factory=dict)
     sam: Sam | None = None
     classifier: Classifier | None = None
     kmeans: KMeans | None = None
     zones: Zones = Zones()
-    evidence: dict[str, EvidenceSpec] = Field(default_factory=dict)
+    evidence: dict[Name, EvidenceSpec] = Field(default_factory=dict)
     prospectivity: Prospectivity | None = None
     targets: Targets = Targets()
     export: Export = Export()
@@ -452,19 +541,49 @@ class PipelineSpec(_Model):
 
     def run_layers(self) -> set[str]:
         """Names of the single-band rasters this pipeline writes under ``rasters/``."""
-        out = {"mask_reasons", *self.indices, *self.custom_indices}
+        return {name for name, _ in self._layer_sources()}
+
+    def _layer_sources(self) -> list[tuple[str, str]]:
+        """Every raster this pipeline writes under ``rasters/``, with the key that makes it."""
+        out = [("mask_reasons", "masks"), ("true_colour", "the basemap")]
+        out += [(n, "indices") for n in self.indices]
+        out += [(n, f"custom_indices.{n}") for n in self.custom_indices]
         for name in self.anomalies:
-            out |= {f"{name}_z", f"{name}_anomaly"}
+            out += [(f"{name}_z", f"anomalies.{name}"), (f"{name}_anomaly", f"anomalies.{name}")]
         if self.crosta is not None:
-            out |= {f"crosta_{t}" for t in self.crosta.targets}
-        out |= {f"dpca_{n}" for n in self.directed_pca}
+            out += [(f"crosta_{t}", "crosta") for t in self.crosta.targets]
+            out.append(("crosta_composite", "crosta"))
+        out += [(f"dpca_{n}", f"directed_pca.{n}") for n in self.directed_pca]
         if self.sam is not None:
-            out |= {"sam_group", "sam_angle"}
+            out += [("sam_group", "sam"), ("sam_angle", "sam")]
         if self.classifier is not None:
-            out |= {"classes", "class_probability"}
+            out += [("classes", "classifier"), ("class_probability", "classifier")]
         if self.kmeans is not None:
-            out.add("kmeans_clusters")
+            out.append(("kmeans_clusters", "kmeans"))
         return out
+
+    @model_validator(mode="after")
+    def _check_layer_names(self) -> PipelineSpec:
+        seen: dict[str, str] = {}
+        for name, source in self._layer_sources():
+            if name in seen and seen[name] != source:
+                raise ValueError(
+                    f"{source}: writes the raster {name}.tif, which {seen[name]} writes too; "
+                    "rename one of them"
+                )
+            seen.setdefault(name, source)
+        known = set(index_names())
+        for name, text in self.custom_indices.items():
+            if name in known:
+                raise ValueError(
+                    f"custom_indices.{name}: has the name of a catalogue index; list it under "
+                    "indices or give the formula another name"
+                )
+            try:
+                parse_expression(text, allowed=set(ROLES))
+            except InvalidParameterError as exc:
+                raise ValueError(f"custom_indices.{name}: {exc}") from None
+        return self
 
     @model_validator(mode="after")
     def _check_prospectivity(self) -> PipelineSpec:
@@ -531,12 +650,12 @@ class PipelineSpec(_Model):
                     f"targets.{key}: {', '.join(map(repr, absent))} is neither under anomalies "
                     "nor a sam_<group> / class_<name> layer of this pipeline"
                 )
-        if self.classifier is not None and not self.classifier.estimator.class_.startswith(
-            "sklearn."
-        ):
-            raise ValueError(
-                "classifier.estimator.class: only scikit-learn estimators (sklearn.*) are loaded; "
-                f"got {self.classifier.estimator.class_!r}"
+        p = self.prospectivity
+        if p is not None and p.method in ("logistic", "random_forest") and p.estimator_params:
+            check_estimator_params(
+                "LogisticRegression" if p.method == "logistic" else "RandomForestClassifier",
+                p.estimator_params,
+                key="prospectivity.estimator_params",
             )
         return self
 
@@ -549,14 +668,19 @@ class PipelineSpec(_Model):
 
 
 def _describe(err: dict) -> str:
-    where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+    loc = [str(p) for p in err["loc"]]
+    if loc and loc[-1] == "[key]":  # a mapping key failed: our validators quote the key
+        loc = loc[:-2] if err["type"] == "value_error" else loc[:-1]
+    where = ".".join(loc) or "(top level)"
     if err["type"] == "extra_forbidden":
         return f"unknown key {where!r}"
     if err["type"] == "missing":
         return f"missing required key {where!r}"
     if err["type"] == "value_error" and not err["loc"]:  # cross-key checks name their keys
-        return str(err["msg"]).removeprefix("Value error, ")
-    return f"{where}: {err['msg']} (got {err.get('input')!r})"
+        return str(err["msg"]).removeprefix("Value error, ").rstrip(".")
+    if err["type"] == "value_error":  # our own validators quote the value themselves
+        return f"{where}: {str(err['msg']).removeprefix('Value error, ').rstrip('.')}"
+    return f"{where}: {err['msg']} (got {_quote(err.get('input'))})"
 
 
 def load_spec(path: str | Path) -> PipelineSpec:
@@ -572,20 +696,34 @@ def load_spec(path: str | Path) -> PipelineSpec:
     path = Path(path)
     if not path.is_file():
         raise InputNotFoundError(f"{path}: pipeline file not found.")
-    try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise PipelineSpecError(f"{path}: not valid YAML: {exc}".replace("\n", " ")) from None
+    doc = load_yaml(path)
     if not isinstance(doc, dict):
         raise PipelineSpecError(
             f"{path}: a pipeline file must be a mapping of keys; got {type(doc).__name__}."
         )
+    return _resolve_paths(validate_spec(doc, path), path.parent)
+
+
+def validate_spec(doc: object, source: str | Path) -> PipelineSpec:
+    """Validate a pipeline document (a pipeline file's, or one a run's manifest recorded).
+
+    Raises
+    ------
+    PipelineSpecError
+        Any validation failure; the message names ``source`` and the first five problems.
+    """
+    if not isinstance(doc, dict):
+        raise PipelineSpecError(
+            f"{source}: a pipeline must be a mapping of keys; got {type(doc).__name__}."
+        )
     try:
-        spec = PipelineSpec.model_validate(doc)
+        return PipelineSpec.model_validate(doc)
     except ValidationError as exc:
-        problems = "; ".join(_describe(e) for e in exc.errors())
-        raise PipelineSpecError(f"{path}: {problems}.") from None
-    return _resolve_paths(spec, path.parent)
+        errors = exc.errors()
+        problems = "; ".join(_describe(e) for e in errors[:5])
+        if len(errors) > 5:
+            problems += f"; and {len(errors) - 5} more problem(s)"
+        raise PipelineSpecError(f"{source}: {problems}.") from None
 
 
 def _resolve_paths(spec: PipelineSpec, base: Path) -> PipelineSpec:

@@ -28,11 +28,13 @@ import dask.array as dsa
 import numpy as np
 import xarray as xr
 
-from geo.errors import InvalidParameterError
+from geo.errors import InvalidParameterError, TooFewPixelsError
 
-__all__ = ["METHODS", "Threshold", "anomaly_z", "fit_threshold"]
+__all__ = ["METHODS", "MIN_PIXELS", "Threshold", "anomaly_z", "fit_threshold"]
 
 METHODS = ("robust_z", "mean_std", "percentile", "otsu", "concentration_area")
+#: Fewest valid pixels a threshold is fitted on.
+MIN_PIXELS = 100
 _BINS = 1 << 16
 _MAD_TO_SIGMA = 1.4826  # MAD of a normal distribution is 0.6745 sigma
 
@@ -242,9 +244,9 @@ def fit_threshold(
         finite.sum(), clean.sum(), (clean**2).sum(), dsa.nanmin(data), dsa.nanmax(data)
     )
     n = int(n)
-    if n < 100:
-        raise InvalidParameterError(
-            f"Index {name!r} has only {n} valid pixels; at least 100 are needed for a threshold. "
+    if n < MIN_PIXELS:
+        raise TooFewPixelsError(
+            f"Index {name!r} has only {n} valid pixels; at least {MIN_PIXELS} are needed for a threshold. "
             "The scene may be almost entirely masked (cloud, water, vegetation) or outside the AOI."
         )
     lo, hi = float(lo), float(hi)

@@ -364,7 +364,12 @@ class ProspectivityModel:
 
 
 def _estimator(method: str, random_state, params: Mapping[str, Any] | None):
-    params = dict(params or {})
+    from geo.classify.estimators import check_estimator_params
+
+    # same checks as a pipeline file's classifier: the estimator's own keys, plain values,
+    # bounded sizes (n_estimators <= 5000...)
+    name = "LogisticRegression" if method == "logistic" else "RandomForestClassifier"
+    params = check_estimator_params(name, params, key="estimator_params")
     if method == "logistic":
         kwargs = {"class_weight": "balanced", "max_iter": 1000, "random_state": random_state}
         model = LogisticRegression(**(kwargs | params))
@@ -423,7 +428,10 @@ def fit_prospectivity(
     random_state : int or None
         Seed of the negatives and of the classifier.
     estimator_params : mapping, optional
-        Extra keyword arguments of ``LogisticRegression`` or ``RandomForestClassifier``.
+        Extra keyword arguments of ``LogisticRegression`` or ``RandomForestClassifier``:
+        keys of the estimator's ``get_params()``, plain values (numbers, text, booleans,
+        None, lists), within the size bounds of
+        :func:`geo.classify.estimators.check_estimator_params`.
 
     Returns
     -------
@@ -432,7 +440,8 @@ def fit_prospectivity(
     Raises
     ------
     InvalidParameterError
-        Bad ``method`` or ``layers``, no usable deposit, too few negative candidates.
+        Bad ``method``, ``layers`` or ``estimator_params``, no usable deposit, too few
+        negative candidates.
     GridMismatchError
         The rasters are not on one grid.
 
