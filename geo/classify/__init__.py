@@ -9,27 +9,28 @@ no code when loaded. A pipeline file names its estimator from the allow-list
 pixel is read and :func:`build_estimator` builds the seeded estimator.
 """
 
-from geo.classify.estimators import (
-    ESTIMATORS,
-    build_estimator,
-    check_estimator,
-    check_estimator_params,
-)
-from geo.classify.models import load_model, save_model
-from geo.classify.predict import (
-    CLASS_NODATA,
-    fit_classifier,
-    kmeans_classes,
-    predict_classes,
-    predict_raster,
-)
-from geo.classify.samples import labels_from_polygons, raster_to_samples, samples_to_raster
-from geo.classify.validation import (
-    ValidationReport,
-    cross_validate,
-    polygon_blocks,
-    spatial_blocks,
-)
+import importlib
+
+_EXPORTS = {
+    "ESTIMATORS": "estimators",
+    "build_estimator": "estimators",
+    "check_estimator": "estimators",
+    "check_estimator_params": "estimators",
+    "load_model": "models",
+    "save_model": "models",
+    "CLASS_NODATA": "predict",
+    "fit_classifier": "predict",
+    "kmeans_classes": "predict",
+    "predict_classes": "predict",
+    "predict_raster": "predict",
+    "labels_from_polygons": "samples",
+    "raster_to_samples": "samples",
+    "samples_to_raster": "samples",
+    "ValidationReport": "validation",
+    "cross_validate": "validation",
+    "polygon_blocks": "validation",
+    "spatial_blocks": "validation",
+}
 
 __all__ = [
     "CLASS_NODATA",
@@ -51,3 +52,14 @@ __all__ = [
     "save_model",
     "spatial_blocks",
 ]
+
+
+def __getattr__(name: str):
+    """Import on first use (PEP 562): scikit-learn and skops load only when a run needs them."""
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f"geo.classify.{_EXPORTS[name]}"), name)
+    raise AttributeError(f"module 'geo.classify' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])

@@ -29,7 +29,6 @@ from pydantic import (
     model_validator,
 )
 
-from geo.classify.estimators import check_estimator, check_estimator_params
 from geo.errors import InputNotFoundError, InvalidParameterError, PipelineSpecError
 from geo.pipeline._yaml import load_yaml
 from geo.spectral.anomaly import METHODS
@@ -250,6 +249,8 @@ class Estimator(_Model):
 
     @model_validator(mode="after")
     def _allowed(self) -> Estimator:
+        from geo.classify.estimators import check_estimator  # scikit-learn: only when used
+
         check_estimator(self.class_, self.params)  # InvalidParameterError is a ValueError
         return self
 
@@ -264,7 +265,7 @@ class Classifier(_Model):
     training: Path
     layer: str | None = None
     label_column: str = "class"
-    estimator: Estimator = Estimator()
+    estimator: Estimator = Field(default_factory=Estimator)
     features: Literal["bands", "bands+indices"] = "bands+indices"
     block_size_m: Annotated[float, Field(gt=0)] = 1500.0
     folds: Annotated[int, Field(ge=2, le=20)] = 5
@@ -652,6 +653,8 @@ class PipelineSpec(_Model):
                 )
         p = self.prospectivity
         if p is not None and p.method in ("logistic", "random_forest") and p.estimator_params:
+            from geo.classify.estimators import check_estimator_params
+
             check_estimator_params(
                 "LogisticRegression" if p.method == "logistic" else "RandomForestClassifier",
                 p.estimator_params,
