@@ -560,7 +560,7 @@ def test_maps_draw_mathtext_as_text():
 # --------------------------------------------------------------------------- many licences
 
 
-def test_many_licences_are_counted_not_drawn_one_by_one(prospect_run, tmp_path):
+def test_many_licences_are_counted_not_drawn_one_by_one(prospect_run, tmp_path, monkeypatch):
     """A fine cadastre: only the licences that matter become placemarks and SVG paths."""
     import rasterio
     from shapely import box
@@ -592,6 +592,9 @@ def test_many_licences_are_counted_not_drawn_one_by_one(prospect_run, tmp_path):
     )
     many = gpd.GeoDataFrame(pd.concat([own, grid], ignore_index=True), crs=own.crs)
     many.to_file(gpkg, layer="licences", driver="GPKG", engine="pyogrio")
+    import geo.export.kml as kml
+
+    monkeypatch.setattr(kml, "MAX_KML_LICENCES", len(many))  # first, all that meet the scene
     export_run(run, ["kml", "html", "pdf"])
 
     targets = gpd.read_file(gpkg, layer="targets")
@@ -611,3 +614,14 @@ def test_many_licences_are_counted_not_drawn_one_by_one(prospect_run, tmp_path):
     assert f"{len(many):,} in the licence layer" in html
     assert (run / "report.html").stat().st_size < 6_000_000
     assert (run / "report.pdf").stat().st_size > 0
+
+    # more licences meet the scene than Google Earth shows comfortably: the target holders
+    monkeypatch.setattr(kml, "MAX_KML_LICENCES", counts["meet_scene"] - 1)
+    export_run(run, ["kml", "shp"])
+    folder = _folder(ET.parse(run / "exports" / "targets.kml").getroot(), "Licences")
+    assert len(folder.findall("k:Placemark", NS)) == counts["hold_targets"]
+    assert "all are in the run's targets.gpkg" in folder.findtext("k:description", namespaces=NS)
+    with zipfile.ZipFile(run / "exports" / "targets_shp.zip") as archive:
+        archive.extractall(tmp_path / "shp")
+    in_shp = gpd.read_file(tmp_path / "shp" / "licences.shp")
+    assert len(in_shp) == int(relevance.in_play.sum()) < len(many)

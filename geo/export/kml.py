@@ -70,6 +70,7 @@ from geo.export._common import (
 __all__ = [
     "GX_NS",
     "KML_NS",
+    "MAX_KML_LICENCES",
     "overlay_from_true_colour",
     "rank_class",
     "write_kml",
@@ -79,6 +80,9 @@ __all__ = [
 KML_NS = "http://www.opengis.net/kml/2.2"
 GX_NS = "http://www.google.com/kml/ext/2.2"
 
+#: Most licences meeting the scene drawn as placemarks; above it, only those holding or
+#: touching a target are (Google Earth slows down with tens of thousands of polygons).
+MAX_KML_LICENCES = 2000
 #: Name of the scene picture inside a KMZ.
 OVERLAY_HREF = "files/overlay.png"
 
@@ -607,7 +611,17 @@ def _document(
     if licences is not None:
         relevance = licence_relevance(licences, targets, footprint=footprint)
         counts = relevance.counts()
-        if counts["left_out"]:
+        if counts["meet_scene"] > MAX_KML_LICENCES:
+            # a cadastre's worth of placemarks slows Google Earth to a crawl: the licences
+            # that hold or touch a target, the rest in targets.gpkg (QGIS, QField)
+            licences = licences[relevance.holds]
+            licence_note = (
+                f"{len(licences)} of {counts['licences']} licences: those holding or touching "
+                f"a target. {counts['meet_scene']} licences meet the scene, more than "
+                f"{MAX_KML_LICENCES} placemarks Google Earth shows comfortably; all are in "
+                "the run's targets.gpkg."
+            )
+        elif counts["left_out"]:
             licences = licences[relevance.in_play]
             licence_note = (
                 f"{len(licences)} of {counts['licences']} licences: those holding or touching "

@@ -39,6 +39,7 @@ import importlib.resources
 import io
 import json
 import math
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -580,8 +581,9 @@ def render_map_sheet(
 class _Run:
     """What the report needs from a run folder."""
 
-    def __init__(self, run_dir: Path) -> None:
+    def __init__(self, run_dir: Path, layers: Mapping[str, gpd.GeoDataFrame] | None = None) -> None:
         self.dir = run_dir
+        self._given = layers  # the run's layers already read by the caller (export_run)
         if not run_dir.is_dir():
             raise InputNotFoundError(
                 f"write_report: run folder {run_dir} does not exist (expected the --out folder of `geo run`)."
@@ -596,7 +598,7 @@ class _Run:
         except json.JSONDecodeError as exc:
             raise ProductError(f"write_report: {manifest} is not valid JSON ({exc}).") from exc
         gpkg = run_dir / "targets.gpkg"
-        targets = _read_layer(gpkg, "targets")
+        targets = self._layer(gpkg, "targets")
         if targets is None:
             raise InputNotFoundError(
                 f"write_report: {gpkg} has no 'targets' layer (or does not exist); expected the targets of a run."
@@ -609,11 +611,16 @@ class _Run:
         self.targets = targets.sort_values("rank", kind="stable").reset_index(drop=True)
         self.true_colour = run_dir / "rasters" / "true_colour.tif"
         self.licences, self.licence_holds, self.licence_counts = self._licences(gpkg)
-        self.occurrences = _read_layer(gpkg, "occurrences")
-        self.structures = _read_layer(gpkg, "structures")
+        self.occurrences = self._layer(gpkg, "occurrences")
+        self.structures = self._layer(gpkg, "structures")
         self.coords = field_coordinates(self.targets)
         comps = (self.manifest.get("targets") or {}).get("score_components")
         self.components = tuple(comps) if comps else _FALLBACK_COMPONENTS
+
+    def _layer(self, gpkg: Path, name: str) -> gpd.GeoDataFrame | None:
+        if self._given is not None:
+            return self._given.get(name)
+        return _read_layer(gpkg, name)
 
     def _licences(self, gpkg: Path):
         """Return the licences the report draws, whether each holds a target, and the counts.
@@ -622,7 +629,7 @@ class _Run:
         ``imaged_pct``, else the basemap's bounds) are dropped here, in one spatial-index
         query (see :func:`~geo.export._common.licence_relevance`).
         """
-        licences = _read_layer(gpkg, "licences")
+        licences = self._layer(gpkg, "licences")
         if licences is None:
             return None, np.zeros(0, dtype=bool), None
         footprint = None
@@ -1313,6 +1320,7 @@ def write_report(
     html_path: str | Path | bool | None = None,
     pdf_path: str | Path | bool | None = None,
     top: int = 10,
+    layers: Mapping[str, gpd.GeoDataFrame] | None = None,
 ) -> dict[str, Path]:
     """Write a run's offline HTML report and its A4 PDF.
 
@@ -1327,6 +1335,9 @@ def write_report(
         run leaves no half-written report).
     top : int
         Number of best-ranked targets with their own section / PDF page and map sheet.
+    layers : mapping of str to GeoDataFrame, optional
+        The run's ``targets.gpkg`` layers (``targets``, ``licences``, ``occurrences``,
+        ``structures``) when the caller has read them already; otherwise they are read.
 
     Returns
     -------
@@ -1339,7 +1350,7 @@ def write_report(
         ``run_dir``, its ``manifest.json`` or the ``targets`` layer is missing.
     """
     _check_top(top)
-    run = _Run(Path(run_dir))
+    run = _Run(Path(run_dir), layers)
     written: dict[str, Path] = {}
     if html_path is not False:
         html_path = run.dir / "report.html" if html_path in (None, True) else Path(html_path)

@@ -13,7 +13,7 @@ kml        Google Earth placemarks, outlines, licences                 ``exports
 kmz        the same plus the scene as a ground overlay                 ``exports/targets.kmz``
 gpx        GPS waypoints and a route through the best targets          ``exports/targets.gpx``
 geojson    RFC 7946 polygons and points (WGS 84)                       ``exports/*.geojson``
-shp        zipped Shapefiles (targets, points, licences)               ``exports/targets_shp.zip``
+shp        zipped Shapefiles (targets, points, licences in play)       ``exports/targets_shp.zip``
 csv        field table: scene CRS, standard UTM, WGS 84, DMS           ``exports/targets_field.csv``
 html       offline report with interactive map and target sheets      ``report.html``
 pdf        printable report, one page per target                       ``report.pdf``
@@ -148,11 +148,14 @@ def export_run(
             write_geojson(targets, exports / "target_points.geojson", points=True),
         ]
     if "shp" in formats:
+        from geo.export._common import licence_relevance
         from geo.export.tables import write_shapefile_zip
 
         shp_layers = {"targets": targets, "target_points": _points(targets)}
         if licences is not None:
-            shp_layers["licences"] = licences
+            # the licences that hold a target or meet the scene; a national cadastre's
+            # others stay in targets.gpkg
+            shp_layers["licences"] = licences[licence_relevance(licences, targets).in_play]
         written["shp"] = [write_shapefile_zip(shp_layers, exports / "targets_shp.zip")]
     if "csv" in formats:
         from geo.export.tables import write_field_csv
@@ -167,6 +170,7 @@ def export_run(
             html_path=run_dir / "report.html" if "html" in formats else False,
             pdf_path=run_dir / "report.pdf" if "pdf" in formats else False,
             top=top,
+            layers=layers,
         )
         for key, path in paths.items():
             written.setdefault(key, []).append(path)
