@@ -12,10 +12,10 @@ The main entry points are importable from the top level (loaded on first use, so
 import importlib
 import logging
 
-__version__ = "0.7.0"
+from geo._version import __version__
 
 _EXPORTS = {
-    "open_scene": "geo.io.scene",
+    "open_scene": "geo.io.readers",
     "Scene": "geo.io.scene",
     "stack_scenes": "geo.io.stack",
     "load_spec": "geo.pipeline.spec",

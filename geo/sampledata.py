@@ -48,7 +48,7 @@ from shapely.geometry.base import BaseGeometry
 from shapely.ops import unary_union
 
 from geo.errors import InputNotFoundError, OutputExistsError, ProductError
-from geo.io.mtl import format_mtl_json, format_mtl_txt
+from geo.io.readers.mtl import format_mtl_json, format_mtl_txt
 from geo.sensors import LANDSAT_C2_L2_REFLECTANCE_ADD, LANDSAT_C2_L2_REFLECTANCE_MULT, OLI_BANDS
 
 __all__ = [

@@ -38,7 +38,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import rasterio
 
-from geo.io.scene import open_scene
+from geo.io.readers import open_scene
 from geo.spectral.masks import MaskConfig, build_mask, mask_fractions, product_flags
 from geo.training import lesson1, sample_dir
 

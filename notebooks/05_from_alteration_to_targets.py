@@ -41,9 +41,9 @@ from geo.training import lesson5, output_dir, sample_dir
 from geo.export.quicklook import draw_scale_and_north
 from geo.io.vector import read_licences
 from geo.pipeline.runner import run_pipeline
-from geo.targets.evidence import distance_to_lines, points_to_mask
+from geo.prospectivity.evidence import distance_to_lines, points_to_mask
 from geo.targets.licences import assign_licences, licence_context
-from geo.targets.prospectivity import (
+from geo.prospectivity import (
     curve_auc,
     fuzzy_and,
     fuzzy_gamma,

@@ -36,7 +36,7 @@ from geo.classify import (
 from geo.classify import estimators as est_module
 from geo.classify.models import load_model, save_model, sidecar_path
 from geo.errors import GeoError, InvalidParameterError, ModelFileError
-from geo.targets.modelling import fit_prospectivity
+from geo.prospectivity.modelling import fit_prospectivity
 
 ALLOWED = est_module._CLASSES
 NAMES = ["f1", "f2", "f3"]

@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 from shapely.geometry import box
 
 from geo.errors import InvalidParameterError
-from geo.targets.combine import (
+from geo.prospectivity import wofe_weights
+from geo.prospectivity.combine import (
     Membership,
     apply_combination,
     fit_wofe,
@@ -20,7 +21,6 @@ from geo.targets.combine import (
     top_fraction_cutoff,
 )
 from geo.targets.licences import split_at_licences, summarise_licences
-from geo.targets.prospectivity import wofe_weights
 from geo.testing import make_licences, make_raster
 
 

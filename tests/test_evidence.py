@@ -9,7 +9,7 @@ from rasterio import features
 from shapely.geometry import LineString, Point, box
 
 from geo.errors import CRSError, InvalidParameterError, VectorError
-from geo.targets.evidence import (
+from geo.prospectivity.evidence import (
     distance_to_lines,
     distance_to_points,
     line_density,
@@ -142,7 +142,7 @@ def test_geographic_layer_gives_same_distances_as_utm(caplog):
     )
     utm = series(shapely.segmentize(utm.to_numpy(), 20.0))
     wgs = utm.to_crs("EPSG:4326")
-    with caplog.at_level(logging.INFO, logger="geo.targets.evidence"):
+    with caplog.at_level(logging.INFO, logger="geo.prospectivity.evidence"):
         from_wgs = distance_to_lines(wgs, t)
     assert "Reprojecting lines from EPSG:4326" in caplog.text
     np.testing.assert_allclose(from_wgs.values, distance_to_lines(utm, t).values, atol=1.0)
@@ -239,7 +239,7 @@ def test_gtk_iocg_structures_real_data(caplog):
         area.geometry, out_shape=t.shape, transform=t.rio.transform(), fill=0, dtype="uint8"
     ).astype(bool)
 
-    with caplog.at_level(logging.INFO, logger="geo.targets.evidence"):
+    with caplog.at_level(logging.INFO, logger="geo.prospectivity.evidence"):
         d_lines = distance_to_lines(structures, t).values[inside]
     assert "Reprojecting" not in caplog.text  # the .prj's EPSG:3067 matches the grid's
 
@@ -271,7 +271,7 @@ def test_gtk_iocg_structures_real_data(caplog):
 def test_feature_transform_equals_scipys_public_one():
     from scipy import ndimage
 
-    from geo.targets.evidence import _feature_transform
+    from geo.prospectivity.evidence import _feature_transform
 
     burned = (np.random.default_rng(0).random((300, 200)) < 0.01).astype("uint8")
     want = ndimage.distance_transform_edt(
@@ -296,7 +296,7 @@ def test_tiled_distance_transform_equals_one_whole_grid_transform(density, windo
     """Strip by strip (grown windows, or the separable transform) = one whole-grid EDT."""
     from scipy import ndimage
 
-    import geo.targets.evidence as ev
+    import geo.prospectivity.evidence as ev
 
     monkeypatch.setattr(ev, "_EDT_COARSE", 4)
     monkeypatch.setattr(ev, "_EDT_WINDOW_PX", window)

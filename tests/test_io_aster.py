@@ -17,7 +17,7 @@ import rasterio
 from rasterio.transform import from_origin
 
 from geo.errors import InvalidParameterError, MetadataError, ProductError
-from geo.io.aster import is_aster, open_aster
+from geo.io.readers.aster import is_aster, open_aster
 
 CRS = "EPSG:32611"
 ORIGIN = (500_000.0, 4_000_000.0)  # upper-left corner of both grids (they nest 2 x 2)
@@ -271,7 +271,7 @@ def test_07xt_scale_from_a_tag_and_refused_when_absent(tmp_path):
 def test_swir_failure_rule(tmp_path, caplog, stamp, iso, flagged):
     granule = f"AST_L1T_003{stamp}_20150428235500_35366"
     folder = make_l1t(tmp_path, granule=granule, metadata=odl(date=iso, gains=NORMAL))
-    with caplog.at_level(logging.WARNING, logger="geo.io.aster"):
+    with caplog.at_level(logging.WARNING, logger="geo.io.readers.aster"):
         scene = open_aster(folder)
     r = scene.reflectance
     assert r.attrs["date"] == iso and r.sizes["band"] == 9, "SWIR bands are still returned"

@@ -9,7 +9,7 @@ from rasterio.transform import from_origin
 
 from geo.errors import BandError, CRSError, OutputExistsError, ProductError
 from geo.io import writers
-from geo.io.scene import open_scene
+from geo.io.readers import open_scene
 from geo.io.writers import RasterLayer, run_folder, write_rasters
 from geo.testing import make_raster
 

@@ -7,7 +7,7 @@ import pytest
 import rasterio
 
 from geo.errors import GridMismatchError, InputNotFoundError, MetadataError, ProductError
-from geo.io.scene import open_scene
+from geo.io.readers import open_scene
 
 from .conftest import PRODUCT_ID
 

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import rasterio
 
-from geo.io.landsat import ESUN, earth_sun_distance
-from geo.io.mtl import format_mtl_txt, parse_mtl
-from geo.io.scene import open_scene
+from geo.io.readers import open_scene
+from geo.io.readers.landsat import ESUN, earth_sun_distance
+from geo.io.readers.mtl import format_mtl_txt, parse_mtl
 from geo.spectral.masks import MASK_RULES, MaskConfig, build_mask, product_flags
 
 from .conftest import PRODUCT_ID

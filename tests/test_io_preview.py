@@ -9,7 +9,7 @@ from rasterio.enums import Resampling
 
 from geo.export.quicklook import decimated_rgb
 from geo.io._raster import scale_values
-from geo.io.scene import open_scene
+from geo.io.readers import open_scene
 
 from .test_io_geotiff_writers import write_tif
 

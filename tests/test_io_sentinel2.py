@@ -21,7 +21,7 @@ import rasterio
 from rasterio.transform import from_origin
 
 from geo.errors import InputNotFoundError, InvalidParameterError, MetadataError, ProductError
-from geo.io.sentinel2 import (
+from geo.io.readers.sentinel2 import (
     _bilinear_kernel,
     _nearest,
     _split_for_upsampling,
@@ -317,7 +317,7 @@ def test_offset_is_chosen_by_baseline_not_date(tmp_path, baseline, offset, sourc
 
 def test_new_baseline_without_offset_list_warns_and_uses_zero(tmp_path, caplog):
     product = make_l2a(tmp_path, baseline="05.09", offsets=None)
-    with caplog.at_level(logging.WARNING, logger="geo.io.sentinel2"):
+    with caplog.at_level(logging.WARNING, logger="geo.io.readers.sentinel2"):
         scene = open_sentinel2(product)
     assert "no BOA_ADD_OFFSET list" in caplog.text
     assert scene.metadata["offset_source"] == "missing list"

@@ -19,7 +19,7 @@ from geo.errors import (
     MetadataError,
     ProductError,
 )
-from geo.io.stac import is_stac_item, open_stac_item
+from geo.io.readers.stac import is_stac_item, open_stac_item
 
 from .conftest import PRODUCT_ID
 

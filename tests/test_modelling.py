@@ -8,19 +8,19 @@ import numpy as np
 import pytest
 
 from geo.errors import GeoWarning, GridMismatchError, InvalidParameterError
-from geo.targets.modelling import (
-    HoldoutResult,
-    ProspectivityModel,
-    fit_prospectivity,
-    holdout_prediction_rate,
-    sample_negatives,
-)
-from geo.targets.prospectivity import (
+from geo.prospectivity import (
     area_capture,
     curve_auc,
     success_rate_curve,
     wofe_posterior,
     wofe_weights,
+)
+from geo.prospectivity.modelling import (
+    HoldoutResult,
+    ProspectivityModel,
+    fit_prospectivity,
+    holdout_prediction_rate,
+    sample_negatives,
 )
 from geo.testing import make_raster
 

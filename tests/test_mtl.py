@@ -3,7 +3,7 @@ import json
 import pytest
 
 from geo.errors import MetadataError
-from geo.io.mtl import format_mtl_json, format_mtl_txt, parse_mtl
+from geo.io.readers.mtl import format_mtl_json, format_mtl_txt, parse_mtl
 
 GROUPS = {
     "PRODUCT_CONTENTS": {"PROCESSING_LEVEL": "L2SP", "FILE_NAME_BAND_4": "X_SR_B4.TIF"},

@@ -9,7 +9,7 @@ from matplotlib.image import imread
 
 from geo.errors import InvalidParameterError
 from geo.export.plots import plot_rate_curves, plot_score_histogram
-from geo.targets.prospectivity import curve_auc, success_rate_curve
+from geo.prospectivity import curve_auc, success_rate_curve
 from geo.testing import make_raster
 
 

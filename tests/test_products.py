@@ -9,7 +9,7 @@ import yaml
 from click.testing import CliRunner
 
 from geo.cli.main import main
-from geo.io.scene import open_scene
+from geo.io.readers import open_scene
 from geo.io.stack import common_grid, reproject_to_grid, stack_scenes
 from geo.io.writers import RasterLayer, write_rasters
 

@@ -14,8 +14,9 @@ from rasterio import features
 from shapely.geometry import LineString, box
 
 from geo.errors import CRSError, GeoWarning, InvalidParameterError, PipelineSpecError
-from geo.pipeline.runner import PROSPECT_COLUMNS, TARGET_COLUMNS, rerank
+from geo.pipeline.runner import rerank
 from geo.pipeline.spec import load_spec
+from geo.targets.columns import PROSPECT_COLUMNS, TARGET_COLUMNS
 
 from .conftest import ROOT, SAMPLE, without_exports
 

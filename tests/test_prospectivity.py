@@ -11,8 +11,8 @@ import warnings
 import numpy as np
 import pytest
 
+import geo.prospectivity as pr
 from geo.errors import GeoWarning, GridMismatchError, InvalidParameterError
-from geo.targets import prospectivity as pr
 from geo.testing import make_raster
 
 # --------------------------------------------------------------------------------------

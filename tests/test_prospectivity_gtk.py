@@ -9,14 +9,7 @@ import numpy as np
 import pytest
 from rasterio import features
 
-from geo.targets.evidence import (
-    distance_to_lines,
-    distance_to_points,
-    line_intersections,
-    points_to_mask,
-    rasterize_attribute,
-)
-from geo.targets.prospectivity import (
+from geo.prospectivity import (
     area_capture,
     conditional_independence,
     curve_auc,
@@ -24,6 +17,13 @@ from geo.targets.prospectivity import (
     wofe_generalise,
     wofe_posterior,
     wofe_weights,
+)
+from geo.prospectivity.evidence import (
+    distance_to_lines,
+    distance_to_points,
+    line_intersections,
+    points_to_mask,
+    rasterize_attribute,
 )
 from geo.testing import make_raster
 
@@ -104,8 +104,8 @@ def test_wofe_prediction_rate_on_held_out_occurrences(gtk):
 
 def test_wofe_hold_outs_on_the_gtk_occurrences(gtk):
     """The pipeline's WofE path (fit_wofe + hold-outs) on real data: 10 km blocks."""
-    from geo.targets.combine import fit_wofe
-    from geo.targets.modelling import holdout_prediction_rate
+    from geo.prospectivity.combine import fit_wofe
+    from geo.prospectivity.modelling import holdout_prediction_rate
 
     grid, valid, structures, occurrences, _ = gtk
     deposits = points_to_mask(occurrences, grid).values.astype(bool) & valid

@@ -22,12 +22,12 @@ from rasterio.transform import from_origin
 from geo.cli.main import main
 from geo.errors import GeoWarning, InvalidParameterError, MetadataError, ProductError
 from geo.io._raster import RasterReadError
-from geo.io.aster import _tif_scale
-from geo.io.landsat import L2_GROUP, _calibration, _route, open_landsat
-from geo.io.mtl import ROOT, Mtl
-from geo.io.scene import open_scene
-from geo.io.sentinel2 import _parse_product_xml
-from geo.io.stac import open_stac_item
+from geo.io.readers import open_scene
+from geo.io.readers.aster import _tif_scale
+from geo.io.readers.landsat import L2_GROUP, _calibration, _route, open_landsat
+from geo.io.readers.mtl import ROOT, Mtl
+from geo.io.readers.sentinel2 import _parse_product_xml
+from geo.io.readers.stac import open_stac_item
 
 from .conftest import PRODUCT_ID
 from .test_io_sentinel2 import QUANT, product_xml

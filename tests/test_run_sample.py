@@ -10,8 +10,9 @@ import rasterio
 from shapely.geometry import Point
 
 from geo.errors import GeoWarning
-from geo.pipeline.runner import TARGET_COLUMNS, run_pipeline
+from geo.pipeline.runner import run_pipeline
 from geo.pipeline.spec import load_spec
+from geo.targets.columns import TARGET_COLUMNS
 
 from .conftest import PIPELINE, SAMPLE, without_exports
 

@@ -13,7 +13,7 @@ from rasterio.features import rasterize
 from scipy import ndimage
 
 from geo.errors import InputNotFoundError, OutputExistsError, ProductError
-from geo.io.mtl import parse_mtl
+from geo.io.readers.mtl import parse_mtl
 from geo.sampledata import (
     ENDMEMBER_TABLE,
     PRODUCT_ID,

@@ -6,8 +6,8 @@ import pytest
 import xarray as xr
 
 from geo.errors import InvalidParameterError
-from geo.targets.prospectivity import area_capture, curve_auc, roc_auc, success_rate_curve
-from geo.targets.streaming import evaluate_score, streaming_median
+from geo.prospectivity import area_capture, curve_auc, roc_auc, success_rate_curve
+from geo.prospectivity.streaming import evaluate_score, streaming_median
 
 
 def _case(seed: int, ties: bool):

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from shapely.geometry import box
 
-from geo.targets.prospectivity import curve_auc, fuzzy_gamma, success_rate_curve, wofe_weights
+from geo.prospectivity import curve_auc, fuzzy_gamma, success_rate_curve, wofe_weights
 from geo.testing import make_licences, make_raster
 from geo.training import CheckFailed, lesson5
 

@@ -27,9 +27,9 @@ import warnings
 import numpy as np
 import pytest
 
+import geo.prospectivity as pr
 from geo.errors import GeoWarning, InvalidParameterError
-from geo.targets import prospectivity as pr
-from geo.targets.combine import fit_wofe
+from geo.prospectivity.combine import fit_wofe
 
 S, D = 1000, 10
 ADJ = 0.99  # of one deposit, counted off a pattern that holds every deposit

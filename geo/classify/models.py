@@ -47,7 +47,7 @@ import sklearn
 import skops
 import skops.io
 
-import geo
+from geo._version import __version__
 from geo.classify.estimators import _CLASSES, KNN_METRICS
 from geo.errors import GeoWarning, InputNotFoundError, InvalidParameterError, ModelFileError
 
@@ -621,7 +621,7 @@ def save_model(
         ) from None
     sidecar = {
         "format": "skops",
-        "geo_version": geo.__version__,
+        "geo_version": __version__,
         "sklearn_version": sklearn.__version__,
         "skops_version": skops.__version__,
         "estimator": type(model).__name__,

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import click
 
-from geo import __version__
+from geo._version import __version__
 from geo.errors import GeoError
 
 EXIT_USER_ERROR = 2
@@ -289,7 +289,7 @@ def info(
     """Print what geo detects in SCENE: sensor, date, grid, bands, scaling, valid fraction."""
     import dask
 
-    from geo.io.scene import open_scene
+    from geo.io.readers import open_scene
     from geo.sensors import SENSORS
 
     s = open_scene(
@@ -439,8 +439,8 @@ def stack(scenes, crs: str, resolution: float, resampling: str, out: Path, overw
     """Put SCENES (any readable products, any CRS) on one grid: one COG per scene in OUT."""
     import json
 
+    from geo.io.readers import open_scene
     from geo.io.runfolder import MANIFEST_SCHEMA, MANIFEST_TOOL
-    from geo.io.scene import open_scene
     from geo.io.stack import stack_scenes
     from geo.io.writers import RasterLayer, run_folder, write_rasters
 

@@ -17,7 +17,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from geo.errors import InvalidParameterError
-from geo.targets.prospectivity import curve_auc
+from geo.prospectivity import curve_auc
 
 __all__ = ["plot_rate_curves", "plot_score_histogram"]
 
@@ -48,9 +48,9 @@ def plot_rate_curves(
 
     Each curve is cumulative fraction of occurrences against cumulative fraction of area,
     cells ranked by score, highest first (Carranza 2008 ch. 7–8), as returned by
-    :func:`~geo.targets.prospectivity.success_rate_curve` or
-    :func:`~geo.targets.modelling.holdout_prediction_rate`. The legend gives each curve's
-    AUC (:func:`~geo.targets.prospectivity.curve_auc`, 3 decimals); the dashed 1:1
+    :func:`~geo.prospectivity.success_rate_curve` or
+    :func:`~geo.prospectivity.modelling.holdout_prediction_rate`. The legend gives each curve's
+    AUC (:func:`~geo.prospectivity.curve_auc`, 3 decimals); the dashed 1:1
     diagonal is a random ranking (AUC 0.5); dotted verticals mark the area fractions at
     which capture is reported.
 

@@ -23,6 +23,7 @@ import pyogrio
 from geo._text import csv_frame
 from geo.errors import InvalidParameterError, VectorError
 from geo.export._common import atomic_path, field_coordinates
+from geo.targets.columns import FIELD_COLUMNS
 
 __all__ = [
     "FIELD_CSV_COLUMNS",
@@ -32,29 +33,8 @@ __all__ = [
     "write_shapefile_zip",
 ]
 
-#: Columns of the field CSV, in order (``evidence`` is appended when the targets have it).
-FIELD_CSV_COLUMNS = (
-    "target_id",
-    "rank",
-    "score",
-    "licence_id",
-    "holder",
-    "licence_status",
-    "licence_flag",
-    "area_ha",
-    "easting",
-    "northing",
-    "epsg",
-    "utm_zone",
-    "utm_easting",
-    "utm_northing",
-    "lat",
-    "lon",
-    "lat_dms",
-    "lon_dms",
-    "datum",
-    "flags",
-)
+#: Columns of the field CSV, in order (see :mod:`geo.targets.columns`).
+FIELD_CSV_COLUMNS = FIELD_COLUMNS
 _POINT_COLUMNS = ("easting", "northing", "epsg")
 #: dBASE limits: field names of at most 10 characters, character fields of at most 254 bytes.
 DBF_NAME_LENGTH = 10

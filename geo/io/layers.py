@@ -1,4 +1,4 @@
-"""Single raster layers from outside the scene (geophysics, a DEM, a geology grid)."""
+"""Single raster layers: from outside the scene (geophysics, a DEM), or written by a run."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import xarray as xr
 from geo.errors import BandError
 from geo.io._raster import open_chunked, probe
 
-__all__ = ["read_raster_layer"]
+__all__ = ["open_run_layer", "read_raster_layer"]
 
 
 def read_raster_layer(
@@ -37,3 +37,17 @@ def read_raster_layer(
         out = out.where(raw != info.nodata) if np.isfinite(info.nodata) else out
     out = out.rio.write_crs(raw.rio.crs).rio.write_transform(raw.rio.transform())
     return out.rio.write_nodata(np.nan, encoded=False).rename(label)
+
+
+def open_run_layer(path, chunk: int, *, masked: bool = True, squeeze: bool = True) -> xr.DataArray:
+    """Re-open a raster a run wrote, lazily, in chunks of ``chunk`` pixels.
+
+    ``masked`` turns nodata into NaN; ``squeeze`` drops the band dimension of a single-band
+    layer (a multi-band layer such as ``class_probability`` keeps it with ``squeeze=False``).
+    """
+    import rioxarray
+
+    da = rioxarray.open_rasterio(
+        path, chunks={"band": 1, "y": chunk, "x": chunk}, masked=masked, lock=False
+    )
+    return da.squeeze("band", drop=True) if squeeze else da

@@ -42,7 +42,6 @@ and the coordinates recomputed.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import html
 import json
 import logging
@@ -63,6 +62,7 @@ from scipy.sparse.csgraph import connected_components
 from shapely.geometry import MultiPolygon
 
 from geo.errors import GeoError, InputNotFoundError, InvalidParameterError, OutputExistsError
+from geo.io.checksum import file_sha256
 from geo.io.runfolder import MANIFEST_SCHEMA, MANIFEST_TOOL, clean_stale, output_lock
 from geo.pipeline.spec import PipelineSpec
 
@@ -139,14 +139,6 @@ def _scene_name(path: Path) -> str:
     return name
 
 
-def _sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _spec_json(spec: PipelineSpec) -> dict:
     """Return the spec as the manifest stores it (JSON round trip: tuples become lists...)."""
     return json.loads(json.dumps(spec.model_dump(mode="json"), default=str))
@@ -174,7 +166,7 @@ def _up_to_date(folder: Path, scene: Path, spec: PipelineSpec, spec_json: dict, 
         ex = spec.inputs.exclusions
         recorded_ex = (inputs.get("exclusions") or {}).get("sha256")
         if (ex is None) != (recorded_ex is None) or (
-            ex is not None and _sha256(ex.path) != recorded_ex
+            ex is not None and file_sha256(ex.path) != recorded_ex
         ):
             return False
         recorded = {
@@ -186,7 +178,7 @@ def _up_to_date(folder: Path, scene: Path, spec: PipelineSpec, spec_json: dict, 
         sizes = {name: size for name, size, _ in recorded}
         if any(Path(p).stat().st_size != sizes[Path(p).name] for p in current):
             return False  # cheap check before hashing
-        return {(Path(p).name, _sha256(p)) for p in current} == {(n, s) for n, _, s in recorded}
+        return {(Path(p).name, file_sha256(p)) for p in current} == {(n, s) for n, _, s in recorded}
     except (GeoError, OSError, KeyError, TypeError, ValueError) as exc:
         logger.debug("%s: not up to date (%s)", folder, exc)
         return False
@@ -422,7 +414,7 @@ def _batch(
     started = _now()
     n = len(scenes)
     spec_json = _spec_json(spec)
-    lic_sha = _sha256(lic_path) if lic_path is not None else None
+    lic_sha = file_sha256(lic_path) if lic_path is not None else None
     records = [
         {
             "scene": name,
@@ -633,7 +625,7 @@ def _local_cluster(n_workers: int, threads: int, memory_limit=None, *, quiet: bo
 def _merge(spec, records, out: Path, lic_path, overlap):
     """Merge the successful scenes' targets; write ``OUT/targets.gpkg`` and the CSVs."""
     from geo.io.vector import read_licences
-    from geo.pipeline.runner import PROSPECT_COLUMNS, TARGET_COLUMNS
+    from geo.targets.columns import PROSPECT_COLUMNS, TARGET_COLUMNS
     from geo.targets.licences import assign_licences, licence_context, summarise_licences
     from geo.targets.rank import locate_targets, rank_targets
 

@@ -3,7 +3,7 @@
 Reads the evidence sources of the pipeline file (rasters of this run, outside rasters in
 any CRS, vectors in any CRS), puts each on the scene grid, turns it into the model input
 (its fuzzy membership when one is given, else its values), fits or builds the
-combination (:mod:`geo.targets.combine`, :mod:`geo.targets.modelling`), writes the
+combination (:mod:`geo.prospectivity.combine`, :mod:`geo.prospectivity.modelling`), writes the
 layers and the score as COGs, and tests the score against the known occurrences:
 success-rate (or prediction-rate) curve, area capture, ROC-AUC, and leave-one-out and
 spatially blocked hold-outs for the fitted methods.
@@ -21,19 +21,23 @@ import xarray as xr
 
 from geo._memory import release_memory
 from geo.errors import GeoWarning, InvalidParameterError
-from geo.io.layers import read_raster_layer
+from geo.io.layers import open_run_layer, read_raster_layer
 from geo.io.stack import Grid, reproject_to_grid
 from geo.io.vector import read_vector
 from geo.io.writers import RasterLayer, write_rasters
 from geo.pipeline.spec import PipelineSpec
-from geo.targets.combine import (
+from geo.prospectivity import (
+    conditional_independence,
+    curve_auc,
+)
+from geo.prospectivity.combine import (
     KNOWLEDGE_METHODS,
     Combination,
     apply_combination,
     fit_wofe,
     knowledge_combination,
 )
-from geo.targets.evidence import (
+from geo.prospectivity.evidence import (
     distance_to_lines,
     distance_to_points,
     line_density,
@@ -42,11 +46,7 @@ from geo.targets.evidence import (
     rasterize_attribute,
     slope_degrees,
 )
-from geo.targets.prospectivity import (
-    conditional_independence,
-    curve_auc,
-)
-from geo.targets.streaming import evaluate_score, streaming_median
+from geo.prospectivity.streaming import evaluate_score, streaming_median
 
 __all__ = ["Prospect", "read_occurrences", "run_prospectivity"]
 
@@ -68,15 +68,6 @@ class Prospect:
     evaluation: dict | None = None
     structures: object = None  # line evidence (GeoDataFrame), for the maps
     occurrences: object = None  # occurrence points (GeoDataFrame), for the maps
-
-
-def _open(path: Path, chunk: int) -> xr.DataArray:
-    import rioxarray
-
-    da = rioxarray.open_rasterio(
-        path, chunks={"band": 1, "y": chunk, "x": chunk}, masked=True, lock=False
-    )
-    return da.squeeze("band", drop=True)
 
 
 def read_occurrences(spec: PipelineSpec, template: xr.DataArray):
@@ -147,14 +138,7 @@ def _evidence_values(name, ev, template, rasters: Path, chunk: int):
     if ev.layer is not None:
         info["source"] = f"rasters/{ev.layer}.tif"
         if ev.layer == "class_probability":
-            import rioxarray
-
-            proba = rioxarray.open_rasterio(
-                rasters / "class_probability.tif",
-                chunks={"band": 1, "y": chunk, "x": chunk},
-                masked=True,
-                lock=False,
-            )
+            proba = open_run_layer(rasters / "class_probability.tif", chunk, squeeze=False)
             names = list(proba.attrs.get("long_name", ()))
             if isinstance(ev.band, str):
                 if ev.band not in names:
@@ -166,7 +150,7 @@ def _evidence_values(name, ev, template, rasters: Path, chunk: int):
             else:
                 band = ev.band
             return proba.sel(band=band, drop=True), {**info, "band": ev.band}, None, None
-        return _open(rasters / f"{ev.layer}.tif", chunk), info, None, None
+        return open_run_layer(rasters / f"{ev.layer}.tif", chunk), info, None, None
     if ev.raster is not None:
         if isinstance(ev.band, str):
             raise InvalidParameterError(
@@ -259,7 +243,7 @@ def fit_combination(
             thresholds=wofe_thresholds,
         )
         return model.combination(), {"model": model}
-    from geo.targets.modelling import fit_prospectivity
+    from geo.prospectivity.modelling import fit_prospectivity
 
     model = fit_prospectivity(
         inputs,
@@ -349,7 +333,9 @@ def run_prospectivity(
         release_memory()
     for name, ev in spec.evidence.items():
         key = f"membership_{name}" if ev.membership is not None else f"evidence_{name}"
-        inputs[name] = _open(out_dir / f"{key}.tif", chunk) if key in written else values[name]
+        inputs[name] = (
+            open_run_layer(out_dir / f"{key}.tif", chunk) if key in written else values[name]
+        )
         if not inputs[name].chunks:
             inputs[name] = _chunked_view(inputs[name], chunk)
 
@@ -404,7 +390,7 @@ def run_prospectivity(
             description="posterior standard deviation",
         )
     write_rasters(out, out_dir)
-    score_disk = _open(out_dir / "prospectivity.tif", chunk)
+    score_disk = open_run_layer(out_dir / "prospectivity.tif", chunk)
     # a typical location, for the per-target contributions: each input's median in the study area
     baseline = {}
     for name, da in inputs.items():
@@ -476,7 +462,7 @@ def _evaluate(
     except InvalidParameterError as exc:
         notes.append(f"ROC-AUC not computed: {exc}")
     if fitted:
-        from geo.targets.modelling import holdout_prediction_rate
+        from geo.prospectivity.modelling import holdout_prediction_rate
 
         fixed = {"folds": 0}
         full_model = extras.get("model")

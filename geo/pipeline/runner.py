@@ -9,7 +9,6 @@ goes into ``manifest.json``.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import logging
 import os
@@ -27,25 +26,27 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import rasterio
-import rioxarray
 import xarray as xr
 
-import geo
 from geo._memory import peak_rss_mb, release_memory
+from geo._version import __version__
 from geo.errors import GeoWarning, InputNotFoundError, InvalidParameterError, TooFewPixelsError
 from geo.export.quicklook import decimated_rgb, render_quicklook, true_colour
+from geo.io.checksum import file_record
+from geo.io.layers import open_run_layer
+from geo.io.readers import open_scene
 from geo.io.runfolder import MANIFEST_SCHEMA, MANIFEST_TOOL, output_lock, preflight, run_root
-from geo.io.scene import open_scene
 from geo.io.vector import read_aoi, read_exclusions, read_licences, read_training
 from geo.io.writers import RasterLayer, run_folder, write_csv, write_rasters, write_vectors
 from geo.pipeline.export import export_run
 from geo.pipeline.prospect import read_occurrences, run_prospectivity
 from geo.pipeline.spec import PipelineSpec, validate_spec
+from geo.prospectivity.combine import target_breakdown, top_fraction_cutoff
 from geo.spectral.anomaly import MIN_PIXELS, Threshold, anomaly_z, fit_threshold
 from geo.spectral.indices import compute_indices, get_index
 from geo.spectral.masks import MASK_RULES, build_mask, mask_fractions, product_flags
 from geo.spectral.pca import crosta, crosta_composite, directed_pca
-from geo.targets.combine import target_breakdown, top_fraction_cutoff
+from geo.targets.columns import PROSPECT_COLUMNS, TARGET_COLUMNS
 from geo.targets.evaluate import polygon_mask
 from geo.targets.licences import (
     apply_exclusions,
@@ -64,7 +65,7 @@ from geo.targets.rank import (
 )
 from geo.targets.zones import ZONE_COLUMNS, extract_zones
 
-__all__ = ["TARGET_COLUMNS", "RunResult", "rerank", "run_pipeline"]
+__all__ = ["RunResult", "rerank", "run_pipeline"]
 
 logger = logging.getLogger(__name__)
 
@@ -80,49 +81,6 @@ def gdal_env(spec: PipelineSpec) -> rasterio.Env:
     return rasterio.Env(GDAL_CACHEMAX=spec.processing.gdal_cache_mb * 1024 * 1024)
 
 
-#: Output contract of the ``targets`` layer and ``targets.csv`` (later versions only add columns).
-TARGET_COLUMNS = [
-    "target_id",
-    "rank",
-    "score",
-    "licence_id",
-    "holder",
-    "licence_status",
-    "area_ha",
-    "easting",
-    "northing",
-    "epsg",
-    "lon",
-    "lat",
-    *COMPONENTS,
-    "licence_overlap_pct",
-    "straddles_boundary",
-    "iron_area_ha",
-    "clay_area_ha",
-    "iron_z",
-    "clay_z",
-    "n_zones",
-    "zone_ids",
-    "kinds",
-    "scene_id",
-    "date",
-    "rank_in_licence",
-    "licence_expiry",
-    "licence_flag",
-    "masked_fraction",
-    "flags",
-    "split_with",
-]
-#: Added when targets come from the prospectivity score (plus ``mean_<evidence>`` and
-#: ``contrib_<evidence>`` for each evidence layer).
-PROSPECT_COLUMNS = [
-    "score_method",
-    "score_mean",
-    "score_max",
-    "score_std",
-    "n_evidence",
-    "evidence",
-]
 _ANOMALY_NODATA = 255
 #: Colour table of anomaly rasters: background transparent, anomaly red.
 _ANOMALY_COLOURS = {0: (0, 0, 0, 0), 1: (220, 30, 30, 255), _ANOMALY_NODATA: (0, 0, 0, 0)}
@@ -178,17 +136,9 @@ class _Timer:
         self.peak_rss_mb[name] = peak_rss_mb()
 
 
-def _sha256(path: str) -> dict:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return {"path": str(path), "bytes": Path(path).stat().st_size, "sha256": digest.hexdigest()}
-
-
 def _versions() -> dict[str, str]:
     out = {
-        "geo": geo.__version__,
+        "geo": __version__,
         "python": platform.python_version(),
         "gdal": rasterio.__gdal_version__,
     }
@@ -198,14 +148,6 @@ def _versions() -> dict[str, str]:
         except importlib_metadata.PackageNotFoundError:
             out[name] = "not installed"
     return out
-
-
-def _open_layer(path: Path, chunk: int, *, masked: bool = True) -> xr.DataArray:
-    """Re-open a written single-band layer lazily (chunked); ``masked`` turns nodata into NaN."""
-    da = rioxarray.open_rasterio(
-        path, chunks={"band": 1, "y": chunk, "x": chunk}, masked=masked, lock=False
-    )
-    return da.squeeze("band", drop=True)
 
 
 def open_spec_scene(spec: PipelineSpec, scene_path: str | Path):
@@ -282,7 +224,7 @@ def _run(spec, scene_path, licences_path, out, overwrite, pipeline_file) -> RunR
         # the manifest's checksums of the scene files, computed beside the raster work
         # (hashlib releases the GIL) instead of as a serial pass at the end
         hashing = ThreadPoolExecutor(1, thread_name_prefix="geo-sha256")
-        scene_hashes = hashing.submit(lambda: [_sha256(f) for f in scene.files])
+        scene_hashes = hashing.submit(lambda: [file_record(f) for f in scene.files])
         hashing.shutdown(wait=False)
         sensor = refl.attrs["sensor"]
         for name in spec.indices:
@@ -352,7 +294,7 @@ def _run(spec, scene_path, licences_path, out, overwrite, pipeline_file) -> RunR
                     true_colour(refl, sample=rgb), "uint8", 0, False, "true colour (2-98 % stretch)"
                 )
             write_rasters(layers, rasters)
-            reasons_disk = _open_layer(rasters / "mask_reasons.tif", chunk, masked=False)
+            reasons_disk = open_run_layer(rasters / "mask_reasons.tif", chunk, masked=False)
             fractions = mask_fractions(reasons_disk.assign_attrs(reasons.attrs))
             usable = round(fractions["valid_fraction"] * fractions["pixels"]) >= MIN_PIXELS
             if not usable:
@@ -403,8 +345,8 @@ def _run(spec, scene_path, licences_path, out, overwrite, pipeline_file) -> RunR
                 images = {}
                 for name, pair in spec.directed_pca.items():
                     result = directed_pca(
-                        _open_layer(rasters / f"{pair.mineral}.tif", chunk),
-                        _open_layer(rasters / f"{pair.vegetation}.tif", chunk),
+                        open_run_layer(rasters / f"{pair.mineral}.tif", chunk),
+                        open_run_layer(rasters / f"{pair.vegetation}.tif", chunk),
                         valid=clear,
                     )
                     images[f"dpca_{name}"] = RasterLayer(
@@ -459,7 +401,7 @@ def _run(spec, scene_path, licences_path, out, overwrite, pipeline_file) -> RunR
             anomaly_layers: dict[str, RasterLayer] = {}
             unfitted: dict[str, str] = {}
             on_disk = {
-                name: _open_layer(rasters / f"{name}.tif", chunk)
+                name: open_run_layer(rasters / f"{name}.tif", chunk)
                 for name in spec.anomalies
                 if (rasters / f"{name}.tif").is_file()
             }
@@ -522,8 +464,8 @@ def _run(spec, scene_path, licences_path, out, overwrite, pipeline_file) -> RunR
             for name in spec.anomalies:
                 if name not in thresholds:  # not fitted: no zones
                     continue
-                flag = _open_layer(rasters / f"{name}_anomaly.tif", chunk)
-                z = _open_layer(rasters / f"{name}_z.tif", chunk)
+                flag = open_run_layer(rasters / f"{name}_anomaly.tif", chunk)
+                z = open_run_layer(rasters / f"{name}_z.tif", chunk)
                 frames.append(
                     extract_zones(
                         flag == 1,
@@ -602,23 +544,25 @@ def _run(spec, scene_path, licences_path, out, overwrite, pipeline_file) -> RunR
         manifest = {
             "tool": MANIFEST_TOOL,
             "schema": MANIFEST_SCHEMA["run"],
-            "geo_version": geo.__version__,
+            "geo_version": __version__,
             "created_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "pipeline": {
                 "name": spec.name,
-                "file": _sha256(str(pipeline_file)) if pipeline_file else None,
+                "file": file_record(str(pipeline_file)) if pipeline_file else None,
                 "spec": spec.model_dump(mode="json"),
             },
             "inputs": {
                 "scene": {"path": str(scene_path), "files": scene_hashes.result()},
                 "licences": (
-                    {**licence_info, **_sha256(str(lic_path))} if licence_info is not None else None
+                    {**licence_info, **file_record(str(lic_path))}
+                    if licence_info is not None
+                    else None
                 ),
                 "exclusions": (
                     {
                         **exclusions[2],
                         "action": spec.inputs.exclusions.action,
-                        **_sha256(str(spec.inputs.exclusions.path)),
+                        **file_record(str(spec.inputs.exclusions.path)),
                     }
                     if exclusions is not None
                     else None
@@ -766,7 +710,7 @@ def _classify(spec, refl, reasons, rasters, tmp, chunk, methods, training):
     layers = [refl.where(clear)]
     if opts.features == "bands+indices":
         for name in spec.indices:
-            layers.append(_open_layer(rasters / f"{name}.tif", chunk).expand_dims(band=[name]))
+            layers.append(open_run_layer(rasters / f"{name}.tif", chunk).expand_dims(band=[name]))
     features = xr.concat(layers, dim="band", coords="minimal", compat="override").astype("float32")
     features = features.assign_coords(band=[str(b) for b in features["band"].values])
     labels, polygon_id = labels_from_polygons(polygons, clear, label_column="code")
@@ -820,10 +764,8 @@ def _classify(spec, refl, reasons, rasters, tmp, chunk, methods, training):
         "groups": int(n_groups),
         "validation": report.to_dict() if report is not None else None,
     }
-    classes_disk = _open_layer(rasters / "classes.tif", chunk)
-    proba_disk = rioxarray.open_rasterio(
-        rasters / "class_probability.tif", chunks={"band": 1, "y": chunk, "x": chunk}, masked=True
-    )
+    classes_disk = open_run_layer(rasters / "classes.tif", chunk)
+    proba_disk = open_run_layer(rasters / "class_probability.tif", chunk, squeeze=False)
     out = {}
     for name in opts.anomaly_classes:
         if name not in info["classes"]:
@@ -862,8 +804,8 @@ def _sam(spec, refl, reasons, rasters, chunk, methods):
         "thresholds": thresholds,
         "bands": [str(b) for b in result.attrs.get("bands", [])],
     }
-    group = _open_layer(rasters / "sam_group.tif", chunk, masked=False)
-    angle = _open_layer(rasters / "sam_angle.tif", chunk)
+    group = open_run_layer(rasters / "sam_group.tif", chunk, masked=False)
+    angle = open_run_layer(rasters / "sam_angle.tif", chunk)
     by_name = {v: k for k, v in codes.items()}
     out = {}
     for name in spec.sam.groups:
@@ -1140,7 +1082,7 @@ def _rerank(run_dir: Path, pipeline, licences_path, pipeline_file) -> RunResult:
         (manifest.get("pipeline") or {}).get("spec"), f"{manifest_path} (pipeline.spec)"
     )
     notes: list[str] = []
-    reasons = _open_layer(run_dir / "rasters" / "mask_reasons.tif", 1024, masked=False)
+    reasons = open_run_layer(run_dir / "rasters" / "mask_reasons.tif", 1024, masked=False)
     zones = gpd.read_file(run_dir / "targets.gpkg", layer="zones", engine="pyogrio")
     if zones.crs is None:
         zones = zones.set_crs(reasons.rio.crs)
@@ -1202,8 +1144,8 @@ def _rerank(run_dir: Path, pipeline, licences_path, pipeline_file) -> RunResult:
     manifest.setdefault("reranked", []).append(
         {
             "at_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-            "pipeline_file": _sha256(str(pipeline_file)) if pipeline_file else None,
-            "licences": ({**licence_info, **_sha256(str(lic_path))} if licence_info else None),
+            "pipeline_file": file_record(str(pipeline_file)) if pipeline_file else None,
+            "licences": ({**licence_info, **file_record(str(lic_path))} if licence_info else None),
         }
     )
     manifest["targets"] = {

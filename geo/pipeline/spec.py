@@ -31,11 +31,11 @@ from pydantic import (
 
 from geo.errors import InputNotFoundError, InvalidParameterError, PipelineSpecError
 from geo.pipeline._yaml import load_yaml
+from geo.prospectivity.combine import KNOWLEDGE_METHODS, MEMBERSHIP_FUNCTIONS, Membership
 from geo.spectral.anomaly import METHODS
 from geo.spectral.expression import parse_expression
 from geo.spectral.indices import ROLES, index_names
 from geo.spectral.masks import MASK_RULES, PRODUCT_RULES, MaskConfig
-from geo.targets.combine import KNOWLEDGE_METHODS, MEMBERSHIP_FUNCTIONS, Membership
 from geo.targets.rank import COMPONENTS, ScoreConfig
 
 __all__ = ["NAME_PATTERN", "PipelineSpec", "load_spec", "validate_spec"]
@@ -290,7 +290,7 @@ _RASTER_MEASURES = ("value", "slope")
 class MembershipSpec(_Model):
     """How an evidence layer becomes a fuzzy membership in [0, 1].
 
-    See :class:`geo.targets.combine.Membership`.
+    See :class:`geo.prospectivity.combine.Membership`.
     """
 
     function: Literal[MEMBERSHIP_FUNCTIONS]  # type: ignore[valid-type]

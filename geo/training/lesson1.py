@@ -1,6 +1,6 @@
 """Lesson 1, opening a scene: band tables, composites, mask maps, and the answer checks.
 
-The checks compare the learner's answer with what :func:`geo.io.scene.open_scene` and
+The checks compare the learner's answer with what :func:`geo.io.open_scene` and
 :mod:`geo.spectral.masks` compute for the bundled sample, and recognise the usual mistakes
 (offset forgotten, Level-1 scaling, the wrong band, fill not turned into NaN, a bit number
 used as a bit value...).
@@ -61,7 +61,7 @@ def scene_path() -> Path:
 
 @functools.lru_cache(maxsize=2)
 def _scene(path: str):
-    from geo.io.scene import open_scene
+    from geo.io.readers import open_scene
 
     return open_scene(path)
 
@@ -259,7 +259,7 @@ def plot_mask_reasons(reasons: xr.DataArray, *, ax=None, title: str = "Why pixel
 def check_reflectance(answer, band: str = "red") -> bool:
     """Check a band converted from DN to surface reflectance (exercise 1).
 
-    Expected: the reflectance :func:`geo.io.scene.open_scene` gives for ``band`` of the
+    Expected: the reflectance :func:`geo.io.open_scene` gives for ``band`` of the
     sample, DN × 2.75e-5 − 0.2 with NaN where DN is 0 (fill).
 
     Raises

@@ -25,7 +25,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from geo.export.quicklook import draw_scale_and_north
-from geo.io.scene import open_scene
+from geo.io.readers import open_scene
 from geo.spectral.anomaly import fit_threshold
 from geo.spectral.indices import compute_indices
 from geo.spectral.masks import MASK_RULES, build_mask, product_flags

@@ -3,7 +3,7 @@
 Evidence, fuzzy overlay, weights of evidence, licence join, ranking and success-rate curves.
 
 The checks compute the expected answer with geo's prospectivity API
-(:mod:`geo.targets.evidence`, :mod:`geo.targets.prospectivity`,
+(:mod:`geo.prospectivity.evidence`, :mod:`geo.prospectivity`,
 :mod:`geo.targets.licences`) and say what is off. The lesson's settings live here so the
 notebook and the checks share them: the fault membership (:data:`FAULT_LOW_M` →
 :data:`FAULT_HIGH_M`), the fault pattern for weights of evidence (:data:`FAULT_BUFFER_M`)
@@ -113,7 +113,7 @@ def _template(like=None) -> xr.DataArray:
 
 @functools.lru_cache(maxsize=2)
 def _fault_distance(folder: str) -> xr.DataArray:
-    from geo.targets.evidence import distance_to_lines
+    from geo.prospectivity.evidence import distance_to_lines
 
     faults = gpd.read_file(f"{folder}/structures.gpkg", layer="faults")
     return distance_to_lines(faults, _grid(folder)).compute()
@@ -126,7 +126,7 @@ def fault_distance() -> xr.DataArray:
 
 def occurrence_cells(template=None) -> np.ndarray:
     """Boolean ``(y, x)``: the cells holding a known occurrence of the sample."""
-    from geo.targets.evidence import points_to_mask
+    from geo.prospectivity.evidence import points_to_mask
 
     occurrences = gpd.read_file(sample_dir() / "occurrences.gpkg", layer="occurrences")
     return points_to_mask(occurrences, _template(template)).values > 0
@@ -156,7 +156,7 @@ def check_membership(mu) -> bool:
     Expected: ``fuzzy_linear(distance, FAULT_LOW_M, FAULT_HIGH_M)`` — 1 on a fault, 0 at
     1.5 km and beyond — with ``distance_to_lines`` of the sample's faults.
     """
-    from geo.targets.prospectivity import fuzzy_linear
+    from geo.prospectivity import fuzzy_linear
 
     name = "fault membership"
     if mu is None:
@@ -197,10 +197,10 @@ def check_membership(mu) -> bool:
 def check_gamma(answer, mu_a, mu_b, gamma: float = GAMMA) -> bool:
     """Check a fuzzy gamma of two membership layers computed by hand.
 
-    Expected: :func:`geo.targets.prospectivity.fuzzy_gamma` of ``[mu_a, mu_b]`` with
+    Expected: :func:`geo.prospectivity.fuzzy_gamma` of ``[mu_a, mu_b]`` with
     ``gamma``: FAS^γ · FAP^(1−γ), FAS = 1 − (1 − a)(1 − b), FAP = a · b.
     """
-    from geo.targets.prospectivity import fuzzy_gamma, fuzzy_product, fuzzy_sum
+    from geo.prospectivity import fuzzy_gamma, fuzzy_product, fuzzy_sum
 
     name = f"fuzzy gamma (γ = {gamma:g})"
     if answer is None:
@@ -230,8 +230,8 @@ def check_gamma(answer, mu_a, mu_b, gamma: float = GAMMA) -> bool:
 
 
 def expected_weights() -> dict:
-    """:func:`geo.targets.prospectivity.wofe_weights` of the lesson's fault pattern."""
-    from geo.targets.prospectivity import wofe_weights
+    """:func:`geo.prospectivity.wofe_weights` of the lesson's fault pattern."""
+    from geo.prospectivity import wofe_weights
 
     pattern = _array(fault_distance()) <= FAULT_BUFFER_M
     return wofe_weights(pattern, occurrence_cells())
@@ -240,7 +240,7 @@ def expected_weights() -> dict:
 def check_weights(w_plus, w_minus) -> bool:
     """Check W⁺ and W⁻ of the pattern "within 500 m of a fault", computed from counts.
 
-    Expected: :func:`geo.targets.prospectivity.wofe_weights` over the whole grid, one
+    Expected: :func:`geo.prospectivity.wofe_weights` over the whole grid, one
     unit cell per pixel, the occurrences as deposit cells.
     """
     wp, wm = _number(w_plus, "W+"), _number(w_minus, "W−")
@@ -268,11 +268,11 @@ def check_weights(w_plus, w_minus) -> bool:
 def check_auc(auc, score) -> bool:
     """Check the area under the success-rate curve of ``score`` against the occurrences.
 
-    Expected: :func:`geo.targets.prospectivity.curve_auc` of
-    :func:`geo.targets.prospectivity.success_rate_curve` (cells ranked best first; NaN
+    Expected: :func:`geo.prospectivity.curve_auc` of
+    :func:`geo.prospectivity.success_rate_curve` (cells ranked best first; NaN
     cells left out).
     """
-    from geo.targets.prospectivity import curve_auc, success_rate_curve
+    from geo.prospectivity import curve_auc, success_rate_curve
 
     value = _number(auc, "success-rate AUC")
     area, found = success_rate_curve(score, occurrence_cells(score))

@@ -1,7 +1,7 @@
 """Evidence layers → one prospectivity score, chunk by chunk, and why each target scores.
 
 The pieces a prospectivity stage needs on top of the kernels in
-:mod:`geo.targets.prospectivity`:
+:mod:`geo.prospectivity`:
 
 - :class:`Membership`: a fuzzy membership function (linear, large, small, gaussian,
   categories or identity) applied lazily to a (dask-backed) evidence layer;
@@ -19,7 +19,7 @@ The pieces a prospectivity stage needs on top of the kernels in
   same "what if this evidence were ordinary here" question asked of the model.
 
 References: Bonham-Carter (1994) ch. 9; Carranza (2008) ch. 7 (see
-:mod:`geo.targets.prospectivity`).
+:mod:`geo.prospectivity`).
 """
 
 from __future__ import annotations
@@ -34,8 +34,7 @@ import pandas as pd
 import xarray as xr
 
 from geo.errors import InvalidParameterError
-from geo.targets._windows import polygon_window, read_windows_many
-from geo.targets.prospectivity import (
+from geo.prospectivity import (
     DEPOSIT_ADJUSTMENT,
     fuzzy_and,
     fuzzy_gamma,
@@ -50,6 +49,7 @@ from geo.targets.prospectivity import (
     wofe_generalise,
     wofe_weights,
 )
+from geo.targets._windows import polygon_window, read_windows_many
 
 __all__ = [
     "KNOWLEDGE_METHODS",
@@ -361,7 +361,7 @@ class WofeModel:
 
         1/n is the variance of the prior logit from n training deposits, Σ var W that of
         the weights used at the cell, as in ArcSDM and EIS Toolkit
-        (:func:`geo.targets.prospectivity.wofe_posterior`).
+        (:func:`geo.prospectivity.wofe_posterior`).
         """
         logit, var = self.logit(values)
         p = 1.0 / (1.0 + np.exp(-logit))
@@ -448,7 +448,7 @@ def fit_wofe(
     Notes
     -----
     A class or pattern that holds every deposit is weighted with
-    ``d_b = d_s − 0.99`` (:data:`geo.targets.prospectivity.DEPOSIT_ADJUSTMENT`), as in
+    ``d_b = d_s − 0.99`` (:data:`geo.prospectivity.DEPOSIT_ADJUSTMENT`), as in
     ArcSDM and EIS Toolkit; ``weights[name]["adjusted"]`` and the ``adjusted`` column of
     ``tables[name]`` record it, and :meth:`WofeModel.combination` lists the layers in
     its ``deposit_adjustment`` info.

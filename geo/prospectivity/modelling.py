@@ -46,7 +46,8 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from geo.errors import GeoWarning, GridMismatchError, InvalidParameterError
-from geo.targets.prospectivity import _cells, _check_grid, _mask, _values, _wrap, curve_auc
+from geo.prospectivity._arrays import _cells, _check_grid, _mask, _values, _wrap
+from geo.prospectivity.curves import curve_auc
 
 __all__ = [
     "HoldoutResult",
@@ -655,10 +656,10 @@ def holdout_prediction_rate(
     map, and its ``area_rank`` is the middle of it, ``(g + t/2) / N``: the fraction of the
     area ranked above it, counting half of the ties (0 = best, 1 = worst). The
     prediction-rate curve is the mean, over held-out deposits, of their capture: 0 before
-    the interval, 1 after it, linear inside, as :func:`~geo.targets.prospectivity.success_rate_curve`
+    the interval, 1 after it, linear inside, as :func:`~geo.prospectivity.success_rate_curve`
     does for a group of ties. It is thus the prediction-rate curve of the pooled hold-outs:
     with a model that ignores its training set it equals the success-rate curve. Its
-    AUC (:func:`~geo.targets.prospectivity.curve_auc`) is 1 − mean(area_rank).
+    AUC (:func:`~geo.prospectivity.curve_auc`) is 1 − mean(area_rank).
 
     Parameters
     ----------

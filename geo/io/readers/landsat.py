@@ -39,7 +39,7 @@ from geo.io._raster import (
     probe,
     scale_values,
 )
-from geo.io.mtl import Mtl, parse_mtl
+from geo.io.readers.mtl import Mtl, parse_mtl
 from geo.io.scene import Scene
 from geo.sensors import (
     LANDSAT_C2_L2_REFLECTANCE_ADD,

@@ -3,14 +3,14 @@
 The evaluation of a prospectivity map (success-rate curve, area capture, ROC-AUC) and the
 typical value of each evidence layer (its median) need every pixel of the study area, but
 not all at once. These functions read the raster a strip of rows at a time and give the
-same numbers as the in-memory functions of :mod:`geo.targets.prospectivity` and
+same numbers as the in-memory functions of :mod:`geo.prospectivity` and
 :func:`numpy.median` (asserted in the tests):
 
 * the success-rate curve only changes slope at the scores of deposit cells, so counting,
   strip by strip, how many cells score above and at each deposit's score gives every vertex
   where the curve bends (the curve is flat in between);
 * ROC-AUC draws its background cells with the same generator call as
-  :func:`~geo.targets.prospectivity.roc_auc` (positions in the row-major order of the
+  :func:`~geo.prospectivity.roc_auc` (positions in the row-major order of the
   background cells), then collects their values in a second pass;
 * the median is found by a coarse histogram, then the exact order statistic among the
   values of the one bin that holds it.
@@ -27,7 +27,7 @@ import numpy as np
 import xarray as xr
 
 from geo.errors import InvalidParameterError
-from geo.targets.prospectivity import draw_positions
+from geo.prospectivity import draw_positions
 
 __all__ = ["ScoreEvaluation", "evaluate_score", "streaming_median"]
 
@@ -91,10 +91,10 @@ def evaluate_score(
 ) -> ScoreEvaluation:
     """Success-rate curve and ROC-AUC sample of ``score`` (dask or numpy backed), by strips.
 
-    Gives exactly :func:`~geo.targets.prospectivity.success_rate_curve` (the same
+    Gives exactly :func:`~geo.prospectivity.success_rate_curve` (the same
     vertices where the curve bends; collinear vertices in between are left out, which
     changes neither its area nor any point read from it) and the same background draw as
-    :func:`~geo.targets.prospectivity.roc_auc`.
+    :func:`~geo.prospectivity.roc_auc`.
 
     Parameters
     ----------
