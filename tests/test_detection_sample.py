@@ -123,8 +123,8 @@ def test_crosta_composite_and_kmeans_exploration_layers(run_dir):
 
 
 def test_classifier_is_seeded_for_reproducible_runs():
-    from geo.pipeline.runner import _estimator
     from geo.pipeline.spec import Estimator
+    from geo.pipeline.stages.classifier import build_pipeline_estimator as _estimator
 
     est = _estimator(
         Estimator.model_validate({"class": "sklearn.ensemble.RandomForestClassifier"}), 7

@@ -48,7 +48,8 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -208,6 +209,19 @@ def _clean_stale(out: Path) -> list[str]:
     return removed
 
 
+@contextmanager
+def _batch_folder(out: Path) -> Iterator[None]:
+    """Hold the batch folder's lock; check it again, create it, remove a killed batch's leftovers."""
+    with output_lock(out):
+        _check_batch_folder(out)  # again, now that no other geo process can change it
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "scenes").mkdir(exist_ok=True)
+        removed = _clean_stale(out)
+        if removed:
+            _event("stale_removed", paths=removed)
+        yield
+
+
 def _check_batch_folder(out: Path) -> None:
     """Refuse to write a batch into a folder that holds anything but a geo batch."""
     if out.is_symlink() or (out.exists() and not out.is_dir()):
@@ -291,6 +305,28 @@ def _run_scene(
 # --------------------------------------------------------------------------- run_batch
 
 
+def _check_arguments(scenes, overlap: str, workers, threads) -> list[str]:
+    """Check the batch's arguments; return the scenes' output folder names."""
+    if overlap not in OVERLAP_RULES:
+        raise InvalidParameterError(
+            f"overlap {overlap!r} is not a rule; choose one of {', '.join(OVERLAP_RULES)}."
+        )
+    scenes = [Path(s) for s in scenes]
+    if not scenes:
+        raise InvalidParameterError("No scenes given: name at least one scene product.")
+    names = [_scene_name(s) for s in scenes]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise InvalidParameterError(
+            f"Several scenes share the name {', '.join(dupes)} (the folder or file stem names "
+            "each scene's output folder); rename or link them so each name is unique."
+        )
+    for value, what in ((workers, "workers"), (threads, "threads")):
+        if value is not None and value < 1:
+            raise InvalidParameterError(f"{what} must be at least 1; got {value}.")
+    return names
+
+
 def run_batch(
     spec: PipelineSpec,
     scenes: Sequence[str | Path],
@@ -358,23 +394,8 @@ def run_batch(
     SceneFailedError
         ``fail_fast`` and a scene failed (the batch report is written first).
     """
-    if overlap not in OVERLAP_RULES:
-        raise InvalidParameterError(
-            f"overlap {overlap!r} is not a rule; choose one of {', '.join(OVERLAP_RULES)}."
-        )
+    names = _check_arguments(scenes, overlap, workers, threads)
     scenes = [Path(s) for s in scenes]
-    if not scenes:
-        raise InvalidParameterError("No scenes given: name at least one scene product.")
-    names = [_scene_name(s) for s in scenes]
-    dupes = sorted({n for n in names if names.count(n) > 1})
-    if dupes:
-        raise InvalidParameterError(
-            f"Several scenes share the name {', '.join(dupes)} (the folder or file stem names "
-            "each scene's output folder); rename or link them so each name is unique."
-        )
-    for value, what in ((workers, "workers"), (threads, "threads")):
-        if value is not None and value < 1:
-            raise InvalidParameterError(f"{what} must be at least 1; got {value}.")
     if not field_exports:
         spec = spec.model_copy(update={"export": spec.export.model_copy(update={"formats": []})})
     out = Path(out)
@@ -382,29 +403,11 @@ def run_batch(
     if lic_path is not None and not lic_path.is_file():
         raise InputNotFoundError(f"{lic_path}: licence file not found.")
     _check_batch_folder(out)
-
-    with output_lock(out):
-        _check_batch_folder(out)  # again, now that no other geo process can change it
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "scenes").mkdir(exist_ok=True)
-        removed = _clean_stale(out)
-        if removed:
-            _event("stale_removed", paths=removed)
+    with _batch_folder(out):
         return _batch(
-            spec,
-            scenes,
-            names,
-            out,
-            lic_path,
-            scheduler,
-            workers,
-            threads,
-            memory_limit,
-            fail_fast,
-            overlap,
-            quiet,
-            pipeline_file,
-        )
+            spec, scenes, names, out, lic_path, scheduler, workers, threads, memory_limit,
+            fail_fast, overlap, quiet, pipeline_file,
+        )  # fmt: skip
 
 
 def _batch(
@@ -413,8 +416,6 @@ def _batch(
 ) -> BatchResult:  # fmt: skip
     started = _now()
     n = len(scenes)
-    spec_json = _spec_json(spec)
-    lic_sha = file_sha256(lic_path) if lic_path is not None else None
     records = [
         {
             "scene": name,
@@ -424,7 +425,6 @@ def _batch(
         }
         for name, path in zip(names, scenes, strict=True)
     ]
-    done = 0
     # a batch.json from the start: a batch killed midway is still recognisably geo's
     _write_text(
         out / "batch.json",
@@ -441,39 +441,9 @@ def _batch(
         )
         + "\n",
     )
-
-    def report_line(rec: dict) -> None:
-        nonlocal done
-        done += 1
-        if rec["status"] == "ok":
-            text = f"ok {rec['seconds']:.1f} s, {rec['targets']} targets"
-            if rec.get("note"):
-                text += f" ({rec['note']})"
-        elif rec["status"] == "skipped":
-            text = f"skipped (up to date, {rec.get('targets', '?')} targets)"
-        else:
-            text = f"FAILED at {rec['stage']}: {rec['error']}"
-        if not quiet:
-            print(f"[{done}/{n}] {rec['scene']} {text}", flush=True)
-        _event("scene_finished", index=done, total=n, **rec)
-
+    report_line = _reporter(n, quiet)
     _event("batch_started", pipeline=spec.name, scenes=n, out=str(out))
-    todo = []
-    for rec, path in zip(records, scenes, strict=True):
-        t0 = time.perf_counter()
-        folder = Path(rec["out_dir"])
-        if _up_to_date(folder, path, spec, spec_json, lic_sha):
-            manifest = json.loads((folder / "manifest.json").read_text())
-            rec.update(
-                status="skipped",
-                seconds=round(time.perf_counter() - t0, 2),
-                targets=manifest.get("targets", {}).get("count"),
-                scene_id=manifest.get("scene", {}).get("scene_id"),
-            )
-            report_line(rec)
-        else:
-            todo.append((rec, path))
-
+    todo = _not_up_to_date(spec, records, scenes, lic_path, report_line)
     cluster_info = {"scheduler": None, "workers": 0, "threads_per_worker": None}
     failure = None
     if todo:
@@ -514,6 +484,50 @@ def _batch(
             stage=failure["stage"],
         )
     return BatchResult(out, records, merged, zones, summary, report)
+
+
+def _reporter(n: int, quiet: bool):
+    """Return ``report_line(record)``: one line per finished scene (and a JSON event)."""
+    done = 0
+
+    def report_line(rec: dict) -> None:
+        nonlocal done
+        done += 1
+        if rec["status"] == "ok":
+            text = f"ok {rec['seconds']:.1f} s, {rec['targets']} targets"
+            if rec.get("note"):
+                text += f" ({rec['note']})"
+        elif rec["status"] == "skipped":
+            text = f"skipped (up to date, {rec.get('targets', '?')} targets)"
+        else:
+            text = f"FAILED at {rec['stage']}: {rec['error']}"
+        if not quiet:
+            print(f"[{done}/{n}] {rec['scene']} {text}", flush=True)
+        _event("scene_finished", index=done, total=n, **rec)
+
+    return report_line
+
+
+def _not_up_to_date(spec, records, scenes, lic_path, report_line) -> list:
+    """Mark the scenes whose folder is up to date as skipped; return the others to run."""
+    spec_json = _spec_json(spec)
+    lic_sha = file_sha256(lic_path) if lic_path is not None else None
+    todo = []
+    for rec, path in zip(records, scenes, strict=True):
+        t0 = time.perf_counter()
+        folder = Path(rec["out_dir"])
+        if _up_to_date(folder, path, spec, spec_json, lic_sha):
+            manifest = json.loads((folder / "manifest.json").read_text())
+            rec.update(
+                status="skipped",
+                seconds=round(time.perf_counter() - t0, 2),
+                targets=manifest.get("targets", {}).get("count"),
+                scene_id=manifest.get("scene", {}).get("scene_id"),
+            )
+            report_line(rec)
+        else:
+            todo.append((rec, path))
+    return todo
 
 
 def _run_on_cluster(
@@ -623,12 +637,53 @@ def _local_cluster(n_workers: int, threads: int, memory_limit=None, *, quiet: bo
 
 
 def _merge(spec, records, out: Path, lic_path, overlap):
-    """Merge the successful scenes' targets; write ``OUT/targets.gpkg`` and the CSVs."""
-    from geo.io.vector import read_licences
-    from geo.targets.columns import PROSPECT_COLUMNS, TARGET_COLUMNS
-    from geo.targets.licences import assign_licences, licence_context, summarise_licences
-    from geo.targets.rank import locate_targets, rank_targets
+    """Merge the successful scenes' targets; write ``OUT/targets.gpkg`` and the CSVs.
 
+    The merged targets are ranked over the whole area by the ranking of a run
+    (:func:`geo.pipeline.stages.targets.rank_with_licences`): licences re-joined, ranks,
+    coordinates, licence context and straddle flags recomputed.
+    """
+    from geo.pipeline.stages.ingest import licence_input
+    from geo.pipeline.stages.targets import rank_with_licences
+    from geo.targets.columns import PROSPECT_COLUMNS, TARGET_COLUMNS
+    from geo.targets.licences import summarise_licences
+
+    targets, zones, order = _read_scene_outputs(records)
+    if targets is None:
+        return None, None, None, {"count": 0, "crs": None, "scenes": []}
+    crs = targets.crs
+    merged = _merge_overlapping(
+        targets, spec.targets.merge_distance_m, overlap, order, spec.targets.straddle == "split"
+    )
+    _, licences, _ = licence_input(spec, lic_path, crs)
+    ranked = rank_with_licences(
+        merged.drop(columns=["rank", "target_id"]),
+        licences,
+        straddle=spec.targets.straddle,
+        on_date=dt.date.today().isoformat(),
+    )
+    ranked["split_with"] = _remap_split_with(ranked)
+    extra = [c for c in PROSPECT_COLUMNS if c in ranked]
+    extra += [c for c in ranked.columns if c.startswith(("mean_", "contrib_")) and c in ranked]
+    columns = [*TARGET_COLUMNS, *extra, "scene_ids", "n_scenes", "source_targets"]
+    ranked = ranked[[c for c in columns if c in ranked] + ["geometry"]]
+    summary = summarise_licences(licences, ranked, zones) if licences is not None else None
+    _write_merged(out, ranked, zones, summary)
+    info = {
+        "count": len(ranked),
+        "crs": str(crs),
+        "epsg": crs.to_epsg(),
+        "scenes": order,
+        "from_several_scenes": int((ranked["n_scenes"] > 1).sum()),
+    }
+    return ranked, zones, summary, info
+
+
+def _read_scene_outputs(records):
+    """Targets (with ``_scene``) and zones (with ``scene``) of the successful scenes.
+
+    All in the CRS of the first scene with outputs; ``(None, None, [])`` when none has.
+    """
     frames, zone_frames, crs, order = [], [], None, []
     for rec in records:
         if rec["status"] not in _STATUS_OK:
@@ -646,55 +701,12 @@ def _merge(spec, records, out: Path, lic_path, overlap):
         frames.append(t)
         zone_frames.append(z)
     if crs is None:
-        return None, None, None, {"count": 0, "crs": None, "scenes": []}
+        return None, None, order
     targets = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), geometry="geometry", crs=crs)
     zones = gpd.GeoDataFrame(
         pd.concat(zone_frames, ignore_index=True), geometry="geometry", crs=crs
     )
-    merged = _merge_overlapping(
-        targets, spec.targets.merge_distance_m, overlap, order, spec.targets.straddle == "split"
-    )
-    licences = None
-    if lic_path is not None:
-        opts = spec.inputs.licences
-        licences, _ = read_licences(
-            lic_path,
-            layer=opts.layer if opts else None,
-            fields=opts.fields if opts else None,
-            encoding=opts.encoding if opts else None,
-            to_crs=crs,
-        )
-        merged = assign_licences(merged, licences)
-    else:
-        for column in ("licence_id", "holder", "licence_status", "licence_expiry"):
-            merged[column] = pd.array([None] * len(merged), dtype="object")
-        merged["licence_overlap_pct"] = 0.0
-        merged["straddles_boundary"] = False
-    ranked = locate_targets(rank_targets(merged.drop(columns=["rank", "target_id"])))
-    ranked = licence_context(ranked, on_date=dt.date.today().isoformat())
-    if spec.targets.straddle == "flag" and len(ranked):
-        ranked["flags"] = [
-            ",".join(
-                [p for p in str(f or "").split(",") if p and p != "straddles_licence_boundary"]
-                + (["straddles_licence_boundary"] if s else [])
-            )
-            for f, s in zip(ranked["flags"], ranked["straddles_boundary"], strict=True)
-        ]
-    ranked["split_with"] = _remap_split_with(ranked)
-    extra = [c for c in PROSPECT_COLUMNS if c in ranked]
-    extra += [c for c in ranked.columns if c.startswith(("mean_", "contrib_")) and c in ranked]
-    columns = [*TARGET_COLUMNS, *extra, "scene_ids", "n_scenes", "source_targets"]
-    ranked = ranked[[c for c in columns if c in ranked] + ["geometry"]]
-    summary = summarise_licences(licences, ranked, zones) if licences is not None else None
-    _write_merged(out, ranked, zones, summary)
-    info = {
-        "count": len(ranked),
-        "crs": str(crs),
-        "epsg": crs.to_epsg(),
-        "scenes": order,
-        "from_several_scenes": int((ranked["n_scenes"] > 1).sum()),
-    }
-    return ranked, zones, summary, info
+    return targets, zones, order
 
 
 def _pick(members: pd.DataFrame, overlap: str) -> int:

@@ -79,42 +79,66 @@ def export_run(
             "folder `geo run` wrote."
         )
     layers = _layers(run_dir)
-    targets = layers["targets"]
-    licences = layers.get("licences")
-    zones = layers.get("zones")
-    occurrences = layers.get("occurrences")
-    exports = run_dir / "exports"
+    title = _title(run_dir)  # (an unreadable manifest stops the export before any write)
     written: dict[str, list[Path]] = {}
-    title = _title(run_dir)
-
     if "qgis" in formats:
-        from geo.export.qgis import style_run_geopackage, write_raster_styles
-
-        gpkg = run_dir / "targets.gpkg"
-        staged = gpkg.with_name(f".{gpkg.stem}.{uuid.uuid4().hex[:8]}.partial.gpkg")
-        try:
-            shutil.copyfile(gpkg, staged)
-            style_run_geopackage(staged)
-            os.replace(staged, gpkg)
-        finally:
-            staged.unlink(missing_ok=True)
-        written["qgis"] = [gpkg]
-        if (run_dir / "rasters").is_dir():
-            written["qgis"] += list(write_raster_styles(run_dir / "rasters"))
+        written["qgis"] = _qgis(run_dir)
     release_memory()  # each format's temporaries are freed before the next one's
+    written.update(_google_earth(run_dir, formats, layers, title))
+    # the zones (the largest layer: every alteration outline) serve only Google Earth
+    layers.pop("zones", None)
+    release_memory()
+    written.update(_field_files(run_dir / "exports", formats, layers, route_top))
+    release_memory()
+    if "html" in formats or "pdf" in formats:
+        from geo.export.report import write_report
+
+        paths = write_report(
+            run_dir,
+            html_path=run_dir / "report.html" if "html" in formats else False,
+            pdf_path=run_dir / "report.pdf" if "pdf" in formats else False,
+            top=top,
+            layers=layers,
+        )
+        for key, path in paths.items():
+            written.setdefault(key, []).append(path)
+    return {
+        fmt: [str(Path(p).relative_to(run_dir)) for p in paths] for fmt, paths in written.items()
+    }
+
+
+def _qgis(run_dir: Path) -> list[Path]:
+    """QGIS styles inside ``targets.gpkg`` (staged copy, moved into place) and beside rasters."""
+    from geo.export.qgis import style_run_geopackage, write_raster_styles
+
+    gpkg = run_dir / "targets.gpkg"
+    staged = gpkg.with_name(f".{gpkg.stem}.{uuid.uuid4().hex[:8]}.partial.gpkg")
+    try:
+        shutil.copyfile(gpkg, staged)
+        style_run_geopackage(staged)
+        os.replace(staged, gpkg)
+    finally:
+        staged.unlink(missing_ok=True)
+    written = [gpkg]
+    if (run_dir / "rasters").is_dir():
+        written += list(write_raster_styles(run_dir / "rasters"))
+    return written
+
+
+def _google_earth(run_dir: Path, formats, layers: dict, title: str) -> dict[str, list[Path]]:
+    """``kml`` and ``kmz`` (the latter with the true-colour scene as a ground overlay)."""
+    exports = run_dir / "exports"
+    common = {
+        "licences": layers.get("licences"),
+        "zones": layers.get("zones"),
+        "occurrences": layers.get("occurrences"),
+        "title": title,
+    }
+    written: dict[str, list[Path]] = {}
     if "kml" in formats:
         from geo.export.kml import write_kml
 
-        written["kml"] = [
-            write_kml(
-                exports / "targets.kml",
-                targets,
-                licences=licences,
-                zones=zones,
-                occurrences=occurrences,
-                title=title,
-            )
-        ]
+        written["kml"] = [write_kml(exports / "targets.kml", layers["targets"], **common)]
     release_memory()
     if "kmz" in formats:
         from geo.export.kml import overlay_from_true_colour, write_kmz
@@ -122,20 +146,15 @@ def export_run(
         picture = run_dir / "rasters" / "true_colour.tif"
         overlay = overlay_from_true_colour(picture) if picture.is_file() else None
         written["kmz"] = [
-            write_kmz(
-                exports / "targets.kmz",
-                targets,
-                licences=licences,
-                zones=zones,
-                occurrences=occurrences,
-                overlay=overlay,
-                title=title,
-            )
+            write_kmz(exports / "targets.kmz", layers["targets"], overlay=overlay, **common)
         ]
-    # the zones (the largest layer: every alteration outline) serve only Google Earth
-    layers.pop("zones", None)
-    del zones
-    release_memory()
+    return written
+
+
+def _field_files(exports: Path, formats, layers: dict, route_top: int) -> dict[str, list[Path]]:
+    """``gpx``, ``geojson``, ``shp`` and ``csv``: the targets for GPS units and GIS."""
+    targets, licences = layers["targets"], layers.get("licences")
+    written: dict[str, list[Path]] = {}
     if "gpx" in formats:
         from geo.export.gpx import write_gpx
 
@@ -161,22 +180,7 @@ def export_run(
         from geo.export.tables import write_field_csv
 
         written["csv"] = [write_field_csv(targets, exports / "targets_field.csv")]
-    release_memory()
-    if "html" in formats or "pdf" in formats:
-        from geo.export.report import write_report
-
-        paths = write_report(
-            run_dir,
-            html_path=run_dir / "report.html" if "html" in formats else False,
-            pdf_path=run_dir / "report.pdf" if "pdf" in formats else False,
-            top=top,
-            layers=layers,
-        )
-        for key, path in paths.items():
-            written.setdefault(key, []).append(path)
-    return {
-        fmt: [str(Path(p).relative_to(run_dir)) for p in paths] for fmt, paths in written.items()
-    }
+    return written
 
 
 def _points(targets: gpd.GeoDataFrame) -> gpd.GeoDataFrame:

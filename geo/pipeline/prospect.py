@@ -302,86 +302,10 @@ def run_prospectivity(
     in_study = (reasons & fill_bit) == 0  # lazy, for the layers written chunk by chunk
     study = in_study.compute()  # in memory (bool), for the statistics
     pixel_m = abs(float(reasons.rio.resolution()[0]))
-    values, infos, written = {}, {}, set()
-    inputs: dict[str, xr.DataArray] = {}
-    structures = {}
-    for name, ev in spec.evidence.items():
-        da, info, codes, lines = _evidence_values(name, ev, template, rasters, chunk)
-        if lines is not None:
-            structures[(str(ev.vector), ev.vector_layer)] = lines.assign(
-                source=Path(str(ev.vector)).name
-            )
-        if not da.chunks:  # a computed grid (distance, density...): transform it chunk by chunk
-            da = _chunked_view(da, chunk)
-        layers_out = {}
-        if ev.layer is None:
-            layers_out[f"evidence_{name}"] = RasterLayer(
-                da.where(in_study), description=f"evidence {name}: {ev.measure}"
-            )
-        membership = _membership(name, ev, codes)
-        if membership is not None:
-            info["membership"] = membership.describe()
-            layers_out[f"membership_{name}"] = RasterLayer(
-                membership.apply(da).where(in_study), description=f"membership of {name}"
-            )
-        # written now, one evidence layer at a time, so no two whole grids are held at once
-        write_rasters(layers_out, out_dir)
-        written.update(layers_out)
-        values[name] = None if layers_out else da
-        infos[name] = info
-        del da, layers_out
-        release_memory()
-    for name, ev in spec.evidence.items():
-        key = f"membership_{name}" if ev.membership is not None else f"evidence_{name}"
-        inputs[name] = (
-            open_run_layer(out_dir / f"{key}.tif", chunk) if key in written else values[name]
-        )
-        if not inputs[name].chunks:
-            inputs[name] = _chunked_view(inputs[name], chunk)
-
-    deposits = None
-    occ_info = None
-    if occurrences is not None:
-        gdf, occ_info = occurrences
-        deposits = points_to_mask(gdf, template).values.astype(bool) & study.values
-        occ_info = {**occ_info, "cells_in_study_area": int(deposits.sum())}
-        if deposits.sum() == 0:
-            raise InvalidParameterError(
-                f"{occ_info['file']}: none of the {len(gdf)} occurrences falls on the scene's "
-                "data area; check that the layer covers the scene."
-            )
-
+    inputs, infos, structures = _model_inputs(spec, template, in_study, rasters, out_dir, chunk)
+    deposits, occ_info = _deposits(occurrences, template, study)
     method = spec.prospectivity.method
-    data_driven = method not in KNOWLEDGE_METHODS
-    in_memory = (
-        {n: np.asarray(da.values, dtype="float64") for n, da in inputs.items()}
-        if data_driven
-        else None
-    )
-    if data_driven:
-        combination, extra = fit_combination(
-            spec, in_memory, study.values, deposits, pixel_m=pixel_m
-        )
-    else:
-        combination, extra = fit_combination(
-            spec, dict.fromkeys(inputs), study.values, None, pixel_m=pixel_m
-        )
-
-    if method == "wofe":
-        model = extra["model"]
-        patterns = model.patterns(in_memory)
-        if len(patterns) >= 2:
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always", GeoWarning)
-                table = conditional_independence(patterns, deposits, valid=study.values)
-            for w in caught:
-                notes.append(str(w.message))
-            combination.info["conditional_independence"] = table.round(6).to_dict("records")
-        combination.info["generalisation"] = {
-            n: t.round(6).replace({np.nan: None}).to_dict("records")
-            for n, t in model.tables.items()
-        }
-
+    combination, extra, in_memory = _combine(spec, inputs, study, deposits, pixel_m, notes)
     score = apply_combination(combination.kernel, inputs, name="prospectivity").where(in_study)
     out = {"prospectivity": RasterLayer(score, description=f"prospectivity ({method})")}
     if combination.std_kernel is not None:
@@ -413,6 +337,98 @@ def run_prospectivity(
     if deposits is not None:
         _evaluate(spec, result, in_memory, pixel_m, notes, extra)
     return result
+
+
+def _model_inputs(spec, template, in_study, rasters: Path, out_dir: Path, chunk: int):
+    """Every evidence layer on the scene grid as the model's input (membership or values).
+
+    Layers computed here (outside sources, memberships) are written to ``out_dir`` one at a
+    time and re-opened, so no two whole grids are held at once. Returns the inputs, the
+    evidence infos for the manifest and the line vectors (``structures``) by source.
+    """
+    values, infos, written = {}, {}, set()
+    structures = {}
+    for name, ev in spec.evidence.items():
+        da, info, codes, lines = _evidence_values(name, ev, template, rasters, chunk)
+        if lines is not None:
+            structures[(str(ev.vector), ev.vector_layer)] = lines.assign(
+                source=Path(str(ev.vector)).name
+            )
+        if not da.chunks:  # a computed grid (distance, density...): transform it chunk by chunk
+            da = _chunked_view(da, chunk)
+        layers_out = {}
+        if ev.layer is None:
+            layers_out[f"evidence_{name}"] = RasterLayer(
+                da.where(in_study), description=f"evidence {name}: {ev.measure}"
+            )
+        membership = _membership(name, ev, codes)
+        if membership is not None:
+            info["membership"] = membership.describe()
+            layers_out[f"membership_{name}"] = RasterLayer(
+                membership.apply(da).where(in_study), description=f"membership of {name}"
+            )
+        # written now, one evidence layer at a time, so no two whole grids are held at once
+        write_rasters(layers_out, out_dir)
+        written.update(layers_out)
+        values[name] = None if layers_out else da
+        infos[name] = info
+        del da, layers_out
+        release_memory()
+    inputs: dict[str, xr.DataArray] = {}
+    for name, ev in spec.evidence.items():
+        key = f"membership_{name}" if ev.membership is not None else f"evidence_{name}"
+        inputs[name] = (
+            open_run_layer(out_dir / f"{key}.tif", chunk) if key in written else values[name]
+        )
+        if not inputs[name].chunks:
+            inputs[name] = _chunked_view(inputs[name], chunk)
+    return inputs, infos, structures
+
+
+def _deposits(occurrences, template, study):
+    """Return the occurrence cells in the study area (None without occurrences) and their info."""
+    if occurrences is None:
+        return None, None
+    gdf, occ_info = occurrences
+    deposits = points_to_mask(gdf, template).values.astype(bool) & study.values
+    occ_info = {**occ_info, "cells_in_study_area": int(deposits.sum())}
+    if deposits.sum() == 0:
+        raise InvalidParameterError(
+            f"{occ_info['file']}: none of the {len(gdf)} occurrences falls on the scene's "
+            "data area; check that the layer covers the scene."
+        )
+    return deposits, occ_info
+
+
+def _combine(spec, inputs, study, deposits, pixel_m: float, notes: list[str]):
+    """Fit or build the combination; for weights of evidence, its independence tests.
+
+    Returns the combination, the fitting extras (the model) and the in-memory inputs of a
+    data-driven method (None for a knowledge-driven one).
+    """
+    method = spec.prospectivity.method
+    if method in KNOWLEDGE_METHODS:
+        combination, extra = fit_combination(
+            spec, dict.fromkeys(inputs), study.values, None, pixel_m=pixel_m
+        )
+        return combination, extra, None
+    in_memory = {n: np.asarray(da.values, dtype="float64") for n, da in inputs.items()}
+    combination, extra = fit_combination(spec, in_memory, study.values, deposits, pixel_m=pixel_m)
+    if method == "wofe":
+        model = extra["model"]
+        patterns = model.patterns(in_memory)
+        if len(patterns) >= 2:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", GeoWarning)
+                table = conditional_independence(patterns, deposits, valid=study.values)
+            for w in caught:
+                notes.append(str(w.message))
+            combination.info["conditional_independence"] = table.round(6).to_dict("records")
+        combination.info["generalisation"] = {
+            n: t.round(6).replace({np.nan: None}).to_dict("records")
+            for n, t in model.tables.items()
+        }
+    return combination, extra, in_memory
 
 
 def _evaluate(
@@ -462,71 +478,78 @@ def _evaluate(
     except InvalidParameterError as exc:
         notes.append(f"ROC-AUC not computed: {exc}")
     if fitted:
-        from geo.prospectivity.modelling import holdout_prediction_rate
-
-        fixed = {"folds": 0}
-        full_model = extras.get("model")
-
-        def fit_score(train):
-            train = np.asarray(train, bool)
-            try:
-                comb, _ = fit_combination(spec, in_memory, study, train, pixel_m=pixel_m)
-            except InvalidParameterError:
-                if p.method != "wofe":
-                    raise
-                # too few training deposits to choose a class: keep the classes chosen on all
-                # occurrences and refit only the weights on this fold's deposits
-                fixed["folds"] += 1
-                comb, _ = fit_combination(
-                    spec,
-                    in_memory,
-                    study,
-                    train,
-                    pixel_m=pixel_m,
-                    wofe_thresholds=dict(full_model.thresholds),
-                )
-            return np.where(study, comb.kernel(in_memory), np.nan)
-
-        out["holdout"] = {}
-        for scheme in ev.holdout:
-            n = int(deposits.sum())
-            if scheme == "leave_one_out" and n > ev.max_leave_one_out:
-                notes.append(
-                    f"leave-one-out skipped: {n} occurrences > evaluation.max_leave_one_out "
-                    f"({ev.max_leave_one_out}); blocked hold-outs still run"
-                )
-                continue
-            block_px = max(round(ev.block_size_m / pixel_m), 1)
-            try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", GeoWarning)
-                    res = holdout_prediction_rate(
-                        fit_score,
-                        deposits,
-                        valid=study,
-                        scheme=scheme,
-                        block_size_px=block_px if scheme == "blocks" else None,
-                        fractions=tuple(ev.fractions),
-                    )
-            except InvalidParameterError as exc:
-                notes.append(f"{scheme} hold-out not computed: {exc}")
-                continue
-            name = (
-                "leave-one-out" if scheme == "leave_one_out" else f"blocks of {ev.block_size_m:g} m"
-            )
-            result.curves[f"prediction rate, {name} hold-out"] = (
-                res.area_fraction,
-                res.deposit_fraction,
-            )
-            out["holdout"][scheme] = {
-                "folds": res.n_folds,
-                "auc": round(res.auc, 4),
-                "area_capture": {
-                    f"top_{round(f * 100)}pct": round(v, 4) for f, v in res.capture.items()
-                },
-                **({"block_size_m": ev.block_size_m} if scheme == "blocks" else {}),
-            }
-            if fixed["folds"]:
-                out["holdout"][scheme]["folds_with_classes_from_all_occurrences"] = fixed["folds"]
-                fixed["folds"] = 0
+        out["holdout"] = _holdouts(spec, result, in_memory, deposits, pixel_m, notes, extras)
     result.evaluation = out
+
+
+def _holdouts(spec, result: Prospect, in_memory, deposits, pixel_m, notes, extras) -> dict:
+    """Prediction-rate curves of the fitted method on held-out occurrences, per scheme."""
+    from geo.prospectivity.modelling import holdout_prediction_rate
+
+    p = spec.prospectivity
+    ev = p.evaluation
+    study = np.asarray(result.study.values, dtype=bool)
+    fixed = {"folds": 0}
+    full_model = extras.get("model")
+
+    def fit_score(train):
+        train = np.asarray(train, bool)
+        try:
+            comb, _ = fit_combination(spec, in_memory, study, train, pixel_m=pixel_m)
+        except InvalidParameterError:
+            if p.method != "wofe":
+                raise
+            # too few training deposits to choose a class: keep the classes chosen on all
+            # occurrences and refit only the weights on this fold's deposits
+            fixed["folds"] += 1
+            comb, _ = fit_combination(
+                spec,
+                in_memory,
+                study,
+                train,
+                pixel_m=pixel_m,
+                wofe_thresholds=dict(full_model.thresholds),
+            )
+        return np.where(study, comb.kernel(in_memory), np.nan)
+
+    out: dict = {}
+    for scheme in ev.holdout:
+        n = int(deposits.sum())
+        if scheme == "leave_one_out" and n > ev.max_leave_one_out:
+            notes.append(
+                f"leave-one-out skipped: {n} occurrences > evaluation.max_leave_one_out "
+                f"({ev.max_leave_one_out}); blocked hold-outs still run"
+            )
+            continue
+        block_px = max(round(ev.block_size_m / pixel_m), 1)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", GeoWarning)
+                res = holdout_prediction_rate(
+                    fit_score,
+                    deposits,
+                    valid=study,
+                    scheme=scheme,
+                    block_size_px=block_px if scheme == "blocks" else None,
+                    fractions=tuple(ev.fractions),
+                )
+        except InvalidParameterError as exc:
+            notes.append(f"{scheme} hold-out not computed: {exc}")
+            continue
+        name = "leave-one-out" if scheme == "leave_one_out" else f"blocks of {ev.block_size_m:g} m"
+        result.curves[f"prediction rate, {name} hold-out"] = (
+            res.area_fraction,
+            res.deposit_fraction,
+        )
+        out[scheme] = {
+            "folds": res.n_folds,
+            "auc": round(res.auc, 4),
+            "area_capture": {
+                f"top_{round(f * 100)}pct": round(v, 4) for f, v in res.capture.items()
+            },
+            **({"block_size_m": ev.block_size_m} if scheme == "blocks" else {}),
+        }
+        if fixed["folds"]:
+            out[scheme]["folds_with_classes_from_all_occurrences"] = fixed["folds"]
+            fixed["folds"] = 0
+    return out

@@ -96,33 +96,73 @@ class _Model(BaseModel):
 class SceneInput(_Model):
     """``inputs.scene``: the product (or ``--scene``), plus how to read it."""
 
-    path: Path | None = None
-    roles: list[str] | None = None
-    bands: dict[str, str] | None = None
-    resolution: Annotated[float, Field(gt=0)] | None = None
-    sensor: str | None = None
-    scale: float | None = None
-    offset: float | None = None
+    path: Path | None = Field(
+        default=None,
+        description="The scene product: a Landsat folder, `*_MTL.txt`, `*_MTL.json` or USGS "
+        "`.tar`; a Sentinel-2 `.SAFE` folder, `MTD_MSIL*.xml` or ESA `.zip`; an ASTER folder or "
+        "`.zip`; a STAC item `.json` with local assets; a folder of band files with a "
+        "`bands.yaml` sidecar; or a multi-band GeoTIFF. `--scene` overrides it.",
+    )
+    roles: list[str] | None = Field(
+        default=None,
+        description="Multi-band GeoTIFF: the band roles in band order "
+        "(`[blue, green, red, nir, swir1, swir2]`); overrides the file's band descriptions.",
+    )
+    bands: dict[str, str] | None = Field(
+        default=None,
+        description="One file per band, `{role: file}` (`{red: B4.tif, ...}`), relative to the "
+        "scene folder.",
+    )
+    resolution: Annotated[float, Field(gt=0)] | None = Field(
+        default=None,
+        description="Pixel size in metres of the analysis grid for products whose bands come at "
+        "several resolutions: Sentinel-2 (default 20), ASTER (default 30), STAC items.",
+    )
+    sensor: str | None = Field(
+        default=None,
+        description="Multi-band GeoTIFF or band files: the sensor (`landsat_oli`, `landsat_etm`, "
+        "`landsat_tm`, `sentinel2_msi`, `aster`), which chooses the catalogue formulas.",
+    )
+    scale: float | None = Field(
+        default=None,
+        description="Multi-band GeoTIFF or band files: reflectance = value x scale + offset "
+        "(overrides the file's own scale).",
+    )
+    offset: float | None = Field(
+        default=None, description="Multi-band GeoTIFF or band files: see `scale`."
+    )
 
 
 class LicenceInput(_Model):
     """``inputs.licences``: the licence layer and which columns identify a licence."""
 
-    path: Path
-    layer: str | None = None
-    fields: dict[Literal["licence_id", "holder", "status", "expiry"], str | None] = Field(
-        default_factory=dict
+    path: Path = Field(
+        description="Licence polygons in any vector format GDAL reads (GeoPackage, Shapefile, "
+        "GeoJSON...) and any CRS; reprojected explicitly to the scene's. `--licences` overrides it."
     )
-    #: Text encoding of the attribute table (e.g. ``cp1252``); by default the file's own,
-    #: falling back to cp1252 with a warning when its text is not valid in it.
-    encoding: str | None = None
+    layer: str | None = Field(
+        default=None, description="Layer name; required when the file holds several layers."
+    )
+    fields: dict[Literal["licence_id", "holder", "status", "expiry"], str | None] = Field(
+        default_factory=dict,
+        description="Which columns of the layer hold the licence number, holder, status and "
+        "expiry date (`{licence_id: licence_no, holder: holder_name}`); `holder` and `status` "
+        "may be null when the layer has no such column.",
+    )
+    encoding: str | None = Field(
+        default=None,
+        description="Text encoding of the attribute table (`cp1252`, `latin-1`...); by default "
+        "the file's own, falling back to cp1252 with a warning when its text is not valid in it.",
+    )
 
 
 class AoiInput(_Model):
     """``inputs.aoi``: polygons bounding the statistics (thresholds use only pixels inside)."""
 
-    path: Path
-    layer: str | None = None
+    path: Path = Field(description="Area-of-interest polygons, any CRS.")
+    layer: str | None = Field(
+        default=None, description="Layer name; required when the file holds several layers."
+    )
 
 
 class ExclusionInput(_Model):
@@ -132,10 +172,22 @@ class ExclusionInput(_Model):
     ``action: remove`` drops it from the ranking.
     """
 
-    path: Path
-    layer: str | None = None
-    name_column: str | None = None
-    action: Literal["flag", "remove"] = "flag"
+    path: Path = Field(
+        description="Exclusion polygons (protected areas, settlements, water bodies...), any CRS."
+    )
+    layer: str | None = Field(
+        default=None, description="Layer name; required when the file holds several layers."
+    )
+    name_column: str | None = Field(
+        default=None,
+        description="Column naming each zone in the `excluded:<name>` flag; by default "
+        "`<file stem>#<row>`.",
+    )
+    action: Literal["flag", "remove"] = Field(
+        default="flag",
+        description="`flag` keeps an intersecting target and adds `excluded:<name>` to its "
+        "`flags`; `remove` drops it from the ranking.",
+    )
 
 
 class OccurrenceInput(_Model):
@@ -145,30 +197,76 @@ class OccurrenceInput(_Model):
     method is evaluated against them (success-/prediction-rate curves).
     """
 
-    path: Path
-    layer: str | None = None
+    path: Path = Field(description="Known deposits and occurrences: points, any CRS.")
+    layer: str | None = Field(
+        default=None, description="Layer name; required when the file holds several layers."
+    )
 
 
 class Inputs(_Model):
-    """``inputs``."""
+    """``inputs``: the files a run reads (any CRS; each reprojected to the scene's explicitly)."""
 
-    scene: SceneInput | None = None
-    licences: LicenceInput | None = None
-    aoi: AoiInput | None = None
-    exclusions: ExclusionInput | None = None
-    occurrences: OccurrenceInput | None = None
+    scene: SceneInput | None = Field(
+        default=None, description="The scene product and how to read it (or `--scene`)."
+    )
+    licences: LicenceInput | None = Field(
+        default=None,
+        description="The licence layer (or `--licences`); without it no target has a licence.",
+    )
+    aoi: AoiInput | None = Field(
+        default=None,
+        description="Polygons bounding the statistics: thresholds use only pixels inside.",
+    )
+    exclusions: ExclusionInput | None = Field(
+        default=None, description="Areas where targets are flagged or removed."
+    )
+    occurrences: OccurrenceInput | None = Field(
+        default=None,
+        description="Known deposits and occurrences: fitted on by `wofe`, `logistic` and "
+        "`random_forest`; every prospectivity score is evaluated against them.",
+    )
 
 
 class Masks(_Model):
-    """``masks``: see :class:`geo.spectral.masks.MaskConfig`."""
+    """``masks``: which pixels are removed before any statistic.
 
-    qa: list[Literal[PRODUCT_RULES]] = list(_DEFAULT_MASKS.qa)  # type: ignore[valid-type]
-    saturation: bool = True
-    ndvi_max: float | None = 0.3
-    mndwi_max: float | None = 0.0
-    dark_albedo: float | None = 0.04
-    buffer_px: Annotated[int, Field(ge=0, le=50)] = 2
-    buffer_rules: list[Literal[_BUFFERABLE]] = list(_DEFAULT_MASKS.buffer_rules)  # type: ignore[valid-type]
+    Every removed pixel keeps the rules that removed it: bit *i* of ``rasters/mask_reasons.tif``
+    is rule *i* of :data:`geo.spectral.masks.MASK_RULES` (see
+    :class:`geo.spectral.masks.MaskConfig`).
+    """
+
+    qa: list[Literal[PRODUCT_RULES]] = Field(  # type: ignore[valid-type]
+        default=list(_DEFAULT_MASKS.qa),
+        description="Rules from the product's own QA that remove a pixel (Landsat QA_PIXEL and "
+        "QA_RADSAT bits, Sentinel-2 SCL classes). QA water joins the `water` rule whenever the "
+        "MNDWI rule is on.",
+    )
+    saturation: bool = Field(
+        default=True,
+        description="Remove pixels the product flags as saturated (Landsat QA_RADSAT, Sentinel-2 "
+        "SCL class 1).",
+    )
+    ndvi_max: float | None = Field(
+        default=0.3,
+        description="Remove vegetation: NDVI above this (typical 0.3-0.4); null turns the rule off.",
+    )
+    mndwi_max: float | None = Field(
+        default=0.0,
+        description="Remove water: MNDWI (Xu 2006) above this; null turns the rule off.",
+    )
+    dark_albedo: float | None = Field(
+        default=0.04,
+        description="Remove deep shadow: mean reflectance of the visible-to-SWIR bands below "
+        "this; null turns the rule off.",
+    )
+    buffer_px: Annotated[int, Field(ge=0, le=50)] = Field(
+        default=2,
+        description="Also remove pixels within this many pixels of one flagged by a rule in "
+        "`buffer_rules` (rule `buffer`): mixed edge pixels whose ratios mimic alteration.",
+    )
+    buffer_rules: list[Literal[_BUFFERABLE]] = Field(  # type: ignore[valid-type]
+        default=list(_DEFAULT_MASKS.buffer_rules), description="Rules whose pixels are buffered."
+    )
 
     def to_config(self) -> MaskConfig:
         """Return the domain-level mask configuration."""
@@ -184,29 +282,51 @@ class Masks(_Model):
 
 
 class Anomaly(_Model):
-    """One entry of ``anomalies``."""
+    """One entry of ``anomalies``: how one layer is thresholded over the valid pixels."""
 
-    method: Literal[METHODS] = "robust_z"  # type: ignore[valid-type]
-    k: Annotated[float, Field(gt=0)] = 3.0
-    percentile: Annotated[float, Field(gt=0, lt=100)] = 97.5
+    method: Literal[METHODS] = Field(  # type: ignore[valid-type]
+        default="robust_z",
+        description="`robust_z` (median + k x 1.4826 x MAD), `mean_std` (mean + k x sigma), "
+        "`percentile`, `otsu` (a cross-check: it assumes two comparable modes) or "
+        "`concentration_area` (C-A fractal, Cheng et al. 1994); on log(index) for catalogue ratios.",
+    )
+    k: Annotated[float, Field(gt=0)] = Field(
+        default=3.0, description="`robust_z`, `mean_std`: a pixel is anomalous where its z >= k."
+    )
+    percentile: Annotated[float, Field(gt=0, lt=100)] = Field(
+        default=97.5,
+        description="`percentile`: a pixel is anomalous where the index is at or above this "
+        "percentile of the valid pixels.",
+    )
 
 
 class Crosta(_Model):
     """``crosta``: feature-oriented PCA (Loughlin 1991) images added as evidence layers.
 
     Each target ``t`` adds a layer ``crosta_<t>`` (the selected component, signed so the
-    target is bright) that ``anomalies`` can threshold (use ``log: false`` semantics: the
-    runner never logs these).
+    target is bright) that ``anomalies`` can threshold (on the component itself, never its
+    logarithm).
     """
 
-    targets: list[Literal["iron_oxide", "hydroxyl"]] = ["iron_oxide", "hydroxyl"]
+    targets: list[Literal["iron_oxide", "hydroxyl"]] = Field(
+        default=["iron_oxide", "hydroxyl"],
+        description="Components to compute, each from its sensor's 4-band subset; each adds a "
+        "layer `crosta_<target>`, and `crosta_composite` (R = H, G = H+F, B = F) is written too.",
+    )
 
 
 class DirectedPair(_Model):
     """One directed PCA (Fraser & Green 1987): a mineral ratio and a vegetation ratio."""
 
-    mineral: Name
-    vegetation: Name = "vegetation_ratio"
+    mineral: Name = Field(
+        description="Index holding the mineral signal (e.g. `clay_hydroxyl`); listed under "
+        "`indices` or `custom_indices`."
+    )
+    vegetation: Name = Field(
+        default="vegetation_ratio",
+        description="Index holding the vegetation signal both ratios share (nir / red by "
+        "default); listed under `indices` or `custom_indices`.",
+    )
 
 
 class Sam(_Model):
@@ -216,9 +336,16 @@ class Sam(_Model):
     its angle threshold).
     """
 
-    groups: list[Name]
-    threshold: Annotated[float, Field(gt=0, lt=1.6)] = 0.10
-    thresholds: dict[Name, Annotated[float, Field(gt=0, lt=1.6)]] = Field(default_factory=dict)
+    groups: list[Name] = Field(
+        description="Mineral groups of the bundled library that become binary evidence layers "
+        "`sam_<group>`."
+    )
+    threshold: Annotated[float, Field(gt=0, lt=1.6)] = Field(
+        default=0.10, description="Largest spectral angle of a match, in radians."
+    )
+    thresholds: dict[Name, Annotated[float, Field(gt=0, lt=1.6)]] = Field(
+        default_factory=dict, description="Angle thresholds per group, overriding `threshold`."
+    )
 
 
 #: Parameters of an estimator when the pipeline file gives none.
@@ -236,8 +363,18 @@ class Estimator(_Model):
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
-    class_: str = Field("sklearn.ensemble.RandomForestClassifier", alias="class")
-    params: dict = Field(default_factory=dict)
+    class_: str = Field(
+        default="sklearn.ensemble.RandomForestClassifier",
+        alias="class",
+        description="A classifier on geo's allow-list, by class name (`RandomForestClassifier`) "
+        "or scikit-learn path (`sklearn.ensemble.RandomForestClassifier`).",
+    )
+    params: dict = Field(
+        default_factory=dict,
+        description="Keyword arguments of the estimator, checked against its own parameters as "
+        "plain values within geo's limits; a random forest gets `n_estimators: 200` when none "
+        "are given.",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -262,24 +399,53 @@ class Classifier(_Model):
     (predicted with probability ≥ ``min_probability``).
     """
 
-    training: Path
-    layer: str | None = None
-    label_column: str = "class"
-    estimator: Estimator = Field(default_factory=Estimator)
-    features: Literal["bands", "bands+indices"] = "bands+indices"
-    block_size_m: Annotated[float, Field(gt=0)] = 1500.0
-    folds: Annotated[int, Field(ge=2, le=20)] = 5
-    anomaly_classes: list[Name] = Field(default_factory=list)
-    min_probability: Annotated[float, Field(ge=0, le=1)] = 0.5
-    seed: int = 0
+    training: Path = Field(
+        description="Training polygons or points (any CRS) with a class label per geometry."
+    )
+    layer: str | None = Field(
+        default=None, description="Layer name; required when the file holds several layers."
+    )
+    label_column: str = Field(default="class", description="Column holding each geometry's class.")
+    estimator: Estimator = Field(
+        default_factory=Estimator, description="The scikit-learn classifier and its parameters."
+    )
+    features: Literal["bands", "bands+indices"] = Field(
+        default="bands+indices",
+        description="What the classifier sees: the reflectance bands, or the bands and every "
+        "index under `indices`.",
+    )
+    block_size_m: Annotated[float, Field(gt=0)] = Field(
+        default=1500.0,
+        description="Edge of the square blocks that group the training polygons for spatial "
+        "cross-validation (each polygon kept whole, in the block holding most of its pixels).",
+    )
+    folds: Annotated[int, Field(ge=2, le=20)] = Field(
+        default=5, description="Cross-validation folds (at most the number of blocks)."
+    )
+    anomaly_classes: list[Name] = Field(
+        default_factory=list,
+        description="Classes that become binary evidence layers `class_<name>`.",
+    )
+    min_probability: Annotated[float, Field(ge=0, le=1)] = Field(
+        default=0.5,
+        description="A pixel of an anomaly class counts only where its predicted probability "
+        "is at least this.",
+    )
+    seed: int = Field(
+        default=0, description="Random seed of the estimator and the folds: runs repeat exactly."
+    )
 
 
 class KMeans(_Model):
     """``kmeans``: unsupervised clusters of the valid pixels, for exploration (not evidence)."""
 
-    clusters: Annotated[int, Field(ge=2, le=254)] = 8
-    sample: Annotated[int, Field(ge=1000)] = 100_000
-    seed: int = 0
+    clusters: Annotated[int, Field(ge=2, le=254)] = Field(
+        default=8, description="Number of clusters."
+    )
+    sample: Annotated[int, Field(ge=1000)] = Field(
+        default=100_000, description="Valid pixels drawn at random to fit the clusters."
+    )
+    seed: int = Field(default=0, description="Random seed of the sample and the fit.")
 
 
 _DISTANCES = ("distance", "intersection_distance")
@@ -293,14 +459,39 @@ class MembershipSpec(_Model):
     See :class:`geo.prospectivity.combine.Membership`.
     """
 
-    function: Literal[MEMBERSHIP_FUNCTIONS]  # type: ignore[valid-type]
-    low: float | None = None
-    high: float | None = None
-    midpoint: Annotated[float, Field(gt=0)] | None = None
-    spread: Annotated[float, Field(gt=0)] | None = None
-    values: dict[str, Annotated[float, Field(ge=0, le=1)]] = Field(default_factory=dict)
-    default: Annotated[float, Field(ge=0, le=1)] = 0.0
-    missing: Annotated[float, Field(ge=0, le=1)] | None = None
+    function: Literal[MEMBERSHIP_FUNCTIONS] = Field(  # type: ignore[valid-type]
+        description="`identity` (values already in [0, 1], e.g. a probability or a 0/1 "
+        "anomaly), `linear` (0 at `low`, 1 at `high`), `large` / `small` (ArcGIS FuzzyLarge / "
+        "FuzzySmall with `midpoint` and `spread`), `gaussian` (`midpoint`, `spread`) or "
+        "`categories` (category -> membership in `values`)."
+    )
+    low: float | None = Field(
+        default=None,
+        description="`linear`: the value with membership 0 (`high` < `low` decreases, e.g. a "
+        "distance).",
+    )
+    high: float | None = Field(default=None, description="`linear`: the value with membership 1.")
+    midpoint: Annotated[float, Field(gt=0)] | None = Field(
+        default=None,
+        description="`large`, `small`, `gaussian`: the value with membership 0.5 (1 for "
+        "`gaussian`).",
+    )
+    spread: Annotated[float, Field(gt=0)] | None = Field(
+        default=None, description="`large`, `small`, `gaussian`: how fast the membership changes."
+    )
+    values: dict[str, Annotated[float, Field(ge=0, le=1)]] = Field(
+        default_factory=dict,
+        description="`categories`: membership per category (an attribute value of a vector, or "
+        "a class code of a raster).",
+    )
+    default: Annotated[float, Field(ge=0, le=1)] = Field(
+        default=0.0, description="`categories`: membership of the categories not in `values`."
+    )
+    missing: Annotated[float, Field(ge=0, le=1)] | None = Field(
+        default=None,
+        description="Membership of cells without evidence (e.g. 0.5 for 'unknown' under a "
+        "cloud); by default they stay no-data and leave the score undefined there.",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> MembershipSpec:
@@ -340,19 +531,54 @@ class EvidenceSpec(_Model):
     geology; any CRS, reprojected). ``measure`` says what is taken from it.
     """
 
-    layer: Name | None = None
-    raster: Path | None = None
-    vector: Path | None = None
-    vector_layer: str | None = None
-    band: int | str = 1
+    layer: Name | None = Field(
+        default=None,
+        description="A raster this run writes (`iron_oxide_z`, `clay_hydroxyl_anomaly`, "
+        "`crosta_hydroxyl`, `sam_angle`, `class_probability`...).",
+    )
+    raster: Path | None = Field(
+        default=None,
+        description="A GeoTIFF in any CRS (geophysics, a DEM, a geology raster of class "
+        "codes), warped to the scene grid with `resampling`.",
+    )
+    vector: Path | None = Field(
+        default=None,
+        description="A vector file in any CRS (faults, contacts, geology), reprojected to the "
+        "scene's.",
+    )
+    vector_layer: str | None = Field(default=None, description="Layer of `vector` to read.")
+    band: int | str = Field(
+        default=1,
+        description="Band of `raster` (a number), or for `layer: class_probability` the class "
+        "name.",
+    )
     measure: Literal[
         "value", "slope", "distance", "intersection_distance", "density", "category"
-    ] = "value"
-    radius_m: Annotated[float, Field(gt=0)] | None = None
-    column: str | None = None
-    resampling: Literal["nearest", "bilinear", "cubic", "average"] = "bilinear"
-    membership: MembershipSpec | None = None
-    favourable: Literal["high", "low"] | None = None
+    ] = Field(
+        default="value",
+        description="What is taken from the source: `value` or `slope` (degrees, of a DEM) "
+        "from a raster; `distance` (metres to the nearest feature), `intersection_distance` "
+        "(to the nearest crossing of two lines), `density` (line length per area within "
+        "`radius_m`, km/km2) or `category` (the attribute `column`) from a vector.",
+    )
+    radius_m: Annotated[float, Field(gt=0)] | None = Field(
+        default=None, description="`density`: search radius in metres."
+    )
+    column: str | None = Field(default=None, description="`category`: the attribute to rasterise.")
+    resampling: Literal["nearest", "bilinear", "cubic", "average"] = Field(
+        default="bilinear",
+        description="How `raster` is warped to the scene grid (`nearest` for class codes).",
+    )
+    membership: MembershipSpec | None = Field(
+        default=None,
+        description="How the values become a fuzzy membership in [0, 1]; without one the raw "
+        "values feed the model.",
+    )
+    favourable: Literal["high", "low"] | None = Field(
+        default=None,
+        description="Which end of the values is favourable when no membership says so; by "
+        "default `low` for distances without a membership, `high` otherwise.",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> EvidenceSpec:
@@ -415,17 +641,37 @@ def _is_number(text: str) -> bool:
 class Negatives(_Model):
     """``prospectivity.negatives``: non-deposit cells drawn outside a buffer of the deposits."""
 
-    buffer_m: Annotated[float, Field(ge=0)] = 1000.0
-    ratio: Annotated[float, Field(gt=0)] = 10.0
+    buffer_m: Annotated[float, Field(ge=0)] = Field(
+        default=1000.0,
+        description="Negatives are drawn only farther than this from every occurrence.",
+    )
+    ratio: Annotated[float, Field(gt=0)] = Field(
+        default=10.0, description="Negative cells drawn per occurrence cell."
+    )
 
 
 class Evaluation(_Model):
     """``prospectivity.evaluation``: how the score is tested against the occurrences."""
 
-    holdout: list[Literal["leave_one_out", "blocks"]] = ["leave_one_out", "blocks"]
-    block_size_m: Annotated[float, Field(gt=0)] = 3000.0
-    max_leave_one_out: Annotated[int, Field(ge=2)] = 50
-    fractions: list[Annotated[float, Field(gt=0, le=1)]] = [0.05, 0.10, 0.20]
+    holdout: list[Literal["leave_one_out", "blocks"]] = Field(
+        default=["leave_one_out", "blocks"],
+        description="Hold-out tests of the fitted methods: `leave_one_out` (each fold refits "
+        "without one occurrence) and `blocks` (spatial blocks of `block_size_m` held out in "
+        "turn).",
+    )
+    block_size_m: Annotated[float, Field(gt=0)] = Field(
+        default=3000.0, description="Edge of the square blocks of the `blocks` hold-out, in metres."
+    )
+    max_leave_one_out: Annotated[int, Field(ge=2)] = Field(
+        default=50,
+        description="Leave-one-out is skipped above this many occurrences (the blocked hold-out "
+        "still runs).",
+    )
+    fractions: list[Annotated[float, Field(gt=0, le=1)]] = Field(
+        default=[0.05, 0.10, 0.20],
+        description="Area fractions at which the share of occurrences captured by the best "
+        "part of the score is reported.",
+    )
 
 
 _DATA_METHODS = ("wofe", "logistic", "random_forest")
@@ -441,43 +687,109 @@ class Prospectivity(_Model):
     outside ``negatives.buffer_m`` of the occurrences).
     """
 
-    method: Literal[(*KNOWLEDGE_METHODS, *_DATA_METHODS)] = "fuzzy_gamma"  # type: ignore[valid-type]
-    gamma: Annotated[float, Field(ge=0, le=1)] = 0.75
-    weights: dict[Name, Annotated[float, Field(ge=0)]] = Field(default_factory=dict)
-    classes: Annotated[int, Field(ge=2, le=100)] = 10
-    min_studentised: Annotated[float, Field(ge=0)] = 2.0
-    negatives: Negatives = Negatives()
-    estimator_params: dict = Field(default_factory=dict)
-    seed: int = 0
-    evaluation: Evaluation = Evaluation()
+    method: Literal[(*KNOWLEDGE_METHODS, *_DATA_METHODS)] = Field(  # type: ignore[valid-type]
+        default="fuzzy_gamma",
+        description="How the evidence combines: `weighted`, `fuzzy_and`, `fuzzy_or`, "
+        "`fuzzy_product`, `fuzzy_sum`, `fuzzy_gamma` (knowledge-driven), or `wofe`, "
+        "`logistic`, `random_forest` (fitted on `inputs.occurrences`).",
+    )
+    gamma: Annotated[float, Field(ge=0, le=1)] = Field(
+        default=0.75, description="`fuzzy_gamma`: the score is FAS^gamma x FAP^(1-gamma)."
+    )
+    weights: dict[Name, Annotated[float, Field(ge=0)]] = Field(
+        default_factory=dict,
+        description="`weighted`: weight per evidence layer (layers not named weigh 1).",
+    )
+    classes: Annotated[int, Field(ge=2, le=100)] = Field(
+        default=10,
+        description="`wofe`: quantile classes a continuous layer is cut into before it is "
+        "generalised to a binary pattern at maximum contrast.",
+    )
+    min_studentised: Annotated[float, Field(ge=0)] = Field(
+        default=2.0, description="`wofe`: least studentised contrast of a pattern."
+    )
+    negatives: Negatives = Field(
+        default=Negatives(),
+        description="`logistic`, `random_forest`: how non-deposit cells are drawn.",
+    )
+    estimator_params: dict = Field(
+        default_factory=dict,
+        description="`logistic`, `random_forest`: estimator parameters, checked like "
+        "`classifier.estimator.params`.",
+    )
+    seed: int = Field(default=0, description="Random seed of the negatives and the fitted models.")
+    evaluation: Evaluation = Field(
+        default=Evaluation(), description="How the score is tested against the occurrences."
+    )
 
 
 class Zones(_Model):
-    """``zones``."""
+    """``zones``: anomaly rasters to alteration-zone polygons."""
 
-    min_area_ha: Annotated[float, Field(ge=0)] = 2.0
-    sieve_px: Annotated[int, Field(ge=0)] = 6
+    min_area_ha: Annotated[float, Field(ge=0)] = Field(
+        default=2.0, description="Zones smaller than this (hectares) are dropped."
+    )
+    sieve_px: Annotated[int, Field(ge=0)] = Field(
+        default=6,
+        description="Clumps of anomalous pixels (8-connected) smaller than this are removed "
+        "before vectorising, and holes that small filled; 0 or 1 turns the sieve off.",
+    )
 
 
 class Targets(_Model):
-    """``targets``: merging and scoring."""
+    """``targets``: where targets come from, how they are merged, scored and ranked."""
 
-    merge_distance_m: Annotated[float, Field(ge=0)] = 150.0
-    iron: list[Name] = ["iron_oxide"]
-    clay: list[Name] = ["clay_hydroxyl"]
-    weights: dict[Literal[COMPONENTS], Annotated[float, Field(ge=0)]] = {  # type: ignore[valid-type]
-        "iron_intensity": 0.3,
-        "clay_intensity": 0.3,
-        "coincidence": 0.25,
-        "area": 0.15,
-    }
-    z_scale: Annotated[float, Field(gt=0)] = 3.0
-    area_scale_ha: Annotated[float, Field(gt=0)] = 25.0
-    top: Annotated[int, Field(ge=0)] = 10
-    source: Literal["zones", "prospectivity"] | None = None
-    top_area_fraction: Annotated[float, Field(gt=0, lt=1)] = 0.05
-    score_threshold: float | None = None
-    straddle: Literal["flag", "split"] = "flag"
+    merge_distance_m: Annotated[float, Field(ge=0)] = Field(
+        default=150.0, description="Zones (or prospective areas) closer than this join one target."
+    )
+    iron: list[Name] = Field(
+        default=["iron_oxide"],
+        description="Layers counted as iron evidence: names under `anomalies`, or "
+        "`sam_<group>` / `class_<name>` layers of this pipeline.",
+    )
+    clay: list[Name] = Field(
+        default=["clay_hydroxyl"], description="Layers counted as clay evidence, like `iron`."
+    )
+    weights: dict[Literal[COMPONENTS], Annotated[float, Field(ge=0)]] = Field(  # type: ignore[valid-type]
+        default={
+            "iron_intensity": 0.3,
+            "clay_intensity": 0.3,
+            "coincidence": 0.25,
+            "area": 0.15,
+        },
+        description="Weights of the score components of zone targets; the score is their "
+        "weighted mean.",
+    )
+    z_scale: Annotated[float, Field(gt=0)] = Field(
+        default=3.0, description="Intensity components: 1 - exp(-z / z_scale), z the mean z-score."
+    )
+    area_scale_ha: Annotated[float, Field(gt=0)] = Field(
+        default=25.0,
+        description="`coincidence` and `area` components: 1 - exp(-A / area_scale_ha).",
+    )
+    top: Annotated[int, Field(ge=0)] = Field(
+        default=10,
+        description="How many targets `geo run` prints (every target is in the outputs).",
+    )
+    source: Literal["zones", "prospectivity"] | None = Field(
+        default=None,
+        description="Where targets come from: anomaly `zones`, or the best part of the "
+        "`prospectivity` score; by default `prospectivity` when the pipeline has that section.",
+    )
+    top_area_fraction: Annotated[float, Field(gt=0, lt=1)] = Field(
+        default=0.05,
+        description="Prospectivity targets: the best this fraction of the scored area (ties "
+        "kept whole).",
+    )
+    score_threshold: float | None = Field(
+        default=None,
+        description="Prospectivity targets: a fixed score cutoff instead of `top_area_fraction`.",
+    )
+    straddle: Literal["flag", "split"] = Field(
+        default="flag",
+        description="A target crossing a licence boundary: `flag` it, or `split` it into one "
+        "piece per licence.",
+    )
 
     def to_config(self) -> ScoreConfig:
         """Return the domain-level score configuration."""
@@ -492,46 +804,88 @@ _EXPORT_FORMATS = ("qgis", "kml", "kmz", "gpx", "geojson", "shp", "csv", "html",
 class Export(_Model):
     """``export``: the field formats written at the end of every run (all by default)."""
 
-    formats: list[Literal[_EXPORT_FORMATS]] = list(_EXPORT_FORMATS)  # type: ignore[valid-type]
-    top: Annotated[int, Field(ge=0, le=200)] = 10  # targets with their own report page
-    route_top: Annotated[int, Field(ge=0, le=500)] = 10  # targets in the GPX route
+    formats: list[Literal[_EXPORT_FORMATS]] = Field(  # type: ignore[valid-type]
+        default=list(_EXPORT_FORMATS),
+        description="Field formats written at the end of the run (`--no-export` writes none).",
+    )
+    top: Annotated[int, Field(ge=0, le=200)] = Field(
+        default=10, description="Targets with their own sheet in the report."
+    )
+    route_top: Annotated[int, Field(ge=0, le=500)] = Field(
+        default=10, description="Targets in the GPX route."
+    )
 
 
 class Processing(_Model):
     """``processing``: chunking of the per-pixel stages."""
 
-    chunk: Annotated[int, Field(ge=64, le=8192)] = 1024
+    chunk: Annotated[int, Field(ge=64, le=8192)] = Field(
+        default=1024, description="Chunk edge in pixels (snapped to the files' tiles)."
+    )
     # 32 MB: decimated and unaligned reads stay fast (a tile row of several bands); a
     # bigger cache mostly holds written blocks (128 MB: +0.3 GB peak on a Landsat scene,
     # no faster)
-    gdal_cache_mb: Annotated[int, Field(ge=8, le=65536)] = 32
+    gdal_cache_mb: Annotated[int, Field(ge=8, le=65536)] = Field(
+        default=32, description="GDAL's block cache in MB."
+    )
 
 
 class PipelineSpec(_Model):
-    """A whole pipeline file."""
+    """A whole pipeline file: the top-level keys."""
 
-    name: Annotated[Text, StringConstraints(min_length=1, max_length=200)]
-    description: Text = ""
-    version: Literal[1] = 1
-    inputs: Inputs = Inputs()
-    output: Path | None = None
-    processing: Processing = Processing()
-    masks: Masks = Masks()
-    indices: list[Name]
-    custom_indices: dict[Name, Annotated[str, StringConstraints(max_length=2000)]] = Field(
-        default_factory=dict
+    name: Annotated[Text, StringConstraints(min_length=1, max_length=200)] = Field(
+        description="Name of the pipeline, recorded in the manifest."
     )
-    anomalies: dict[Name, Anomaly]
-    crosta: Crosta | None = None
-    directed_pca: dict[Name, DirectedPair] = Field(default_factory=dict)
-    sam: Sam | None = None
-    classifier: Classifier | None = None
-    kmeans: KMeans | None = None
-    zones: Zones = Zones()
-    evidence: dict[Name, EvidenceSpec] = Field(default_factory=dict)
-    prospectivity: Prospectivity | None = None
-    targets: Targets = Targets()
-    export: Export = Export()
+    description: Text = Field(default="", description="Free text about the pipeline.")
+    version: Literal[1] = Field(default=1, description="Version of the pipeline-file format.")
+    inputs: Inputs = Field(default=Inputs(), description="The files the run reads.")
+    output: Path | None = Field(default=None, description="Output folder; `--out` overrides it.")
+    processing: Processing = Field(
+        default=Processing(), description="Chunking and caching of the per-pixel stages."
+    )
+    masks: Masks = Field(
+        default=Masks(), description="Which pixels are removed before any statistic."
+    )
+    indices: list[Name] = Field(description="Catalogue indices to compute (`geo indices --list`).")
+    custom_indices: dict[Name, Annotated[str, StringConstraints(max_length=2000)]] = Field(
+        default_factory=dict,
+        description='Your own formulas in band roles (`{my_ratio: "(swir1 + nir) / 2 / red"}`), '
+        "read by a small safe parser (never `eval`).",
+    )
+    anomalies: dict[Name, Anomaly] = Field(
+        description="Thresholds per layer: an index, a custom index, `crosta_<target>` or "
+        "`dpca_<name>`; each adds `<layer>_z` and `<layer>_anomaly`."
+    )
+    crosta: Crosta | None = Field(
+        default=None, description="Crosta / feature-oriented PCA (Loughlin 1991) components."
+    )
+    directed_pca: dict[Name, DirectedPair] = Field(
+        default_factory=dict,
+        description="Directed PCA (Fraser & Green 1987) per name; each adds `dpca_<name>`.",
+    )
+    sam: Sam | None = Field(
+        default=None,
+        description="Spectral angle mapping against the bundled library (Kruse et al. 1993).",
+    )
+    classifier: Classifier | None = Field(
+        default=None, description="Supervised classification from training polygons or points."
+    )
+    kmeans: KMeans | None = Field(
+        default=None, description="Unsupervised clusters, for exploration (not evidence)."
+    )
+    zones: Zones = Field(
+        default=Zones(), description="Anomaly rasters to alteration-zone polygons."
+    )
+    evidence: dict[Name, EvidenceSpec] = Field(
+        default_factory=dict, description="Evidence layers of the prospectivity score, by name."
+    )
+    prospectivity: Prospectivity | None = Field(
+        default=None, description="How the evidence layers combine into one score."
+    )
+    targets: Targets = Field(
+        default=Targets(), description="How targets are made, scored and ranked."
+    )
+    export: Export = Field(default=Export(), description="Field formats written by the run.")
 
     @property
     def target_source(self) -> str:

@@ -1,0 +1,152 @@
+"""``export`` (the run's vector files and maps) and ``field_exports`` (the field formats)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from geo.io.writers import write_csv, write_vectors
+from geo.pipeline.export import export_run
+from geo.pipeline.stages.base import RunContext
+from geo.targets.evaluate import polygon_mask
+
+__all__ = ["ExportStage", "FieldExportsStage", "write_targets"]
+
+
+@dataclass(frozen=True)
+class ExportStage:
+    """``targets.gpkg``, ``targets.csv``, ``licences.csv``, ``quicklook.png`` and the score maps.
+
+    ``quicklook``: render ``quicklook.png`` (off when re-ranking: the scene is not read).
+    """
+
+    quicklook: bool = True
+    name: str = "export"
+    sections: tuple[str, ...] = ("evaluation",)
+
+    def enabled(self, ctx: RunContext) -> bool:
+        """Run always."""
+        return True
+
+    def run(self, ctx: RunContext) -> None:
+        """Write the targets, zones and licences; the evaluation and maps of the score."""
+        prospect, folder = ctx.prospect, ctx.tmp
+        write_targets(folder, ctx.targets, ctx.zones, ctx.licence_summary, prospect)
+        if prospect is not None:
+            write_evaluation(folder, prospect, ctx.targets, ctx.spec)
+            ctx.manifest["evaluation"] = prospect.evaluation
+        if self.quicklook:
+            _write_quicklook(ctx)
+        if prospect is not None:
+            write_score_map(folder, ctx)
+
+
+@dataclass(frozen=True)
+class FieldExportsStage:
+    """The pipeline's ``export.formats`` (KML, GPX, report...) from the staged run folder."""
+
+    name: str = "field_exports"
+    sections: tuple[str, ...] = ("exports",)
+    reads_manifest: bool = True  # export_run reads the folder's manifest.json
+
+    def enabled(self, ctx: RunContext) -> bool:
+        """Tell whether the pipeline asks for at least one format."""
+        return bool(ctx.spec.export.formats)
+
+    def run(self, ctx: RunContext) -> None:
+        """Write the formats; ``exports`` of the manifest lists the files."""
+        opts = ctx.spec.export
+        ctx.manifest["exports"] = export_run(
+            ctx.tmp, opts.formats, top=opts.top, route_top=opts.route_top
+        )
+
+
+def write_targets(folder: Path, targets, zones, licences, prospect=None) -> None:
+    """Write ``targets.gpkg`` (targets, zones, licences), ``targets.csv`` and ``licences.csv``.
+
+    With a prospectivity stage the GeoPackage also holds the ``occurrences`` and the line
+    evidence (``structures``) in the scene CRS, so the field files and QGIS show them.
+    """
+    layers = {"targets": targets, "zones": zones}
+    if licences is not None:
+        layers["licences"] = licences
+    if prospect is not None:
+        for name in ("occurrences", "structures"):
+            extra = getattr(prospect, name)
+            if extra is not None and len(extra):
+                layers[name] = extra
+    write_vectors(layers, folder / "targets.gpkg")
+    write_csv(targets, folder / "targets.csv")
+    if licences is not None:
+        write_csv(licences, folder / "licences.csv")
+
+
+def _write_quicklook(ctx: RunContext) -> None:
+    """``quicklook.png``: the scene, masks, zones, targets and licences at a glance."""
+    from geo.export.quicklook import render_quicklook
+
+    refl, prospect = ctx.refl, ctx.prospect
+    fig = render_quicklook(
+        refl,
+        rgb=ctx.rgb,
+        invalid=ctx.reasons != 0,
+        zones=ctx.zones,
+        targets=ctx.targets,
+        licences=ctx.licence_summary,
+        structures=prospect.structures if prospect is not None else None,
+        occurrences=prospect.occurrences if prospect is not None else None,
+        title=f"{refl.attrs.get('scene_id')} ({refl.attrs.get('date')}): "
+        f"{len(ctx.targets)} targets",
+    )
+    fig.savefig(ctx.tmp / "quicklook.png", bbox_inches="tight")
+    fig.clear()
+
+
+def write_score_map(folder: Path, ctx: RunContext) -> None:
+    """``prospectivity.png``: the score, the target cutoff, targets, structures, occurrences."""
+    from geo.export.quicklook import render_score_map
+
+    prospect, spec = ctx.prospect, ctx.spec
+    fig = render_score_map(
+        prospect.score,
+        cutoff=ctx.target_info.get("cutoff"),
+        targets=ctx.targets,
+        licences=ctx.licence_summary,
+        structures=prospect.structures,
+        occurrences=prospect.occurrences,
+        title=f"{spec.name}: {spec.prospectivity.method} prospectivity, {len(ctx.targets)} targets",
+        label=f"{spec.prospectivity.method} score",
+    )
+    fig.savefig(folder / "prospectivity.png", bbox_inches="tight")
+    fig.clear()
+
+
+def write_evaluation(folder: Path, prospect, targets, spec) -> None:
+    """``evaluation.png`` (rate curves) and target capture of the occurrences, into the manifest."""
+    from geo.export.plots import plot_rate_curves
+
+    if prospect.deposits is None or not prospect.curves:
+        return
+    fig = plot_rate_curves(
+        prospect.curves,
+        title=f"{spec.name}: {spec.prospectivity.method} against "
+        f"{prospect.evaluation['occurrences_scored']} occurrences",
+        capture_fractions=tuple(spec.prospectivity.evaluation.fractions),
+    )
+    fig.savefig(folder / "evaluation.png", dpi=110, bbox_inches="tight")
+    fig.clear()
+    # how many known occurrences the delivered targets hold, and how much area they take
+    inside = (
+        polygon_mask(targets, prospect.score)
+        if len(targets)
+        else np.zeros(prospect.score.shape, bool)
+    )
+    study = prospect.study.values
+    dep = prospect.deposits
+    prospect.evaluation["targets"] = {
+        "occurrences_in_targets": int((dep & inside).sum()),
+        "occurrences": int(dep.sum()),
+        "area_fraction": round(float((inside & study).sum() / max(study.sum(), 1)), 6),
+    }
