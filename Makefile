@@ -4,15 +4,16 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: run test lint sample-data clean help browser notebooks exercises
+.PHONY: run test lint sample-data clean help browser notebooks exercises docs
 
 help:
 	@echo "make run          set up .venv and run the default pipeline on the bundled sample (out/sample/)"
-	@echo "make test         set up .venv with the test extra and run the whole test suite"
-	@echo "make lint         ruff over the project"
+	@echo "make test         set up .venv with the dev extra, run make lint, then the whole test suite"
+	@echo "make lint         ruff (check, format --check) over the project, mypy over geo/"
 	@echo "make sample-data  regenerate sample_rasters/ from the committed endmember table"
 	@echo "make notebooks    open the training notebooks in JupyterLab (notebooks/)"
 	@echo "make exercises    write the learners' version of each lesson (no solutions) to out/exercises/"
+	@echo "make docs         build the documentation site into site/ (mkdocs build --strict; works offline)"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,7 +26,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 run: $(STAMP)
 	$(BIN)/geo run pipelines/landsat_prospectivity.yaml --out out/sample --overwrite
 
-test: $(STAMP) browser
+test: $(STAMP) lint browser  # CI (.ci/run) runs this: lint and types are enforced
 	$(BIN)/python -m pytest
 
 browser:  # Debian's chromium for the report tests; skipped (with the reason) where impossible
@@ -34,6 +35,7 @@ browser:  # Debian's chromium for the report tests; skipped (with the reason) wh
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy geo  # settings: [tool.mypy] in pyproject.toml; cache in .mypy_cache
 
 sample-data: $(STAMP)
 	$(BIN)/geo sample-data sample_rasters --overwrite
@@ -44,6 +46,9 @@ notebooks: $(STAMP)
 
 exercises: $(STAMP)
 	$(BIN)/python scripts/make_exercises.py --out out/exercises
+
+docs: $(STAMP)  # the dev extra brings the docs extra (mkdocs, material, mkdocstrings, mkdocs-click)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
 
 clean:
 	rm -rf out .pytest_cache .ruff_cache

@@ -41,14 +41,16 @@ def peak_rss_mb() -> float | None:
     ``resource`` exists only on POSIX (``ru_maxrss`` is KiB on Linux, bytes on macOS);
     on Windows psutil reports the peak working set.
     """
-    try:
-        import resource
-    except ImportError:  # Windows
+    if sys.platform == "win32":
         try:
             import psutil
 
             return round(psutil.Process().memory_info().peak_wset / 2**20, 1)
         except (ImportError, AttributeError, OSError):
             return None
+    try:
+        import resource
+    except ImportError:  # neither Windows nor POSIX
+        return None
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return round(peak / (2**20 if sys.platform == "darwin" else 1024), 1)

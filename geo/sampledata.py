@@ -25,8 +25,10 @@ beside the product, so every later stage can be scored against known answers.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
+import operator
 import os
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -544,7 +546,8 @@ def load_endmembers(path: Path = ENDMEMBER_TABLE) -> pd.DataFrame:
             f"{list(_REQUIRED_ENDMEMBERS)}. Rows present: {list(spectra.index)}."
         )
     needed = spectra.loc[list(_REQUIRED_ENDMEMBERS)]
-    if not np.isfinite(needed.to_numpy()).all() or not needed.stack().between(0, 1).all():
+    values = needed.to_numpy(dtype="float64")
+    if not np.isfinite(values).all() or not ((values >= 0) & (values <= 1)).all():
         raise ProductError(
             f"{path}: every reflectance the sample uses must be a number in "
             "[0, 1]; check the rows " + ", ".join(_REQUIRED_ENDMEMBERS) + "."
@@ -695,7 +698,8 @@ def _footprint(mask: np.ndarray, transform: Affine) -> BaseGeometry:
 
 def _spectrum(endmembers: pd.DataFrame, shares: Mapping[str, float]) -> np.ndarray:
     """Reflectance of a linear mixture given as endmember → share."""
-    return sum(share * endmembers.loc[name].to_numpy() for name, share in shares.items())
+    parts = (share * endmembers.loc[name].to_numpy() for name, share in shares.items())
+    return functools.reduce(operator.add, parts)
 
 
 def _mix(surface: np.ndarray, abundance: np.ndarray, spectrum: np.ndarray) -> np.ndarray:

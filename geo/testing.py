@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -51,7 +52,7 @@ def make_raster(
     """
     values = np.asarray(data, dtype="float32")
     ny, nx = values.shape[-2:]
-    coords = {
+    coords: dict[str, np.ndarray | list[Any]] = {
         "x": origin[0] + res * (np.arange(nx) + 0.5),
         "y": origin[1] - res * (np.arange(ny) + 0.5),
     }

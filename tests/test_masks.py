@@ -203,3 +203,12 @@ def test_scl_classes_map_to_rules():
     permissive = MaskConfig(qa=("fill", "cloud", "cloud_shadow"), saturation=False, buffer_px=0)
     out = build_mask(r, flags=scl_flags(scl), config=permissive).values[0]
     assert [reasons_of(v) for v in out][7] == set()  # class 7 kept when running permissive
+
+
+def test_a_scene_without_the_albedo_bands_skips_the_dark_rule():
+    """Bands with names of their own (a plain GeoTIFF): the dark rule has nothing to average."""
+    cube = make_raster(
+        np.full((2, 3, 3), 0.01, "float32"), bands=["band_a", "band_b"], attrs={"sensor": "x"}
+    )
+    reasons = build_mask(cube, config=MaskConfig(dark_albedo=0.04)).values
+    assert reasons.shape == (3, 3) and (reasons == 0).all()  # nothing flagged, no crash

@@ -239,7 +239,9 @@ def _mapping(value: Mapping, where: str, name: str) -> dict:
             raise InvalidParameterError(
                 f"{where}: keys must be class codes or names (text or integers); got {_show(k)}."
             )
-        item = f"{where}.{k}"
+        # a key is user text: as it is when plain, else quoted (one line, bounded)
+        plain_key = isinstance(k, (int, np.integer)) or str(k).isidentifier()
+        item = f"{where}.{k if plain_key else _show(k, 40)}"
         if name == "class_weight":
             ok, plain = _scalar(v)
             if not ok or not isinstance(plain, (int, float)) or isinstance(plain, bool):

@@ -343,7 +343,7 @@ def _children_ok(left: np.ndarray, right: np.ndarray, inner: np.ndarray) -> bool
 
 def _check_tree(estimator, n_features: int, n_classes: int, where: Path) -> None:
     """Check a fitted sklearn decision tree's ``tree_`` (nodes, features, values)."""
-    tree = getattr(estimator, "tree_", None)
+    tree: Any = getattr(estimator, "tree_", None)  # sklearn's Cython Tree, checked by name
     if type(tree).__name__ != "Tree" or type(tree).__module__ != "sklearn.tree._tree":
         raise _bad(where, "decision tree (no tree_)")
     n = int(tree.node_count)

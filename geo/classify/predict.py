@@ -113,8 +113,9 @@ def _map_pixels(
 ) -> dsa.Array:
     """Lazy ``(n_out, y, x)`` float32 result of ``func`` over the valid pixels, chunk by chunk."""
     data = _blocks(features, chunk)
-    return data.map_blocks(
+    return dsa.map_blocks(
         _predict_block,
+        data,
         func,
         n_out,
         dtype,
@@ -126,8 +127,8 @@ def _map_pixels(
 def _map_classes(features: xr.DataArray, func: Callable, chunk: int, dtype="float64") -> dsa.Array:
     """Lazy ``(y, x)`` uint8 codes of ``func`` over the valid pixels, chunk by chunk."""
     data = _blocks(features, chunk)
-    return data.map_blocks(
-        _classes_block, func, dtype, dtype="uint8", drop_axis=0, chunks=data.chunks[1:]
+    return dsa.map_blocks(
+        _classes_block, data, func, dtype, dtype="uint8", drop_axis=0, chunks=data.chunks[1:]
     )
 
 
@@ -546,8 +547,8 @@ def predict_classes(model, features: xr.DataArray, *, chunk: int = 512) -> xr.Da
         labels = _map_classes(features, model.predict, chunk)
     else:
         data = _blocks(features, chunk)
-        labels = data.map_blocks(
-            _forest_block, forest, dtype="uint8", drop_axis=0, chunks=data.chunks[1:]
+        labels = dsa.map_blocks(
+            _forest_block, data, forest, dtype="uint8", drop_axis=0, chunks=data.chunks[1:]
         )
     return _layer(labels, features, "classes", ("y", "x"))
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TypedDict
 
 import numpy as np
 from affine import Affine
@@ -139,7 +140,16 @@ def polygon_blocks(polygon_id, blocks) -> np.ndarray:
     return group
 
 
-def _scores(cm: np.ndarray) -> dict[str, object]:
+class _Scores(TypedDict):
+    overall_accuracy: float
+    kappa: float
+    precision: np.ndarray
+    recall: np.ndarray
+    f1: np.ndarray
+    support: np.ndarray
+
+
+def _scores(cm: np.ndarray) -> _Scores:
     """Overall accuracy, kappa and per-class precision/recall/F1/support of a confusion matrix.
 
     Rows are reference classes, columns predictions; empty rows or columns score 0.

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import SupportsInt, cast
 
 import numpy as np
 import pandas as pd
@@ -104,7 +105,8 @@ def field_coordinates(targets: pd.DataFrame) -> pd.DataFrame:
     lat = np.empty(len(targets))
     for epsg, idx in targets.groupby("epsg").groups.items():
         rows = targets.loc[idx]
-        to_wgs84 = Transformer.from_crs(CRS.from_epsg(int(epsg)), "EPSG:4326", always_xy=True)
+        code = int(cast(SupportsInt, epsg))  # pandas types group keys as Hashable
+        to_wgs84 = Transformer.from_crs(CRS.from_epsg(code), "EPSG:4326", always_xy=True)
         x, y = to_wgs84.transform(rows["easting"].to_numpy(float), rows["northing"].to_numpy(float))
         pos = targets.index.get_indexer(idx)
         lon[pos], lat[pos] = x, y

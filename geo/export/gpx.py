@@ -362,8 +362,8 @@ def write_gpx(
 
     names: list[str] = []
     syms: list[str] = []
-    for rank, (idx, row) in zip(ranks, targets.iterrows(), strict=True):
-        c = coords.loc[idx]
+    # field_coordinates keeps the rows in order: walk both frames together
+    for rank, (_, row), (_, c) in zip(ranks, targets.iterrows(), coords.iterrows(), strict=True):
         name = waypoint_name(rank, row.get("licence_id"))
         sym = SYMBOLS[_rank_class(rank)]
         names.append(name)

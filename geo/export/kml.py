@@ -51,7 +51,7 @@ import rasterio
 import shapely
 from pyproj import Transformer
 from rasterio.enums import Resampling
-from shapely.geometry import Polygon
+from shapely.geometry import Point, Polygon
 from shapely.geometry.base import BaseGeometry
 from shapely.geometry.polygon import orient
 
@@ -241,7 +241,7 @@ def _geometry(parent: ET.Element, geom: BaseGeometry, *, label_point: bool = Fal
     for part in parts:
         if isinstance(part, Polygon):
             _polygon(parent, part)
-        elif part.geom_type == "Point":
+        elif isinstance(part, Point):
             _sub(_sub(parent, "Point"), "coordinates", _lonlat(part.x, part.y))
         elif part.geom_type in ("LineString", "LinearRing"):
             line = _sub(parent, "LineString")
@@ -323,7 +323,8 @@ def _styles(doc: ET.Element) -> None:
 
 
 def _target_values(row: pd.Series, coords: pd.Series) -> dict[str, str]:
-    epsg = "" if is_missing(row.get("epsg")) else str(int(row.get("epsg")))
+    code = row.get("epsg")
+    epsg = "" if code is None or is_missing(code) else str(int(code))
     return {
         "target_id": _text(row.get("target_id")),
         "rank": _text(row.get("rank"), ".0f"),
@@ -430,7 +431,8 @@ def _targets_folders(out: _Stream, targets: gpd.GeoDataFrame) -> None:
     coords = field_coordinates(targets)
     _folder(out, "Targets", open_=True)
     for idx, row in targets.iterrows():
-        values = _target_values(row, coords.loc[idx])
+        here = coords.loc[idx]
+        values = _target_values(row, here)
         cls = rank_class(row.get("rank"))
         pm = ET.Element("Placemark", id=f"target-{values['target_id'] or idx}")
         _sub(pm, "name", values["rank"] or values["target_id"])
@@ -439,7 +441,7 @@ def _targets_folders(out: _Stream, targets: gpd.GeoDataFrame) -> None:
         _sub(pm, "styleUrl", f"#target-{cls}")
         _extended_data(pm, values)
         point = _sub(pm, "Point")
-        _sub(point, "coordinates", _lonlat(coords.at[idx, "lon"], coords.at[idx, "lat"]))
+        _sub(point, "coordinates", _lonlat(here["lon"], here["lat"]))
         out.element(pm, 3)
     out.close("Folder", 2)
 
@@ -483,10 +485,9 @@ def _layer_folder(
     wgs = _to_wgs84(frame, param)
     _folder(out, name, description=description)
     geoms = shapely.orient_polygons(wgs.geometry.values.to_numpy(), exterior_cw=False)
-    labels: Sequence[Any] = [None] * len(wgs)
+    labels = np.full(len(wgs), None, dtype=object)
     if label_point and len(wgs):
         valid = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
-        labels = np.full(len(wgs), None, dtype=object)
         labels[valid] = shapely.point_on_surface(geoms[valid])
     columns = [c for c in fields if c in wgs.columns]
     texts = {c: [_text(v) for v in wgs[c].tolist()] for c in columns}
@@ -540,7 +541,7 @@ def _part_text(part: BaseGeometry) -> str:
             f"{_ring_text(part.exterior)}</coordinates></LinearRing></outerBoundaryIs>"
             f"{inner}</Polygon>"
         )
-    if part.geom_type == "Point":
+    if isinstance(part, Point):
         return f"<Point><coordinates>{_lonlat(part.x, part.y)}</coordinates></Point>"
     if part.geom_type in ("LineString", "LinearRing"):
         return (
@@ -550,7 +551,7 @@ def _part_text(part: BaseGeometry) -> str:
     return _geometry_text(part, None)
 
 
-def _geometry_text(geom: BaseGeometry | None, label: BaseGeometry | None) -> str:
+def _geometry_text(geom: BaseGeometry | None, label: Point | None) -> str:
     """KML of a geometry (as :func:`_geometry`); several parts or a label point: ``MultiGeometry``."""
     if geom is None or geom.is_empty:
         return ""

@@ -846,7 +846,11 @@ def _ramp(name: str, n: int = 9) -> list[tuple[int, int, int]]:
     from matplotlib import colormaps
 
     cmap = colormaps[name]
-    return [tuple(round(c * 255) for c in cmap(i / (n - 1))[:3]) for i in range(n)]
+    colours = []
+    for i in range(n):
+        r, g, b, _ = cmap(i / (n - 1))
+        colours.append((round(r * 255), round(g * 255), round(b * 255)))
+    return colours
 
 
 def _raster_kind(name: str) -> tuple[str, str | None]:

@@ -109,8 +109,8 @@ def decimated_rgb(
         rgb = preview(["red", "green", "blue"], step)
         if rgb is not None:
             return rgb
-    rgb = reflectance.sel(band=["red", "green", "blue"])[:, ::step, ::step]
-    return np.asarray(rgb.values, dtype="float32")
+    subset = reflectance.sel(band=["red", "green", "blue"])[:, ::step, ::step]
+    return np.asarray(subset.values, dtype="float32")
 
 
 def true_colour(reflectance: xr.DataArray, *, sample: np.ndarray | None = None) -> xr.DataArray:

@@ -664,7 +664,8 @@ class _Run:
 
 def _masked(masks: dict) -> str:
     """Return the mask rules that removed most pixels, largest first (``vegetation 96.5 %``)."""
-    rules = masks.get("rules") if isinstance(masks.get("rules"), dict) else {}
+    found = masks.get("rules")
+    rules = found if isinstance(found, dict) else {}
     shares = [
         (str(rule), float(v["fraction"]))
         for rule, v in rules.items()
@@ -1158,9 +1159,9 @@ def _html_template(run: _Run, *, top: int, self_test: bool, sheets: dict | None 
         ("prospectivity.png", "Prospectivity score and target cutoff"),
         ("evaluation.png", "Evaluation: prediction-rate / success-rate curves"),
     ):
-        data = run.png(name)
-        if data is not None:
-            images.append({"src": _png_data_uri(data), "caption": caption, "name": name})
+        png = run.png(name)
+        if png is not None:
+            images.append({"src": _png_data_uri(png), "caption": caption, "name": name})
     columns, rows = _table(run)
     sections = []
     for i in range(min(top, len(run.targets))):
@@ -1353,15 +1354,19 @@ def write_report(
     run = _Run(Path(run_dir), layers)
     written: dict[str, Path] = {}
     if html_path is not False:
-        html_path = run.dir / "report.html" if html_path in (None, True) else Path(html_path)
+        html_file = (
+            run.dir / "report.html" if html_path is None or html_path is True else Path(html_path)
+        )
         template, context = _html_template(run, top=top, self_test=False)
         # streamed: the page (tens of MB with thousands of targets) is never one string
-        with atomic_path(html_path) as tmp, open(tmp, "w", encoding="utf-8") as fh:
+        with atomic_path(html_file) as tmp, open(tmp, "w", encoding="utf-8") as fh:
             template.stream(**context).dump(fh)
-        written["html"] = html_path
+        written["html"] = html_file
     if pdf_path is not False:
         release_memory()  # the HTML's temporaries are freed before the PDF's pages are drawn
-        pdf_path = run.dir / "report.pdf" if pdf_path in (None, True) else Path(pdf_path)
-        _write_pdf(run, pdf_path, top)
-        written["pdf"] = pdf_path
+        pdf_file = (
+            run.dir / "report.pdf" if pdf_path is None or pdf_path is True else Path(pdf_path)
+        )
+        _write_pdf(run, pdf_file, top)
+        written["pdf"] = pdf_file
     return written

@@ -354,7 +354,7 @@ def write_field_csv(targets: pd.DataFrame, path: str | Path) -> Path:
     for column, decimals in (("score", 4), ("area_ha", 2), ("easting", 2), ("northing", 2)):
         if pd.api.types.is_numeric_dtype(table[column]):
             table[column] = table[column].round(decimals)
-    table["epsg"] = pd.array(pd.to_numeric(table["epsg"], errors="coerce"), dtype="Int64")
+    table["epsg"] = pd.to_numeric(table["epsg"], errors="coerce").astype("Int64")
     table["rank"] = pd.to_numeric(table["rank"], errors="coerce").round().astype("Int64")
     table = csv_frame(table)
     with atomic_path(path) as tmp:

@@ -52,7 +52,10 @@ def silence_libtiff() -> bool:
     done = False
     for path in _candidates():
         try:
-            lib = ctypes.CDLL(path) if sys.platform != "win32" else ctypes.WinDLL(path)
+            if sys.platform == "win32":
+                lib: ctypes.CDLL = ctypes.WinDLL(path)
+            else:
+                lib = ctypes.CDLL(path)
             for name in ("TIFFSetErrorHandler", "TIFFSetWarningHandler"):
                 setter = getattr(lib, name)
                 setter.restype = ctypes.c_void_p

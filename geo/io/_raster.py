@@ -12,7 +12,7 @@ import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, Literal, cast
 
 import dask.array as dsa
 import numpy as np
@@ -179,8 +179,8 @@ def _span(key: Any, size: int) -> tuple[int, int, Any]:
             return start, stop, slice(0, stop - start, step)
         key = np.arange(start, stop, step)
     if isinstance(key, (int, np.integer)):
-        index = int(key) + size if key < 0 else int(key)
-        return index, index + 1, 0
+        position = int(key) + size if key < 0 else int(key)
+        return position, position + 1, 0
     index = np.asarray(key)
     if index.dtype == bool:
         index = np.flatnonzero(index)
@@ -359,7 +359,7 @@ class WindowReader:
         self.ndim = len(self.shape)
         self._local = threading.local()
         self._checked: set[int] = set()
-        self._deflate: _DeflateLayout | bool | None = False  # False: not looked up yet
+        self._deflate: _DeflateLayout | Literal[False] | None = False  # False: not looked up yet
 
     def __getstate__(self) -> dict:
         return {k: v for k, v in self.__dict__.items() if k not in ("_local", "_checked")}
@@ -373,7 +373,7 @@ class WindowReader:
         """Return how to check the tiles of a DEFLATE GeoTIFF, else None (looked up once)."""
         if self._deflate is False:
             self._deflate = _deflate_layout(dataset, self.path)
-        return self._deflate  # type: ignore[return-value]
+        return self._deflate
 
     def _dataset(self) -> Any:
         dataset = getattr(self._local, "dataset", None)
@@ -540,9 +540,11 @@ def open_chunked(
     naming the file (and ``label``) and the window, inside whatever computes the chunk.
     """
     edge = aligned_chunk(info.block, chunk, multiple)
-    lazy = rioxarray.open_rasterio(path, lock=False, cache=False, masked=False)
+    # one GeoTIFF: one DataArray (a list of Datasets is only for HDF subdatasets)
+    lazy = cast(xr.DataArray, rioxarray.open_rasterio(path, lock=False, cache=False, masked=False))
     try:
-        reader = WindowReader(path, label or PurePosixPath(path).name, lazy.shape, lazy.dtype)
+        shape = cast(tuple[int, int, int], lazy.shape)  # rioxarray always gives (band, y, x)
+        reader = WindowReader(path, label or PurePosixPath(path).name, shape, lazy.dtype)
         token = tokenize(path, _stamp(path), reader.shape, str(reader.dtype), edge)
         data = dsa.from_array(
             reader,
@@ -654,7 +656,7 @@ def scale_values(
     raw: xr.DataArray,
     scale: float | Sequence[float],
     offset: float | Sequence[float],
-    nodata: Sequence[float] = (),
+    nodata: Sequence[float | None] = (),
 ) -> xr.DataArray:
     """Return ``raw × scale + offset`` as float32, NaN where ``raw`` is NaN or a no-data value.
 
@@ -668,8 +670,8 @@ def scale_values(
         ``(y, x)`` or ``(band, y, x)`` raw values, numpy- or dask-backed.
     scale, offset : float or sequence of float
         One value, or one per band of a ``(band, y, x)`` array.
-    nodata : sequence of float
-        Raw values that mean "no data" (NaN input is always no data).
+    nodata : sequence of float or None
+        Raw values that mean "no data" (None: none; NaN input is always no data).
 
     Returns
     -------
@@ -710,7 +712,7 @@ def scale_values(
         return out
 
     if isinstance(raw.data, dsa.Array):
-        data = raw.data.map_blocks(kernel, dtype="float32")
+        data = dsa.map_blocks(kernel, raw.data, dtype="float32")
     else:
         data = kernel(np.asarray(raw.data))
     out = raw.copy(data=data)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 import xarray as xr
 
@@ -47,7 +49,11 @@ def open_run_layer(path, chunk: int, *, masked: bool = True, squeeze: bool = Tru
     """
     import rioxarray
 
-    da = rioxarray.open_rasterio(
-        path, chunks={"band": 1, "y": chunk, "x": chunk}, masked=masked, lock=False
+    # one GeoTIFF: one DataArray (a list of Datasets is only for HDF subdatasets)
+    da = cast(
+        xr.DataArray,
+        rioxarray.open_rasterio(
+            path, chunks={"band": 1, "y": chunk, "x": chunk}, masked=masked, lock=False
+        ),
     )
     return da.squeeze("band", drop=True) if squeeze else da

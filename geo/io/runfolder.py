@@ -309,14 +309,15 @@ def _check_out(out: Path, overwrite: bool) -> None:
 def _is_disk_full(exc: BaseException, folder: Path) -> bool:
     """Tell whether ``exc`` (from GDAL, SQLite, numpy or Python I/O) means the disk is full."""
     seen: set[int] = set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", -1)):
+    link: BaseException | None = exc
+    while link is not None and id(link) not in seen:
+        seen.add(id(link))
+        if isinstance(link, OSError) and link.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", -1)):
             return True
-        text = str(exc).lower()
+        text = str(link).lower()
         if "no space left" in text or "disk full" in text or "not enough space" in text:
             return True
-        exc = exc.__cause__ or exc.__context__
+        link = link.__cause__ or link.__context__
     try:  # GDAL often says only "Write failed" / "TIFFAppendToStrip"
         return shutil.disk_usage(folder).free < 1024 * 1024
     except OSError:

@@ -178,9 +178,9 @@ def read_licences(
         )
     ids = out["licence_id"]
     if other.any():
-        found = ", ".join(sorted(set(gdf.geometry.geom_type.to_numpy()[other])))
+        other_types = ", ".join(sorted(set(gdf.geometry.geom_type.to_numpy()[other])))
         _warn(
-            f"{where}: ignoring {int(other.sum())} non-polygon feature(s) ({found}): "
+            f"{where}: ignoring {int(other.sum())} non-polygon feature(s) ({other_types}): "
             f"{_id_list(ids[other])}."
         )
     empty = kinds == _EMPTY
@@ -204,7 +204,9 @@ def read_licences(
         out = out.to_crs(to_crs)
         # far from the target CRS's area of use, a projection can fold a polygon or fail
         geoms, kinds, _ = _polygonal(out.geometry.values)
-        finite = np.isfinite(shapely.bounds(np.where(kinds == _POLYGON, geoms, None))).all(axis=1)
+        polygons = geoms.copy()
+        polygons[kinds != _POLYGON] = None
+        finite = np.isfinite(shapely.bounds(polygons)).all(axis=1)
         lost = (kinds != _POLYGON) | ~finite
         if lost.all():
             raise VectorError(
@@ -233,8 +235,8 @@ def read_licences(
         "merged_duplicate_ids": merged,
         "dropped_unprojectable": unprojectable,
     }
-    canonical = ["licence_id", "holder", "status"] + (["expiry"] if "expiry" in mapping else [])
-    cols = canonical + [c for c in gdf.columns if c not in ("geometry", *canonical)]
+    leading = ["licence_id", "holder", "status"] + (["expiry"] if "expiry" in mapping else [])
+    cols = leading + [c for c in gdf.columns if c not in ("geometry", *leading)]
     return out[[*cols, "geometry"]], info
 
 

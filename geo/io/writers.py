@@ -17,6 +17,7 @@ import threading
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +35,7 @@ from rasterio.windows import Window
 
 from geo._memory import release_memory
 from geo.io.runfolder import inside_run, run_folder, safe_child
+from geo.progress import reporter
 
 __all__ = ["RasterLayer", "run_folder", "write_csv", "write_rasters", "write_vectors"]
 
@@ -74,6 +76,19 @@ class RasterLayer:
     colormap: Mapping[int, tuple[int, int, int, int]] | None = None
 
 
+class _Guard:
+    """One lock per open file, shared by every block written to it, and whether it is closed.
+
+    When a task of the pass fails, dask raises at once while other threads may still be
+    writing their blocks; the file is closed only under its lock, and a late write is
+    refused instead of touching a closed GDAL dataset (a crash at exit).
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.closed = False
+
+
 class _WindowTarget:
     """``dask.array.store`` target that writes each block to a window of an open dataset.
 
@@ -81,12 +96,16 @@ class _WindowTarget:
     """
 
     def __init__(
-        self, dataset: rasterio.io.DatasetWriter, row_offset: int = 0, col_offset: int = 0
+        self,
+        dataset: rasterio.io.DatasetWriter,
+        row_offset: int = 0,
+        col_offset: int = 0,
+        guard: _Guard | None = None,
     ) -> None:
         self.dataset = dataset
         self.row_offset = row_offset
         self.col_offset = col_offset
-        self.lock = threading.Lock()
+        self.guard = guard if guard is not None else _Guard()
 
     def __setitem__(self, key: tuple[slice, ...], value: np.ndarray) -> None:
         *bands, rows, cols = key
@@ -96,7 +115,9 @@ class _WindowTarget:
             cols.stop - cols.start,
             rows.stop - rows.start,
         )
-        with self.lock:
+        with self.guard.lock:
+            if self.guard.closed:  # the pass failed and closed the file: stop quietly
+                raise RuntimeError(f"{self.dataset.name}: closed after a failed write")
             if bands:  # (band, y, x) block
                 first = bands[0].start or 0
                 indexes = list(range(first + 1, first + value.shape[0] + 1))
@@ -116,6 +137,8 @@ def write_rasters(layers: Mapping[str, RasterLayer], folder: Path) -> dict[str, 
     folder.mkdir(parents=True, exist_ok=True)
     datasets, sources, targets, written = [], [], [], {}
     overviews: dict[str, list[str]] = {}  # staged overview files of a layer, finest first
+    guards: dict[str, _Guard] = {}
+    progress = ExitStack()
     try:
         for name, layer in layers.items():
             da = layer.data
@@ -149,8 +172,9 @@ def write_rasters(layers: Mapping[str, RasterLayer], folder: Path) -> dict[str, 
             )
             sources.append(data.astype(layer.dtype))
             targets.append(dst)
-        rows = np.cumsum((0, *sources[0].chunks[-2])) if sources else []
-        cols = np.cumsum((0, *sources[0].chunks[-1])) if sources else []
+        no_edges = np.zeros(0, dtype=np.intp)
+        rows = np.cumsum((0, *sources[0].chunks[-2])) if sources else no_edges
+        cols = np.cumsum((0, *sources[0].chunks[-1])) if sources else no_edges
         # overview levels of the averaged layers, computed in the same pass in both dask
         # threads (GDAL's COG driver would compute them afterwards in one thread):
         # (layer index, factor, staged file)
@@ -172,12 +196,15 @@ def write_rasters(layers: Mapping[str, RasterLayer], folder: Path) -> dict[str, 
         ends = list(cols[::_BLOCK_CHUNKS])  # every _BLOCK_CHUNKS-th chunk edge, and the last
         if len(cols) and ends[-1] != cols[-1]:
             ends.append(cols[-1])
-        cols = ends
         start = time.perf_counter()
+        guards.update({dst.name: _Guard() for dst in datasets})
+        advance = progress.enter_context(
+            reporter().task("rasters", total=(len(rows) - 1) * (len(ends) - 1))
+        )
         for y0, y1 in itertools.pairwise(rows):
-            for x0, x1 in itertools.pairwise(cols):
+            for x0, x1 in itertools.pairwise(ends):
                 parts = [src[..., y0:y1, x0:x1] for src in sources]
-                sinks = [_WindowTarget(dst, int(y0), int(x0)) for dst in targets]
+                sinks = [_WindowTarget(dst, int(y0), int(x0), guards[dst.name]) for dst in targets]
                 # each level from the block being written (not from the whole layer), so it
                 # shares the block's tasks and reads nothing again
                 halves: dict[int, dsa.Array] = {}
@@ -186,11 +213,20 @@ def write_rasters(layers: Mapping[str, RasterLayer], folder: Path) -> dict[str, 
                     halves[i] = _half(halves.get(i, parts[i]), spec.nodata, spec.dtype)
                     parts.append(halves[i])
                     # block edges divide by the factor (see _pyramid_fits)
-                    sinks.append(_WindowTarget(dst, int(y0) // factor, int(x0) // factor))
-                dsa.store(parts, sinks, lock=False, compute=True)
+                    sinks.append(
+                        _WindowTarget(dst, int(y0) // factor, int(x0) // factor, guards[dst.name])
+                    )
+                # dask.array.store takes any target with __setitem__ (its docstring); its
+                # annotation names array-likes only
+                dsa.store(parts, sinks, lock=False, compute=True)  # type: ignore[arg-type]
+                advance()
     finally:
+        progress.close()
         for dst in datasets:
-            dst.close()
+            guard = guards.get(dst.name) or _Guard()
+            with guard.lock:  # a block still being written by another thread finishes first
+                guard.closed = True
+                dst.close()
     logger.debug("computed %d layers in %.2f s", len(layers), time.perf_counter() - start)
     # the pass's freed chunk temporaries stay in the threads' heaps; given back, they do
     # not add to the COG copies' peak
@@ -243,8 +279,8 @@ def _to_cog(folder: Path, name: str, layer: RasterLayer, overviews: list[str]) -
         NUM_THREADS=_threads(),
         **extra,
     )
-    for path in (tmp, *overviews, *([source] if overviews else [])):
-        Path(path).unlink()
+    for path in (tmp, *map(Path, overviews), *([source] if overviews else [])):
+        path.unlink()
     logger.debug("%s.tif: COG written in %.2f s", name, time.perf_counter() - start)
     return str(final)
 
@@ -287,7 +323,7 @@ def _half(data: dsa.Array, nodata, dtype: str) -> dsa.Array:
     as GDAL computes them.
     """
     chunks = (*data.chunks[:-2], *(tuple(-(-c // 2) for c in cs) for cs in data.chunks[-2:]))
-    return data.map_blocks(_half_block, nodata, dtype, chunks=chunks, dtype=dtype)
+    return dsa.map_blocks(_half_block, data, nodata, dtype, chunks=chunks, dtype=dtype)
 
 
 def _half_block(block: np.ndarray, nodata, dtype: str) -> np.ndarray:

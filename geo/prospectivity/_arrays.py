@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from numbers import Real
+from typing import Any
 
 import numpy as np
 import xarray as xr
@@ -20,7 +21,7 @@ def _values(x, name: str) -> np.ndarray:
     return arr
 
 
-def _check_grid(arrays: Mapping[str, object]) -> None:
+def _check_grid(arrays: Mapping[str, Any]) -> None:
     """Raise :class:`GridMismatchError` unless all arrays have one shape (and coords)."""
     items = [(k, v) for k, v in arrays.items() if v is not None]
     ref_name, ref = items[0]

@@ -27,6 +27,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -152,12 +153,16 @@ class Membership:
                 )
             out = v
         elif self.function == "linear":
+            assert self.low is not None and self.high is not None  # required by __post_init__
             out = fuzzy_linear(v, self.low, self.high)
         elif self.function == "large":
+            assert self.midpoint is not None  # required by __post_init__
             out = fuzzy_large(v, self.midpoint, self.spread if self.spread is not None else 5.0)
         elif self.function == "small":
+            assert self.midpoint is not None  # required by __post_init__
             out = fuzzy_small(v, self.midpoint, self.spread if self.spread is not None else 5.0)
         elif self.function == "gaussian":
+            assert self.midpoint is not None  # required by __post_init__
             out = fuzzy_gaussian(v, self.midpoint, self.spread if self.spread is not None else 0.1)
         else:
             out = np.where(np.isfinite(v), self.default, np.nan)
@@ -179,7 +184,7 @@ class Membership:
 
     def describe(self) -> dict:
         """Parameters for the manifest."""
-        out = {"function": self.function}
+        out: dict[str, Any] = {"function": self.function}
         for key in ("low", "high", "midpoint", "spread", "missing"):
             if getattr(self, key) is not None:
                 out[key] = getattr(self, key)
@@ -273,7 +278,7 @@ def knowledge_combination(
             out = operators[method](arrays)
         return np.asarray(out, dtype="float32").reshape(shape)
 
-    info = {"method": method, "evidence": list(names)}
+    info: dict[str, Any] = {"method": method, "evidence": list(names)}
     if method == "weighted":
         info["weights"] = dict(zip(names, w, strict=True))
     if method == "fuzzy_gamma":

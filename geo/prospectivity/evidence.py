@@ -580,7 +580,7 @@ def _no_crs_message(what: str) -> str:
     )
 
 
-def _distance(geoms: np.ndarray, transform: Affine, shape: tuple[int, int]) -> np.ndarray:
+def _distance(geoms: np.ndarray, transform: Affine, shape: tuple[int, ...]) -> np.ndarray:
     """Distance transform of ``geoms`` on a haloed grid; exact distance where that can err."""
     ny, nx = shape
     dx, dy = abs(transform.a), abs(transform.e)
@@ -626,7 +626,8 @@ def _distance(geoms: np.ndarray, transform: Affine, shape: tuple[int, int]) -> n
             tree = shapely.STRtree(geoms)
             for i in range(0, rows.size, 1 << 20):  # bounded batches of query points
                 r, c = rows[i : i + (1 << 20)], cols[i : i + (1 << 20)]
-                xs, ys = transform * (c + 0.5, r + 0.5)
+                # affine maps arrays of points as it does one point; its overloads name floats
+                xs, ys = transform * (c + 0.5, r + 0.5)  # type: ignore[operator]
                 _, dist = tree.query_nearest(
                     shapely.points(xs, ys), return_distance=True, all_matches=False
                 )
@@ -825,7 +826,7 @@ def _feature_transform(burned: np.ndarray, sampling: tuple[float, float]) -> np.
     return ft
 
 
-def _length_per_pixel(geoms: np.ndarray, transform: Affine, shape: tuple[int, int]) -> np.ndarray:
+def _length_per_pixel(geoms: np.ndarray, transform: Affine, shape: tuple[int, ...]) -> np.ndarray:
     """Line length (CRS units) in each pixel, from pieces assigned by their midpoints."""
     step = min(abs(transform.a), abs(transform.e)) / 4
     parts = shapely.get_parts(shapely.segmentize(geoms, step))

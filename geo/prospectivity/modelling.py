@@ -113,7 +113,7 @@ def _seed(random_state, caller: str):
 
 def _buffer(buffer_px, caller: str) -> float:
     if isinstance(buffer_px, bool) or not (
-        isinstance(buffer_px, Real) and math.isfinite(buffer_px) and buffer_px >= 0
+        isinstance(buffer_px, Real) and math.isfinite(buffer_px) and float(buffer_px) >= 0
     ):
         raise InvalidParameterError(
             f"The 'buffer_px' parameter of {caller} must be a finite number of pixels >= 0. "
@@ -749,10 +749,9 @@ def holdout_prediction_rate(
     end = np.full(rows.size, np.nan)
     for k in range(n_folds):
         held = fold == k
-        train = dep.copy()
-        train[rows[held], cols[held]] = False
-        if isinstance(deposits, xr.DataArray):
-            train = deposits.copy(data=train)
+        held_out = dep.copy()
+        held_out[rows[held], cols[held]] = False
+        train = deposits.copy(data=held_out) if isinstance(deposits, xr.DataArray) else held_out
         score = fit_score(train)
         if np.shape(score) != dep.shape:
             raise InvalidParameterError(

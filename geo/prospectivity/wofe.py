@@ -321,13 +321,14 @@ def _deposit_count(n_deposits, weights: Sequence[Mapping[str, float]]) -> float:
     if n_deposits is not None:
         return _positive(n_deposits, "n_deposits", "wofe_posterior")
     counts = {w.get("d_s") for w in weights}
-    if len(counts) != 1 or None in counts:
+    count = next(iter(counts)) if len(counts) == 1 else None
+    if count is None:
         raise InvalidParameterError(
             "The 'n_deposits' parameter of wofe_posterior is needed for the posterior's "
             f"standard deviation (its 1/n term); the weights give d_s = {sorted(map(str, counts))}. "
             "Pass n_deposits (the number of training deposits), or weights from wofe_weights."
         )
-    return _positive(counts.pop(), "n_deposits", "wofe_posterior")
+    return _positive(count, "n_deposits", "wofe_posterior")
 
 
 def wofe_posterior(

@@ -22,6 +22,7 @@ Methods (``../shared/DOMAIN.md`` §3, "Thresholds"):
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from typing import cast
 
 import dask
 import dask.array as dsa
@@ -84,7 +85,8 @@ class Threshold:
 def _transform(values: xr.DataArray, log: bool) -> xr.DataArray:
     if not log:
         return values
-    return np.log(values.where(values > 0))
+    # a numpy ufunc on a DataArray returns a DataArray (numpy's stubs say ndarray)
+    return cast(xr.DataArray, np.log(values.where(values > 0)))
 
 
 def _quantile_from_hist(counts: np.ndarray, edges: np.ndarray, q: float) -> float:

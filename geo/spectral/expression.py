@@ -523,7 +523,7 @@ def _fold(node: _Node, eps: float) -> _Folded:
         if math.isfinite(value):
             return _Folded(("num", value, part))
         if not (math.isfinite(a) and math.isfinite(b)):
-            why = left.why or right.why
+            return _Folded(("num", value, part), left.why or right.why)
         return _Folded(("num", value, part), why)
     issues: tuple[tuple[str, str], ...] = ()
     nan_cause = None

@@ -101,8 +101,8 @@ def catalogue(sensor: str | None = None) -> list[IndexDef]:
     ]
 
 
-def get_index(name: str, sensor: str) -> IndexDef:
-    """Return the definition of index ``name`` for ``sensor``.
+def get_index(name: str, sensor: str | None) -> IndexDef:
+    """Return the definition of index ``name`` for ``sensor`` (None: of unknown origin).
 
     Raises
     ------
@@ -115,7 +115,7 @@ def get_index(name: str, sensor: str) -> IndexDef:
         raise InvalidParameterError(
             f"Unknown index {name!r}; the catalogue has {', '.join(raw)} (see `geo indices --list`)."
         )
-    definition = _definition(name, sensor)
+    definition = None if sensor is None else _definition(name, sensor)
     if definition is not None:
         return definition
     if sensor not in SENSORS:  # a plain GeoTIFF of unknown origin: the role formula, unchecked

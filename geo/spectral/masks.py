@@ -112,7 +112,8 @@ class MaskConfig:
     mndwi_max : float or None
         Remove water: MNDWI (Xu 2006) above this (water > 0).
     dark_albedo : float or None
-        Remove deep shadow: mean reflectance of the visible-to-SWIR bands below this.
+        Remove deep shadow: mean reflectance of the visible-to-SWIR bands below this
+        (skipped when the scene has none of them).
     buffer_px : int
         Also remove pixels within this many pixels of a pixel flagged by one of
         ``buffer_rules`` (rule ``buffer``). Edges of vegetation, water and cloud are
@@ -272,9 +273,9 @@ def build_mask(
         found.setdefault("water", []).append(_MNDWI.evaluate(bands) > config.mndwi_max)
     if config.ndvi_max is not None and {"nir", "red"} <= set(bands):
         found.setdefault("vegetation", []).append(_NDVI.evaluate(bands) > config.ndvi_max)
-    if config.dark_albedo is not None:
-        albedo_bands = [b for b in _ALBEDO_BANDS if b in bands]
-        albedo = sum(bands[b] for b in albedo_bands) / len(albedo_bands)
+    albedo_bands = [bands[b] for b in _ALBEDO_BANDS if b in bands]
+    if config.dark_albedo is not None and albedo_bands:  # as NDVI and MNDWI: needs its bands
+        albedo = functools.reduce(operator.add, albedo_bands) / len(albedo_bands)
         found.setdefault("dark", []).append(albedo < config.dark_albedo)
     merged = {rule: functools.reduce(operator.or_, parts) for rule, parts in found.items()}
     buffered = [merged[r] for r in config.buffer_rules if r in merged]

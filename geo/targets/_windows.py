@@ -15,7 +15,7 @@ from rasterio import features
 from rasterio.windows import from_bounds
 
 
-def polygon_window(geom, transform: Affine, shape: tuple[int, int]):
+def polygon_window(geom, transform: Affine, shape: tuple[int, ...]):
     """Return ``((row slice, col slice), inside)`` for ``geom`` on a grid.
 
     ``inside`` is a boolean array of the window's shape, True on pixels whose centre lies in

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import cast
 
 import geopandas as gpd
 import numpy as np
@@ -31,7 +32,7 @@ from affine import Affine
 from pyproj import Transformer
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
-from shapely.geometry import MultiPolygon
+from shapely.geometry import MultiPolygon, Polygon
 from shapely.ops import unary_union
 
 from geo.errors import InvalidParameterError
@@ -145,7 +146,10 @@ def merge_zones(zones: gpd.GeoDataFrame, *, distance_m: float) -> gpd.GeoDataFra
                 "zone_ids": ",".join(members["zone_id"]),
                 "n_zones": len(members),
                 "kinds": ",".join(sorted(set(members["kind"]))),
-                "geometry": union if isinstance(union, MultiPolygon) else MultiPolygon([union]),
+                # the union of polygons is a Polygon or a MultiPolygon
+                "geometry": union
+                if isinstance(union, MultiPolygon)
+                else MultiPolygon([cast(Polygon, union)]),
             }
         )
     return gpd.GeoDataFrame(rows, geometry="geometry", crs=zones.crs)

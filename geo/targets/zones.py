@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import geopandas as gpd
 import numpy as np
 import pandas as pd
@@ -9,7 +11,7 @@ import xarray as xr
 from affine import Affine
 from rasterio import features
 from scipy import ndimage
-from shapely.geometry import MultiPolygon, shape
+from shapely.geometry import MultiPolygon, Polygon, shape
 from shapely.ops import unary_union
 
 from geo.errors import InvalidParameterError
@@ -85,7 +87,8 @@ def extract_zones(
         raise InvalidParameterError(f"tile must be >= 1 pixel; got {tile!r}.")
     transform, crs = anomaly.rio.transform(), anomaly.rio.crs
     pixel_ha = abs(transform.a * transform.e - transform.b * transform.d) / 1e4
-    names = list(values or {})
+    layers = values or {}
+    names = list(layers)
     columns = ZONE_COLUMNS + [f"{s}_{name}" for name in names for s in ("mean", "max")]
     height, width = anomaly.shape
     halo = sieve_px if sieve_px > 1 else 0
@@ -120,7 +123,7 @@ def extract_zones(
             count = np.bincount(zone_of, minlength=n + 1)[1:]
             stats = {}
             for name in names:
-                v = np.asarray(values[name][r0:r1, c0:c1].values)[inside].astype("float64")
+                v = np.asarray(layers[name][r0:r1, c0:c1].values)[inside].astype("float64")
                 finite = np.isfinite(v)
                 peak = np.full(n + 1, -np.inf)
                 np.maximum.at(peak, zone_of[finite], v[finite])
@@ -161,7 +164,8 @@ def extract_zones(
             rec[f"max_{name}"] = peak if cnt > 0 else np.nan
         rows.append(rec)
         g = unary_union([p for i in members for p in pieces[i]["parts"]])
-        geoms.append(g if isinstance(g, MultiPolygon) else MultiPolygon([g]))
+        # the union of polygons is a Polygon or a MultiPolygon
+        geoms.append(g if isinstance(g, MultiPolygon) else MultiPolygon([cast(Polygon, g)]))
     gdf = gpd.GeoDataFrame(pd.DataFrame(rows), geometry=geoms, crs=crs)
     gdf = gdf[gdf["area_ha"] >= min_area_ha].sort_values(
         ["area_ha", "n_pixels"], ascending=False, kind="stable"

@@ -214,7 +214,7 @@ def plot_composite(
     ax.imshow(_stretch(rgb), extent=_extent(reflectance), interpolation="nearest")
     table = band_table(reflectance.attrs.get("sensor", "landsat_oli"))
     handles = [
-        Patch(color=c, label=f"{ch} = {b} ({table.loc[b, 'centre_um']:.2f} µm)")
+        Patch(color=c, label=f"{ch} = {b} ({table['centre_um'][b]:.2f} µm)")
         for ch, b, c in zip("RGB", bands, _CHANNEL_COLOURS, strict=True)
     ]
     ax.legend(handles=handles, loc="upper left", fontsize=7, framealpha=0.8)
@@ -300,11 +300,11 @@ def check_reflectance(answer, band: str = "red") -> bool:
     for other in band_table().index:
         if other != band and np.allclose(got[ok], _reflectance(path, other)[ok], rtol=1e-5,
                                          atol=1e-6, equal_nan=True):  # fmt: skip
-            number = band_table().loc[other, "band"]
+            numbers = band_table()["band"]
             raise CheckFailed(
-                f"{name}: this is the reflectance of the {other} band (OLI band {number}, "
-                f"file …_SR_B{number}.TIF); the exercise asks for {band} (band "
-                f"{band_table().loc[band, 'band']})."
+                f"{name}: this is the reflectance of the {other} band (OLI band "
+                f"{numbers[other]}, file …_SR_B{numbers[other]}.TIF); the exercise asks for "
+                f"{band} (band {numbers[band]})."
             )
     if not np.isnan(got[fill]).all():
         values = got[fill][~np.isnan(got[fill])]

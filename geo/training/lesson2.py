@@ -455,7 +455,7 @@ def check_culprit(rule) -> bool:
     """
     shares = naive_anomaly_shares()
     rules = {r: v for r, v in shares.items() if r != "valid"}
-    best = max(rules, key=rules.get)
+    best = max(rules, key=lambda r: rules[r])
     listing = ", ".join(f"{r} {v:.1%}" for r, v in sorted(rules.items(), key=lambda i: -i[1]))
     explain = (
         f"of the pixels above the naive cut-off, {listing} are removed by the mask, and only "
@@ -559,11 +559,11 @@ def draw_map(
         handles += [Patch(color=categories[c][1], label=categories[c][0]) for c in codes]
     else:
         missing = ~np.isfinite(data)
-        colours = matplotlib.colormaps[cmap].with_extremes(bad="0.8")
+        ramp = matplotlib.colormaps[cmap].with_extremes(bad="0.8")
         shown = ax.imshow(
             np.ma.masked_invalid(data),
             extent=extent,
-            cmap=colours,
+            cmap=ramp,
             vmin=vmin,
             vmax=vmax,
             interpolation="nearest",

@@ -11,7 +11,7 @@ radians, a forgotten normalisation) and the message says which one it looks like
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -238,7 +238,7 @@ def check_crosta_image(image) -> bool:
         return np.where(valid, out, np.nan) if masked else out
 
     j = c.component - 1
-    mistakes = [
+    mistakes: list[tuple[Callable[[], object], str]] = [
         (
             lambda: scores(j, -c.sign),
             "the sign is flipped: clay-rich pixels are dark. Multiply by the sign that makes "

@@ -72,15 +72,13 @@ def lesson_spec(*, indices: tuple[str, ...] = ("iron_oxide", "clay_hydroxyl", "n
     def here(path):
         return None if path is None else sample / Path(path).name
 
+    scene, licences, occurrences = spec.inputs.scene, spec.inputs.licences, spec.inputs.occurrences
+    assert scene is not None and licences is not None and occurrences is not None  # shipped
     inputs = spec.inputs.model_copy(
         update={
-            "scene": spec.inputs.scene.model_copy(update={"path": sample / PRODUCT}),
-            "licences": spec.inputs.licences.model_copy(
-                update={"path": here(spec.inputs.licences.path)}
-            ),
-            "occurrences": spec.inputs.occurrences.model_copy(
-                update={"path": here(spec.inputs.occurrences.path)}
-            ),
+            "scene": scene.model_copy(update={"path": sample / PRODUCT}),
+            "licences": licences.model_copy(update={"path": here(licences.path)}),
+            "occurrences": occurrences.model_copy(update={"path": here(occurrences.path)}),
         }
     )
     evidence = {

@@ -71,6 +71,8 @@ def plot_targets_map(run_dir: str | Path, *, camp: tuple[float, float] | None = 
     import matplotlib.patheffects as pe
     import matplotlib.pyplot as plt
     import rasterio
+    from matplotlib.artist import Artist
+    from matplotlib.colors import TABLEAU_COLORS
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
@@ -87,9 +89,9 @@ def plot_targets_map(run_dir: str | Path, *, camp: tuple[float, float] | None = 
     picture = np.dstack([*rgb, alpha]).astype("uint8")
     ax.imshow(picture, extent=(bounds.left, bounds.right, bounds.bottom, bounds.top))
     halo = [pe.withStroke(linewidth=3, foreground="black")]
-    handles = []
+    handles: list[Artist] = []
     licences = _layer(run_dir, "licences").to_crs(crs)
-    colours = plt.get_cmap("tab10").colors
+    colours = list(TABLEAU_COLORS.values())  # the tab10 colours
     for i, (_, lic) in enumerate(licences.iterrows()):
         colour = colours[i % len(colours)]
         gpd.GeoSeries([lic.geometry], crs=crs).boundary.plot(ax=ax, color=colour, linewidth=2, linestyle="--")  # fmt: skip

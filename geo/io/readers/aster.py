@@ -50,7 +50,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from functools import partial
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 import dask.array as da
 import numpy as np
@@ -433,12 +433,18 @@ class _Entry:
     read_text: Callable[[], str]
 
 
+class _Loader(Protocol):
+    """Open one band's DN lazily in chunks of ``chunk`` pixels."""
+
+    def __call__(self, *, chunk: int) -> xr.DataArray: ...
+
+
 @dataclass(frozen=True)
 class _BandSource:
     """Where one band's DN are and how to open them lazily."""
 
     label: str
-    load: Callable[[int], xr.DataArray]
+    load: _Loader
     gdal_path: str | None
 
 

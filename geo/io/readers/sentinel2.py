@@ -586,6 +586,7 @@ def _parse_product_xml(data: bytes, source: str) -> _ProductInfo:
     except ET.ParseError as exc:
         raise MetadataError(f"{source}: not a well-formed XML file ({exc}).") from None
     kind = _local(root.tag)
+    quant_tags: tuple[str, ...]
     if kind.startswith("Level-2A"):
         # Sen2Cor 2.x products name it L2A_BOA_QUANTIFICATION_VALUE (seen in public readers)
         level, quant_tags, offset_tag = "L2A", _L2A_QUANTIFICATION, "BOA_ADD_OFFSET"
@@ -724,6 +725,8 @@ def _to_grid(
             f"{da.rio.bounds()} vs CRS {ref.rio.crs}, bounds {ref.rio.bounds()}. Band files of "
             "one product must share the tile extent."
         )
+    ref_chunks = ref.chunks
+    assert ref_chunks is not None  # the tile grid is opened dask-backed
     ratio = abs(da.rio.resolution()[0]) / abs(ref.rio.resolution()[0])  # > 1: upsampling
     if method == "none":
         data = da.data
@@ -733,14 +736,14 @@ def _to_grid(
         data = da.coarsen(y=k, x=k, boundary="exact").mean().data
     elif method == "bilinear":
         k = round(ratio)
-        data = _upsample_bilinear(_split_for_upsampling(da.data, ref.chunks, k), k)
+        data = _upsample_bilinear(_split_for_upsampling(da.data, ref_chunks, k), k)
     elif ratio > 1:  # nearest, upsampling
         k = round(ratio)
-        data = _nearest(_split_for_upsampling(da.data, ref.chunks, k), k)
+        data = _nearest(_split_for_upsampling(da.data, ref_chunks, k), k)
     else:
         data = _nearest(da.data, -round(1 / ratio))
     out = xr.DataArray(data, dims=("y", "x"), coords=ref.coords, name=da.name)
-    return out.chunk(dict(zip(("y", "x"), ref.chunks, strict=True)))
+    return out.chunk(dict(zip(("y", "x"), ref_chunks, strict=True)))
 
 
 def _split_for_upsampling(a, ref_chunks: tuple[tuple[int, ...], ...], k: int):

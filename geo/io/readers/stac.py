@@ -235,6 +235,7 @@ def open_stac_item(
     for layer in layers:
         method = _method(layer.pixel_size, target, qa=False)
         grid = _on_grid(layer, like, method, source)
+        assert layer.scaling is not None  # band layers are opened with scaled=True
         mult, add, scale_source = layer.scaling
         nodata = layer.nodata if method == "none" else None  # resampled: NaN already
         bands[layer.name] = _dn_to_reflectance(grid, mult, add, nodata)
@@ -618,6 +619,7 @@ def _warp_block(
     block_info: dict | None = None,
 ) -> np.ndarray:
     """Read one output chunk of ``path`` resampled onto the target grid (dask block)."""
+    assert block_info is not None  # dask passes it to a block function that takes it
     (row0, row1), (col0, col1) = block_info[None]["array-location"]
     window = Window(col0, row0, col1 - col0, row1 - row0)
     nodata = {} if src_nodata is None else {"src_nodata": src_nodata}
@@ -652,6 +654,8 @@ def _dn_to_reflectance(
 
 def _date(item: pystac.Item) -> str:
     when = item.datetime or item.common_metadata.start_datetime
+    if when is None:  # pystac refuses to load such an item; this narrows the type
+        raise MetadataError(f"STAC item {item.id!r}: neither datetime nor start_datetime.")
     return when.date().isoformat()
 
 
