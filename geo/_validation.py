@@ -8,7 +8,7 @@ import xarray as xr
 
 from geo.errors import BandError
 
-__all__ = ["select_bands", "unusable_bands"]
+__all__ = ["as_cube", "select_bands", "unusable_bands"]
 
 
 def unusable_bands(cube: xr.DataArray) -> set[str]:
@@ -51,3 +51,25 @@ def select_bands(
             f"cannot be used: {cube.attrs.get('unusable_reason', 'marked unusable by the reader')}."
         )
     return cube.sel(band=list(roles)).transpose("band", "y", "x")
+
+
+def as_cube(data, *, what: str) -> xr.DataArray:
+    """Return the reflectance cube of ``data``: a DataArray as it is, a Scene's ``reflectance``.
+
+    The user-facing functions take what the previous step returned (``geo.open_scene``
+    gives a Scene) as well as a bare cube.
+
+    Raises
+    ------
+    BandError
+        ``data`` is neither.
+    """
+    if isinstance(data, xr.DataArray):
+        return data
+    cube = getattr(data, "reflectance", None)
+    if isinstance(cube, xr.DataArray):
+        return cube
+    raise BandError(
+        f"{what} needs a scene (geo.open_scene) or a (band, y, x) DataArray of reflectance; "
+        f"got {type(data).__name__}."
+    )

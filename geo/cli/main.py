@@ -53,7 +53,14 @@ def _friendly(func):
             from geo.io._libtiff import silence_libtiff
 
             silence_libtiff()  # e.g. a line per tile on a full disk; geo says it in one
-        with warnings.catch_warnings(record=True) as caught:
+        from geo.progress import ConsoleReporter, use_reporter
+
+        ctx = click.get_current_context(silent=True)
+        quiet = bool(ctx.find_root().params.get("quiet")) if ctx is not None else False
+        with (
+            warnings.catch_warnings(record=True) as caught,
+            use_reporter(ConsoleReporter(quiet=quiet)),
+        ):
             warnings.simplefilter("always")
             try:
                 result = func(*args, **kwargs)
@@ -124,6 +131,78 @@ def main(verbose: int, quiet: bool) -> None:
             logging.getLogger(name).setLevel(logging.CRITICAL)
 
 
+def _stage_done(event: str, stage: str, seconds: float | None) -> None:
+    """Print one line per finished stage (the runner's progress hook; see :mod:`geo.progress`)."""
+    from geo.progress import reporter
+
+    if event == "done" and seconds is not None:
+        reporter().stage(stage, seconds)
+
+
+_LICENCE_FIELDS_HELP = (
+    "Which columns of the licence layer hold the licence fields, e.g. "
+    "licence_id=CODE,holder=PARTIES,status=STATUS,expiry=EXPIRY (overrides the pipeline file)."
+)
+
+
+def _parse_licence_fields(text: str | None) -> dict[str, str]:
+    """``"licence_id=CODE,holder=PARTIES"`` -> ``{"licence_id": "CODE", "holder": "PARTIES"}``."""
+    from geo.errors import InvalidParameterError
+
+    if not text:
+        return {}
+    allowed = ("licence_id", "holder", "status", "expiry")
+    out: dict[str, str] = {}
+    for item in text.split(","):
+        key, sep, column = (part.strip() for part in item.partition("="))
+        if not sep or key not in allowed or not column:
+            raise InvalidParameterError(
+                f"--licence-fields: {item.strip()!r} is not FIELD=COLUMN with FIELD one of "
+                f"{', '.join(allowed)}; e.g. --licence-fields licence_id=CODE,holder=PARTIES."
+            )
+        out[key] = column
+    return out
+
+
+def _licence_options(spec, licences: Path | None, fields: dict[str, str]):
+    """``spec`` with the command line's licence layer and field mapping applied.
+
+    A licence layer given on the command line is read with the pipeline's layer name only if
+    it has a layer of that name (a user's own cadastre seldom does); otherwise its only layer.
+    """
+    from geo.errors import InvalidParameterError
+    from geo.pipeline.spec import LicenceInput
+
+    current = spec.inputs.licences
+    if licences is None and current is None:
+        if fields:
+            raise InvalidParameterError(
+                "--licence-fields needs a licence layer: pass --licences or set "
+                "inputs.licences in the pipeline file."
+            )
+        return spec
+    if current is None:
+        assert licences is not None  # (checked above: one of them is given)
+        current = LicenceInput(path=licences)
+    opts = current
+    update: dict = {"fields": {**opts.fields, **fields}}
+    if licences is not None:
+        update["path"] = licences
+        if opts.layer is not None and opts.layer not in _layer_names(licences):
+            update["layer"] = None
+    inputs = spec.inputs.model_copy(update={"licences": opts.model_copy(update=update)})
+    return spec.model_copy(update={"inputs": inputs})
+
+
+def _layer_names(path: Path) -> list[str]:
+    import pyogrio
+
+    try:
+        return [str(n) for n in pyogrio.list_layers(path)[:, 0]]
+    except Exception:  # unreadable: read_licences says why, naming the file
+        return []
+
+
 @main.command()
 @click.argument("pipeline", type=click.Path(path_type=Path))
 @click.option(
@@ -149,6 +228,7 @@ def main(verbose: int, quiet: bool) -> None:
     is_flag=True,
     help="Skip the field exports (KML, GPX, report...); `geo export RUN_DIR` writes them later.",
 )
+@click.option("--licence-fields", metavar="FIELD=COLUMN,...", help=_LICENCE_FIELDS_HELP)
 @_friendly
 def run(
     pipeline: Path,
@@ -158,21 +238,23 @@ def run(
     overwrite: bool,
     top: int | None,
     no_export: bool,
+    licence_fields: str | None,
 ) -> None:
     """Run PIPELINE (a YAML file) and print the best targets."""
     from geo.pipeline.runner import run_pipeline
     from geo.pipeline.spec import load_spec
 
-    spec = load_spec(pipeline)
+    fields = _parse_licence_fields(licence_fields)
+    spec = _licence_options(load_spec(pipeline), licences, fields)
     if no_export:
         spec = spec.model_copy(update={"export": spec.export.model_copy(update={"formats": []})})
     result = run_pipeline(
         spec,
         scene_path=scene,
-        licences_path=licences,
         out=out,
         overwrite=overwrite,
         pipeline_file=pipeline,
+        progress=_stage_done,
     )
     n = spec.targets.top if top is None else top
     click.echo(
@@ -329,12 +411,16 @@ def info(
     click.echo(f"qa layers  {', '.join(m.get('qa_layers', [])) or 'none'}")
     if r.attrs.get("unusable_bands"):
         click.echo(f"unusable   {r.attrs['unusable_bands']}: {r.attrs.get('unusable_reason', '')}")
-    sensor = SENSORS.get(str(m.get("sensor")))
+    band_table = SENSORS.get(str(m.get("sensor")))
     click.echo(
         "bands      role          band  centre_um  reflectance = DN x mult + add   resampling"
     )
     for role, b in m["bands"].items():
-        centre = f"{sensor.band(role).centre_um:.3f}" if sensor and role in sensor.roles else "?"
+        centre = (
+            f"{band_table.band(role).centre_um:.3f}"
+            if band_table and role in band_table.roles
+            else "?"
+        )
         number = b.get("band", b.get("asset", "-"))
         click.echo(
             f"           {role:<12} {number!s:>5}  {centre:>9}  x {b['mult']:.6g} + {b['add']:.6g}"
@@ -369,9 +455,16 @@ def indices(list_: bool, sensor: str | None) -> None:
     "(new weights, memberships, method, straddle rule...).",
 )
 @click.option("--licences", type=click.Path(path_type=Path), help="A new licence layer.")
+@click.option("--licence-fields", metavar="FIELD=COLUMN,...", help=_LICENCE_FIELDS_HELP)
 @click.option("--top", type=int, default=10, show_default=True, help="How many targets to print.")
 @_friendly
-def rank(run_dir: Path, pipeline: Path | None, licences: Path | None, top: int) -> None:
+def rank(
+    run_dir: Path,
+    pipeline: Path | None,
+    licences: Path | None,
+    licence_fields: str | None,
+    top: int,
+) -> None:
     """Re-rank RUN_DIR with new weights, evidence or licences, reusing its alteration rasters.
 
     The alteration stages (masks, indices, anomalies, zones) are not recomputed; a
@@ -380,12 +473,31 @@ def rank(run_dir: Path, pipeline: Path | None, licences: Path | None, top: int) 
     from geo.pipeline.runner import rerank
     from geo.pipeline.spec import load_spec
 
+    fields = _parse_licence_fields(licence_fields)
     spec = load_spec(pipeline) if pipeline else None
-    result = rerank(run_dir, pipeline=spec, licences_path=licences, pipeline_file=pipeline)
+    if fields or licences is not None:
+        spec = _licence_options(spec or _recorded_spec(run_dir), licences, fields)
+    result = rerank(run_dir, pipeline=spec, pipeline_file=pipeline)
     click.echo(f"re-ranked {len(result.targets)} targets in {run_dir}")
     if len(result.targets) and top:
         click.echo(_target_table(result.targets.head(top)))
     _echo_evaluation(result.manifest.get("evaluation"), run_dir)
+
+
+def _recorded_spec(run_dir: Path):
+    """Return the pipeline a run folder's manifest records (validated: it is untrusted)."""
+    import json
+
+    from geo.errors import InputNotFoundError
+    from geo.pipeline.spec import validate_spec
+
+    path = run_dir / "manifest.json"
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise InputNotFoundError(f"{path}: not a geo run manifest ({exc}).") from None
+    pipeline = manifest.get("pipeline") if isinstance(manifest, dict) else None
+    return validate_spec((pipeline or {}).get("spec"), f"{path} (pipeline.spec)")
 
 
 @main.command(name="export")
@@ -514,6 +626,7 @@ def stack(scenes, crs: str, resolution: float, resampling: str, out: Path, overw
     help="Which scene's attributes a target seen in several scenes keeps.",
 )
 @click.option("--exports", is_flag=True, help="Also write the field exports in every scene folder.")
+@click.option("--licence-fields", metavar="FIELD=COLUMN,...", help=_LICENCE_FIELDS_HELP)
 @click.option("-q", "--quiet", is_flag=True, help="No progress lines (also `geo -q batch`).")
 @_friendly
 def batch(
@@ -528,6 +641,7 @@ def batch(
     fail_fast: bool,
     overlap: str,
     exports: bool,
+    licence_fields: str | None,
     quiet: bool,
 ) -> None:
     """Run PIPELINE on every scene in SCENES on Dask and merge the targets into OUT.
@@ -540,7 +654,7 @@ def batch(
 
     ctx = click.get_current_context()
     quiet = quiet or bool(ctx.find_root().params.get("quiet"))
-    spec = load_spec(pipeline)
+    spec = _licence_options(load_spec(pipeline), licences, _parse_licence_fields(licence_fields))
     # the local scheduler logs every worker start and stop at INFO: keep the terminal for geo
     if not ctx.find_root().params.get("verbose"):
         import distributed  # noqa: F401  (its import sets the levels of its loggers)
@@ -552,7 +666,6 @@ def batch(
         spec,
         list(scenes),
         out=out,
-        licences=licences,
         scheduler=scheduler,
         workers=workers,
         threads=threads,
@@ -582,6 +695,51 @@ def batch(
         for s in result.failed:
             click.echo(f"geo: scene {s['scene']} failed at {s['stage']}: {s['error']}", err=True)
         sys.exit(1)
+
+
+@main.command()
+@click.argument("folder", type=click.Path(path_type=Path))
+@_friendly
+def init(folder: Path) -> None:
+    """Write a working FOLDER: the pipelines, the sample scene and layers, the notebooks."""
+    from geo.workspace import init_workspace
+
+    init_workspace(folder)
+    pipelines = folder / "pipelines"
+    click.echo(f"wrote {folder}: pipelines/, sample_rasters/, notebooks/, out/ and README.md")
+    click.echo(f"next: geo run {pipelines / 'landsat_alteration.yaml'}")
+
+
+@main.command()
+@click.argument("out", type=click.Path(path_type=Path))
+@click.option(
+    "--platform",
+    "platform_",
+    required=True,
+    type=click.Choice(["win_amd64", "macos_arm64", "macos_x86_64", "linux_x86_64"]),
+    help="The trainees' computers.",
+)
+@click.option(
+    "--python",
+    "python_",
+    required=True,
+    type=click.Choice(["3.11", "3.12", "3.13"]),
+    help="The Python version installed on them.",
+)
+@click.option(
+    "--wheel",
+    type=click.Path(path_type=Path),
+    help="geo's own wheel (default: built from this checkout, or downloaded from PyPI).",
+)
+@_friendly
+def bundle(out: Path, platform_: str, python_: str, wheel: Path | None) -> None:
+    """Write an offline installer into OUT: every wheel for PLATFORM and an install script."""
+    from geo.bundle import make_bundle
+
+    make_bundle(out, platform=platform_, python=python_, wheel=wheel)
+    script = "install.bat" if platform_ == "win_amd64" else "install.sh"
+    n = len(list((out / "wheels").glob("*.whl")))
+    click.echo(f"wrote {out}: {n} wheels and {script}; copy the folder to each computer and run it")
 
 
 @main.command("sample-data")

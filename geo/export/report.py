@@ -65,6 +65,7 @@ from geo.export._common import (
     open_decimated,
 )
 from geo.export.quicklook import draw_scale_and_north
+from geo.progress import reporter
 
 __all__ = ["MAX_MAP_LICENCES", "MAX_SHEET_LABELS", "render_map_sheet", "write_report"]
 
@@ -1146,6 +1147,24 @@ def _render_html(run: _Run, *, top: int, self_test: bool, sheets: dict | None = 
     return template.render(**context)
 
 
+def _html_section(run: _Run, i: int, sheet: str | None) -> dict:
+    """Return the report section of the ``i``-th target (its map sheet drawn unless given)."""
+    row = run.targets.iloc[i]
+    if sheet is None:
+        sheet = _png_data_uri(_fig_png(run.sheet(row), dpi=100))
+    ev = _evidence(row, run.components)
+    return {
+        "id": _text(row["target_id"]),
+        "title": f"{_text(row['target_id'])} — rank {_text(row['rank'])}, score {_num(row['score'])}",
+        "licence": _text(row.get("licence_id"), "outside licences"),
+        "sheet": sheet,
+        "attributes": _attributes(run, i),
+        "bars": _bars(ev),
+        "contrib": any(str(k).startswith("contrib_") for k in row.index),
+        "evidence_text": _text(row.get("evidence"), ""),
+    }
+
+
 def _html_template(run: _Run, *, top: int, self_test: bool, sheets: dict | None = None):
     """Return the report's template and its context (to render, or stream to a file)."""
     import jinja2
@@ -1164,25 +1183,11 @@ def _html_template(run: _Run, *, top: int, self_test: bool, sheets: dict | None 
             images.append({"src": _png_data_uri(png), "caption": caption, "name": name})
     columns, rows = _table(run)
     sections = []
-    for i in range(min(top, len(run.targets))):
-        row = run.targets.iloc[i]
-        src = (sheets or {}).get(i)
-        if src is None:
-            fig = run.sheet(row)
-            src = _png_data_uri(_fig_png(fig, dpi=100))
-        ev = _evidence(row, run.components)
-        sections.append(
-            {
-                "id": _text(row["target_id"]),
-                "title": f"{_text(row['target_id'])} — rank {_text(row['rank'])}, score {_num(row['score'])}",
-                "licence": _text(row.get("licence_id"), "outside licences"),
-                "sheet": src,
-                "attributes": _attributes(run, i),
-                "bars": _bars(ev),
-                "contrib": any(str(k).startswith("contrib_") for k in row.index),
-                "evidence_text": _text(row.get("evidence"), ""),
-            }
-        )
+    n_sheets = min(top, len(run.targets))
+    with reporter().task("report: target sheets", total=n_sheets) as advance:
+        for i in range(n_sheets):
+            sections.append(_html_section(run, i, (sheets or {}).get(i)))
+            advance()
     scene = (run.manifest.get("scene") or {}).get("scene_id") or run.dir.name
     map_data = _map_data(run)
     data = {
@@ -1311,8 +1316,11 @@ def _write_pdf(run: _Run, pdf_path: Path, top: int) -> None:
             )
             meta["Creator"] = f"geo {run.manifest.get('geo_version', '')}".strip()
             _pdf_summary_page(pdf, run)
-            for i in range(min(top, len(run.targets))):
-                _pdf_target_page(pdf, run, i)
+            n = min(top, len(run.targets))
+            with reporter().task("report: PDF pages", total=n) as advance:
+                for i in range(n):
+                    _pdf_target_page(pdf, run, i)
+                    advance()
 
 
 def write_report(

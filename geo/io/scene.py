@@ -42,6 +42,21 @@ class Scene:
     files: list[str] = field(default_factory=list)
     previews: dict[str, PreviewSource] = field(default_factory=dict)
 
+    def __repr__(self) -> str:
+        """One line: scene id, sensor, date, bands, grid, CRS (the metadata stays in ``metadata``)."""
+        r = self.reflectance
+        roles = [str(b) for b in r["band"].values] if "band" in r.coords else []
+        try:
+            res = abs(float(r.rio.resolution()[0]))
+            grid = f"{r.shape[-1]} x {r.shape[-2]} px at {res:g} m, {r.rio.crs}"
+        except Exception:  # a hand-made cube without a transform
+            grid = f"{r.shape[-1]} x {r.shape[-2]} px"
+        return (
+            f"<Scene {r.attrs.get('scene_id', '?')}: {r.attrs.get('sensor', '?')}, "
+            f"{r.attrs.get('date', '?')}, {len(roles)} bands ({', '.join(roles)}), {grid}; "
+            f"QA: {', '.join(self.qa) or 'none'}>"
+        )
+
     def preview(self, roles: list[str], step: int) -> np.ndarray | None:
         """Reflectance of ``roles`` on a grid ``step`` times coarser, or None.
 

@@ -17,11 +17,50 @@ from pyogrio.errors import DataLayerError, DataSourceError
 
 from geo.errors import CRSError, GeoWarning, InputNotFoundError, VectorError
 
-__all__ = ["read_aoi", "read_exclusions", "read_licences", "read_training", "read_vector"]
+__all__ = [
+    "LICENCE_FIELD_ALIASES",
+    "read_aoi",
+    "read_exclusions",
+    "read_licences",
+    "read_training",
+    "read_vector",
+]
 
 logger = logging.getLogger(__name__)
 
 _DEFAULT_FIELDS = {"licence_id": "licence_id", "holder": "holder", "status": "status"}
+#: Column names cadastre portals use for each licence field (compared ignoring case, spaces,
+#: dashes and underscores). When the mapped column is missing and exactly one column of the
+#: layer has one of these names, it is used, with a warning that says so.
+LICENCE_FIELD_ALIASES: dict[str, tuple[str, ...]] = {
+    "licence_id": (
+        "licence_id", "license_id", "licence_no", "license_no", "licence_number",
+        "license_number", "licence", "license", "licence_code", "license_code", "lic_no",
+        "permit_no", "permit_id", "permit_number", "permit", "tenement_id", "tenement",
+        "tenement_no", "title_id", "title_no", "claim_id", "claim_no", "concession_id",
+        "code", "id_code",
+    ),
+    "holder": (
+        "holder", "holder_name", "holders", "licensee", "licencee", "owner", "owners",
+        "company", "parties", "party", "titleholder", "title_holder", "applicant",
+    ),
+    "status": ("status", "licence_status", "license_status", "state", "title_status"),
+    "expiry": (
+        "expiry", "expiry_date", "expires", "expiration", "expiration_date", "end_date",
+        "exp_date", "valid_to", "valid_until",
+    ),
+}  # fmt: skip
+
+
+def _plain_column_name(name: object) -> str:
+    return "".join(c for c in str(name).lower() if c.isalnum())
+
+
+def _alias_column(columns, canonical: str) -> str | None:
+    """Return the one column named like ``canonical``'s aliases; None for none or several."""
+    wanted = {_plain_column_name(a) for a in LICENCE_FIELD_ALIASES.get(canonical, ())}
+    found = [c for c in columns if c != "geometry" and _plain_column_name(c) in wanted]
+    return found[0] if len(found) == 1 else None
 
 
 def read_licences(
@@ -147,6 +186,14 @@ def read_licences(
         if column is None:
             out[canonical] = None
             continue
+        alias = _alias_column(gdf.columns, canonical) if column not in gdf.columns else None
+        if alias is not None:
+            _warn(
+                f"{where}: no column {column!r} for {canonical}; using {alias!r}, the layer's "
+                f"only column named like one (set inputs.licences.fields.{canonical} or "
+                f"--licence-fields {canonical}=COLUMN to choose another)."
+            )
+            mapping[canonical] = column = alias
         if column not in gdf.columns and canonical == "expiry":  # optional: flag nothing
             logger.warning(
                 "%s: no column %r for the licence expiry; expiry dates are not checked",

@@ -31,7 +31,7 @@ import xarray as xr
 
 from geo.errors import InvalidParameterError, TooFewPixelsError
 
-__all__ = ["METHODS", "MIN_PIXELS", "Threshold", "anomaly_z", "fit_threshold"]
+__all__ = ["METHODS", "MIN_PIXELS", "Threshold", "anomaly_z", "fit_threshold", "threshold"]
 
 METHODS = ("robust_z", "mean_std", "percentile", "otsu", "concentration_area")
 #: Fewest valid pixels a threshold is fitted on.
@@ -292,6 +292,66 @@ def fit_threshold(
         n_valid=n,
         details=details,
     )
+
+
+def threshold(
+    indices: xr.DataArray,
+    mask: xr.DataArray | None = None,
+    *,
+    name: str | None = None,
+    method: str = "robust_z",
+    k: float = 3.0,
+    percentile: float = 97.5,
+    log: bool | None = None,
+) -> Threshold:
+    """Fit an anomaly threshold the way a pipeline does, on what the previous steps returned.
+
+    Parameters
+    ----------
+    indices : xarray.DataArray
+        One ``(y, x)`` index layer, or the ``(index, y, x)`` cube of
+        :func:`geo.compute_indices` with ``name`` choosing the layer.
+    mask : xarray.DataArray, optional
+        The reason raster of :func:`geo.compute_masks` (valid where 0) or a boolean raster
+        (valid where True).
+    name : str, optional
+        The index (required for a cube).
+    method, k, percentile
+        As :func:`fit_threshold`.
+    log : bool, optional
+        Statistics on log(index); by default as the catalogue says for the index (ratios),
+        else False.
+
+    Returns
+    -------
+    Threshold
+    """
+    if "index" in indices.dims:
+        if name is None:
+            raise InvalidParameterError(
+                "threshold: name the index of the cube (name=...); it holds "
+                f"{', '.join(map(str, indices['index'].values))}."
+            )
+        indices = indices.sel(index=name, drop=True)
+    valid = None
+    if mask is not None:
+        valid = mask == 0 if mask.dtype.kind in "iu" else mask.astype(bool)
+    if log is None:
+        log = _catalogue_log(name or str(indices.name), indices.attrs.get("sensor"))
+    return fit_threshold(
+        indices, valid, name=name, method=method, k=k, percentile=percentile, log=log
+    )
+
+
+def _catalogue_log(name: str, sensor) -> bool:
+    from geo.spectral.indices import get_index, index_names
+
+    if name not in index_names():
+        return False
+    try:
+        return bool(get_index(name, sensor or "landsat_oli").log_stats)
+    except InvalidParameterError:
+        return False
 
 
 def anomaly_z(index: xr.DataArray, threshold: Threshold) -> xr.DataArray:

@@ -16,7 +16,7 @@ import numpy as np
 import xarray as xr
 import yaml
 
-from geo._validation import unusable_bands
+from geo._validation import as_cube, unusable_bands
 from geo.errors import InvalidParameterError
 from geo.sensors import ROLES, SENSORS
 from geo.spectral.expression import Expression, parse_expression
@@ -156,8 +156,9 @@ def compute_indices(
 
     Parameters
     ----------
-    reflectance : xarray.DataArray
-        ``(band, y, x)`` reflectance with role names on ``band``.
+    reflectance : xarray.DataArray or Scene
+        ``(band, y, x)`` reflectance with role names on ``band``, or the
+        :class:`~geo.io.scene.Scene` :func:`geo.open_scene` returns.
     names : list of str
         Catalogue index names.
     sensor : str, optional
@@ -182,6 +183,7 @@ def compute_indices(
     >>> float(compute_indices(r, ["iron_oxide"]).sel(index="iron_oxide")[0, 0])
     3.0
     """
+    reflectance = as_cube(reflectance, what="compute_indices")
     sensor = sensor or reflectance.attrs.get("sensor")
     roles = [str(b) for b in reflectance["band"].values]
     exprs: dict[str, Expression] = {n: get_index(n, sensor).expression for n in names}

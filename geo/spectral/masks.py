@@ -24,6 +24,7 @@ import numpy as np
 import xarray as xr
 from scipy import ndimage
 
+from geo._validation import as_cube
 from geo.errors import InvalidParameterError
 from geo.spectral.expression import parse_expression
 
@@ -35,6 +36,7 @@ __all__ = [
     "SCL_RULES",
     "MaskConfig",
     "build_mask",
+    "compute_masks",
     "landsat_qa_flags",
     "mask_fractions",
     "product_flags",
@@ -304,6 +306,20 @@ def _dilate(flag: xr.DataArray, pixels: int) -> xr.DataArray:
     else:
         grown = grow(np.asarray(data))
     return flag.copy(data=grown)
+
+
+def compute_masks(scene, config: MaskConfig | None = None) -> xr.DataArray:
+    """Return the reason raster of a scene: its own QA flags and the spectral rules.
+
+    ``scene`` is what :func:`geo.open_scene` returns (reflectance, QA layers and the kind
+    of QA in ``metadata["qa_kind"]``); a bare reflectance cube gets the spectral rules only.
+    See :func:`build_mask` for the raster (0 = valid, a bit per rule).
+    """
+    cube = as_cube(scene, what="compute_masks")
+    qa = getattr(scene, "qa", None) or {}
+    kind = (getattr(scene, "metadata", None) or {}).get("qa_kind")
+    flags = product_flags(qa, kind, sensor=str(cube.attrs.get("sensor", "landsat_oli")))
+    return build_mask(cube, flags=flags, config=config or MaskConfig())
 
 
 def mask_fractions(reasons: xr.DataArray) -> dict:
