@@ -155,7 +155,7 @@ def _parse_licence_fields(text: str | None) -> dict[str, str]:
     out: dict[str, str] = {}
     for item in text.split(","):
         key, sep, column = (part.strip() for part in item.partition("="))
-        if not sep or key not in allowed or not column:
+        if not sep or key not in allowed or not column or "=" in column:
             raise InvalidParameterError(
                 f"--licence-fields: {item.strip()!r} is not FIELD=COLUMN with FIELD one of "
                 f"{', '.join(allowed)}; e.g. --licence-fields licence_id=CODE,holder=PARTIES."
