@@ -4,11 +4,16 @@ Library code reports through :func:`reporter` and never prints: by default the r
 silent, so ``geo.run_pipeline`` in a notebook or a script says nothing unless asked. The
 command line installs a :class:`ConsoleReporter` for the duration of a command:
 
-- on a terminal, a `rich <https://rich.readthedocs.io>`_ progress bar for each long loop
-  (the chunked raster pass, the exports) and one line per stage with its duration;
-- when stderr is not a terminal (a pipe, a log file, a CI job), plain lines only
+- on a terminal, a `rich <https://rich.readthedocs.io>`_ progress bar on stderr for each
+  long loop (the chunked raster pass, the report's sheets), and one line per stage with its
+  duration;
+- when the output is not a terminal (a pipe, a log file, a CI job), plain lines only
   (``geo: masks_indices 1.2 s``), no bars and no control characters;
 - nothing with ``-q``.
+
+The stage lines go to stdout with the run's summary: stderr carries only warnings and, when
+a command fails, its one-line error, so a script or a log reader sees exactly one line for
+a failure whatever stage it happened in.
 
 Example
 -------
@@ -46,23 +51,30 @@ class Reporter:
 
 
 class ConsoleReporter(Reporter):
-    """Progress on stderr: rich bars on a terminal, plain lines otherwise, nothing if quiet.
+    """Progress for a terminal user: bars and ticks, plain lines in a pipe, nothing if quiet.
 
     Parameters
     ----------
     quiet : bool
         Show nothing.
     stream : file, optional
-        Where to write (default ``sys.stderr``).
+        Where the stage lines go (default ``sys.stdout``).
+    bars : file, optional
+        Where the progress bars go, on a terminal (default ``sys.stderr``).
     """
 
     #: Loops shorter than this many seconds never show a bar (no flicker on small scenes).
     MIN_BAR_SECONDS = 0.5
 
-    def __init__(self, *, quiet: bool = False, stream: TextIO | None = None) -> None:
+    def __init__(
+        self, *, quiet: bool = False, stream: TextIO | None = None, bars: TextIO | None = None
+    ) -> None:
         self.quiet = quiet
-        self.stream = stream if stream is not None else sys.stderr
-        self.live = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.stream = stream if stream is not None else sys.stdout
+        self.bars = bars if bars is not None else sys.stderr
+        self.live = bool(getattr(self.bars, "isatty", lambda: False)()) and bool(
+            getattr(self.stream, "isatty", lambda: False)()
+        )
 
     def stage(self, name: str, seconds: float) -> None:
         """Print ``geo: <stage> <seconds> s`` (a tick on a terminal)."""
@@ -90,7 +102,7 @@ class ConsoleReporter(Reporter):
             BarColumn(),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
-            console=Console(file=self.stream),
+            console=Console(file=self.bars),
             transient=True,  # the stage line that follows says it all
         )
         task = bar.add_task(description, total=total)

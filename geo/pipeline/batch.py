@@ -269,7 +269,7 @@ def _run_scene(
     # the run's notes come back in the result; do not print them from the worker
     warnings.filterwarnings("ignore", category=GeoWarning)
     start = time.perf_counter()
-    config = {"scheduler": "threads"}
+    config: dict[str, str | int] = {"scheduler": "threads"}
     if threads:
         config["num_workers"] = threads
     try:
@@ -750,7 +750,7 @@ def _merge_overlapping(
     for g in np.unique(group):
         members = targets.iloc[np.flatnonzero(group == g)]
         chosen = members.loc[_pick(members, overlap)].copy()
-        scenes = sorted(set(members["_scene"]), key=rank_of.get)
+        scenes = sorted(set(members["_scene"]), key=rank_of.__getitem__)  # every _scene is in order
         union = shapely.union_all(list(members.geometry.values))
         if not isinstance(union, MultiPolygon):
             union = MultiPolygon(

@@ -128,17 +128,22 @@ def _qgis(run_dir: Path) -> list[Path]:
 def _google_earth(run_dir: Path, formats, layers: dict, title: str) -> dict[str, list[Path]]:
     """``kml`` and ``kmz`` (the latter with the true-colour scene as a ground overlay)."""
     exports = run_dir / "exports"
-    common = {
-        "licences": layers.get("licences"),
-        "zones": layers.get("zones"),
-        "occurrences": layers.get("occurrences"),
-        "title": title,
-    }
+    licences, zones = layers.get("licences"), layers.get("zones")
+    occurrences = layers.get("occurrences")
     written: dict[str, list[Path]] = {}
     if "kml" in formats:
         from geo.export.kml import write_kml
 
-        written["kml"] = [write_kml(exports / "targets.kml", layers["targets"], **common)]
+        written["kml"] = [
+            write_kml(
+                exports / "targets.kml",
+                layers["targets"],
+                licences=licences,
+                zones=zones,
+                occurrences=occurrences,
+                title=title,
+            )
+        ]
     release_memory()
     if "kmz" in formats:
         from geo.export.kml import overlay_from_true_colour, write_kmz
@@ -146,7 +151,15 @@ def _google_earth(run_dir: Path, formats, layers: dict, title: str) -> dict[str,
         picture = run_dir / "rasters" / "true_colour.tif"
         overlay = overlay_from_true_colour(picture) if picture.is_file() else None
         written["kmz"] = [
-            write_kmz(exports / "targets.kmz", layers["targets"], overlay=overlay, **common)
+            write_kmz(
+                exports / "targets.kmz",
+                layers["targets"],
+                licences=licences,
+                zones=zones,
+                occurrences=occurrences,
+                overlay=overlay,
+                title=title,
+            )
         ]
     return written
 
@@ -197,7 +210,9 @@ def _title(run_dir: Path) -> str:
             f"{run_dir / 'manifest.json'}: not a geo manifest (not valid JSON: {exc})."
         ) from None
     manifest = manifest if isinstance(manifest, dict) else {}
-    scene = manifest.get("scene") if isinstance(manifest.get("scene"), dict) else {}
-    pipeline = manifest.get("pipeline") if isinstance(manifest.get("pipeline"), dict) else {}
+    scene = manifest.get("scene")
+    scene = scene if isinstance(scene, dict) else {}
+    pipeline = manifest.get("pipeline")
+    pipeline = pipeline if isinstance(pipeline, dict) else {}
     name = pipeline.get("name", "geo")
     return f"{name}: {scene.get('scene_id', '')} ({scene.get('date_acquired', '')})".strip()

@@ -25,7 +25,7 @@ from geo.io.layers import open_run_layer, read_raster_layer
 from geo.io.stack import Grid, reproject_to_grid
 from geo.io.vector import read_vector
 from geo.io.writers import RasterLayer, write_rasters
-from geo.pipeline.spec import PipelineSpec
+from geo.pipeline.spec import PipelineSpec, Prospectivity
 from geo.prospectivity import (
     conditional_independence,
     curve_auc,
@@ -70,6 +70,15 @@ class Prospect:
     occurrences: object = None  # occurrence points (GeoDataFrame), for the maps
 
 
+def _section(spec: PipelineSpec) -> Prospectivity:
+    """Return the ``prospectivity`` section of ``spec`` (an error when it has none)."""
+    if spec.prospectivity is None:
+        raise InvalidParameterError(
+            f"pipeline {spec.name!r} has no prospectivity section: no score to build."
+        )
+    return spec.prospectivity
+
+
 def read_occurrences(spec: PipelineSpec, template: xr.DataArray):
     """Known occurrences (points) reprojected to the scene CRS, with reading info, or None."""
     occ = spec.inputs.occurrences
@@ -108,7 +117,8 @@ def _chunked_view(da: xr.DataArray, chunk: int) -> xr.DataArray:
 
 
 def _grid_of(template: xr.DataArray) -> Grid:
-    return Grid(template.rio.crs, template.rio.transform(), template.shape)
+    rows, cols = template.shape  # the scene grid: (y, x)
+    return Grid(template.rio.crs, template.rio.transform(), (rows, cols))
 
 
 def _on_grid(da: xr.DataArray, template: xr.DataArray, resampling: str, chunk: int, info: dict):
@@ -228,12 +238,17 @@ def fit_combination(
     wofe_thresholds: dict[str, float] | None = None,
 ) -> tuple[Combination, dict]:
     """Build (knowledge-driven) or fit (data-driven) the combination on in-memory inputs."""
-    p = spec.prospectivity
+    p = _section(spec)
     names = list(inputs)
     if p.method in KNOWLEDGE_METHODS:
-        return knowledge_combination(p.method, names, weights=p.weights, gamma=p.gamma), {}
+        return _knowledge(p, names), {}
+    if deposits is None:
+        raise InvalidParameterError(
+            f"prospectivity.method {p.method!r} is fitted on known occurrences; set "
+            "inputs.occurrences (points)"
+        )
     if p.method == "wofe":
-        model = fit_wofe(
+        wofe = fit_wofe(
             inputs,
             deposits,
             valid=study,
@@ -242,7 +257,7 @@ def fit_combination(
             min_studentised=p.min_studentised,
             thresholds=wofe_thresholds,
         )
-        return model.combination(), {"model": model}
+        return wofe.combination(), {"model": wofe}
     from geo.prospectivity.modelling import fit_prospectivity
 
     model = fit_prospectivity(
@@ -278,6 +293,11 @@ def fit_combination(
     return Combination(p.method, tuple(names), kernel, info), {"model": model}
 
 
+def _knowledge(p: Prospectivity, names: list[str]) -> Combination:
+    """Build the knowledge-driven combination of ``names`` (nothing to fit: names only)."""
+    return knowledge_combination(p.method, names, weights=p.weights, gamma=p.gamma)
+
+
 def run_prospectivity(
     spec: PipelineSpec,
     reasons: xr.DataArray,
@@ -304,7 +324,7 @@ def run_prospectivity(
     pixel_m = abs(float(reasons.rio.resolution()[0]))
     inputs, infos, structures = _model_inputs(spec, template, in_study, rasters, out_dir, chunk)
     deposits, occ_info = _deposits(occurrences, template, study)
-    method = spec.prospectivity.method
+    method = _section(spec).method
     combination, extra, in_memory = _combine(spec, inputs, study, deposits, pixel_m, notes)
     score = apply_combination(combination.kernel, inputs, name="prospectivity").where(in_study)
     out = {"prospectivity": RasterLayer(score, description=f"prospectivity ({method})")}
@@ -346,7 +366,9 @@ def _model_inputs(spec, template, in_study, rasters: Path, out_dir: Path, chunk:
     time and re-opened, so no two whole grids are held at once. Returns the inputs, the
     evidence infos for the manifest and the line vectors (``structures``) by source.
     """
-    values, infos, written = {}, {}, set()
+    kept: dict[str, xr.DataArray] = {}  # inputs used as they are (not written here)
+    infos: dict[str, dict] = {}
+    written: set[str] = set()
     structures = {}
     for name, ev in spec.evidence.items():
         da, info, codes, lines = _evidence_values(name, ev, template, rasters, chunk)
@@ -370,7 +392,8 @@ def _model_inputs(spec, template, in_study, rasters: Path, out_dir: Path, chunk:
         # written now, one evidence layer at a time, so no two whole grids are held at once
         write_rasters(layers_out, out_dir)
         written.update(layers_out)
-        values[name] = None if layers_out else da
+        if not layers_out:
+            kept[name] = da
         infos[name] = info
         del da, layers_out
         release_memory()
@@ -378,7 +401,7 @@ def _model_inputs(spec, template, in_study, rasters: Path, out_dir: Path, chunk:
     for name, ev in spec.evidence.items():
         key = f"membership_{name}" if ev.membership is not None else f"evidence_{name}"
         inputs[name] = (
-            open_run_layer(out_dir / f"{key}.tif", chunk) if key in written else values[name]
+            open_run_layer(out_dir / f"{key}.tif", chunk) if key in written else kept[name]
         )
         if not inputs[name].chunks:
             inputs[name] = _chunked_view(inputs[name], chunk)
@@ -406,12 +429,10 @@ def _combine(spec, inputs, study, deposits, pixel_m: float, notes: list[str]):
     Returns the combination, the fitting extras (the model) and the in-memory inputs of a
     data-driven method (None for a knowledge-driven one).
     """
-    method = spec.prospectivity.method
+    p = _section(spec)
+    method = p.method
     if method in KNOWLEDGE_METHODS:
-        combination, extra = fit_combination(
-            spec, dict.fromkeys(inputs), study.values, None, pixel_m=pixel_m
-        )
-        return combination, extra, None
+        return _knowledge(p, list(inputs)), {}, None
     in_memory = {n: np.asarray(da.values, dtype="float64") for n, da in inputs.items()}
     combination, extra = fit_combination(spec, in_memory, study.values, deposits, pixel_m=pixel_m)
     if method == "wofe":
@@ -435,19 +456,22 @@ def _evaluate(
     spec, result: Prospect, in_memory, pixel_m: float, notes: list[str], extras: dict
 ) -> None:
     """Curves, area capture, ROC-AUC and hold-outs; stored on ``result``."""
-    p = spec.prospectivity
+    p = _section(spec)
     ev = p.evaluation
+    if result.deposits is None:
+        raise RuntimeError("_evaluate: the score cannot be evaluated without occurrences")
+    known = result.deposits
     study = np.asarray(result.study.values, dtype=bool)
     try:  # strip by strip: the score is never held whole
         evaluation = evaluate_score(
-            result.score, result.deposits, study, n_background=10000, random_state=p.seed
+            result.score, known, study, n_background=10000, random_state=p.seed
         )
     except InvalidParameterError:
         notes.append("no occurrence falls on a scored cell: the score cannot be evaluated")
         result.evaluation = {"occurrences_scored": 0}
         return
     deposits = evaluation.deposits
-    lost = int(result.deposits.sum() - deposits.sum())
+    lost = int(known.sum() - deposits.sum())
     if lost:
         notes.append(
             f"{lost} occurrence cell(s) have no prospectivity score (evidence missing there, "

@@ -47,7 +47,7 @@ from geo.io.runfolder import (
 from geo.pipeline import stages as _stages
 from geo.pipeline.prospect import read_occurrences
 from geo.pipeline.spec import PipelineSpec, validate_spec
-from geo.pipeline.stages.base import CORE_SECTIONS, RunContext, Stage
+from geo.pipeline.stages.base import CORE_SECTIONS, RunContext, Stage, required
 from geo.pipeline.stages.ingest import licence_input, open_spec_scene, read_exclusion_input
 
 __all__ = ["Progress", "RunResult", "gdal_env", "open_spec_scene", "rerank", "run_pipeline"]
@@ -58,6 +58,9 @@ logger = logging.getLogger(__name__)
 #: stage's wall time), ``"skipped"`` (not enabled for this pipeline or scene) or
 #: ``"failed"``; ``seconds`` is None but for ``"done"``.
 Progress = Callable[[str, str, float | None], None]
+
+#: Attribute of an exception raised in a stage that names the stage (read by batch reports).
+_STAGE_ATTR = "geo_stage"
 
 _VERSIONED = (
     "numpy",
@@ -104,7 +107,7 @@ class _Timer:
 
     def __init__(self) -> None:
         self.seconds: dict[str, float] = {}
-        self.peak_rss_mb: dict[str, float] = {}
+        self.peak_rss_mb: dict[str, float | None] = {}  # None: not measurable here
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
@@ -114,8 +117,8 @@ class _Timer:
             yield
         except Exception as exc:
             # where a run failed, for batch reports: the first (innermost) stage wins
-            if not hasattr(exc, "geo_stage"):
-                exc.geo_stage = name
+            if not hasattr(exc, _STAGE_ATTR):
+                setattr(exc, _STAGE_ATTR, name)
             raise
         self.seconds[name] = round(time.perf_counter() - start, 3)
         release_memory()  # the stage's freed temporaries must not add to the next one's peak
@@ -246,7 +249,8 @@ def _context(spec: PipelineSpec, scene_path, licences_path, out) -> RunContext:
 
 def _run(spec, scene_path, licences_path, out, overwrite, pipeline_file, progress) -> RunResult:
     ctx = _context(spec, scene_path, licences_path, out)
-    preflight(ctx.out_dir, overwrite=overwrite)  # an output folder in the way stops the run now
+    out_dir = required(ctx.out_dir, "ctx.out_dir")
+    preflight(out_dir, overwrite=overwrite)  # an output folder in the way stops the run now
     timer = _Timer()
     manifest = _Manifest(ctx, timer, pipeline_file)
     with ExitStack() as folder:
@@ -254,18 +258,18 @@ def _run(spec, scene_path, licences_path, out, overwrite, pipeline_file, progres
         def prepare(stage: Stage) -> None:
             if ctx.tmp is None and not getattr(stage, "before_output", False):
                 # the staging folder (and the lock) once the inputs are known to be good
-                ctx.tmp = folder.enter_context(run_folder(ctx.out_dir, overwrite=overwrite))
+                ctx.tmp = folder.enter_context(run_folder(out_dir, overwrite=overwrite))
                 ctx.rasters = ctx.tmp / "rasters"
             if getattr(stage, "reads_manifest", False):
                 manifest.write()
 
         _run_stages(ctx.stages, ctx, timer, progress, prepare)
         if ctx.tmp is None:  # a table of input checks only: still a complete folder
-            ctx.tmp = folder.enter_context(run_folder(ctx.out_dir, overwrite=overwrite))
+            ctx.tmp = folder.enter_context(run_folder(out_dir, overwrite=overwrite))
         doc = manifest.write()
     for note in ctx.notes:
         warnings.warn(note, GeoWarning, stacklevel=2)
-    return RunResult(ctx.out_dir, ctx.targets, ctx.zones, ctx.licence_summary, doc, ctx.notes)
+    return RunResult(out_dir, ctx.targets, ctx.zones, ctx.licence_summary, doc, ctx.notes)
 
 
 class _Manifest:
@@ -295,7 +299,8 @@ class _Manifest:
         if ctx.scene_hashes is not None and isinstance(sections.get("inputs"), dict):
             sections["inputs"]["scene"]["files"] = ctx.scene_hashes.result()
         core = {k: sections[k] for k in CORE_SECTIONS if k in sections}
-        files = {str(p.relative_to(ctx.tmp)) for p in ctx.tmp.rglob("*") if p.is_file()}
+        tmp = required(ctx.tmp, "ctx.tmp")
+        files = {str(p.relative_to(tmp)) for p in tmp.rglob("*") if p.is_file()}
         return {
             **self.head,
             **core,
@@ -310,7 +315,7 @@ class _Manifest:
 
     def write(self) -> dict:
         doc = self.document()
-        (self.ctx.tmp / "manifest.json").write_text(_dump(doc))
+        (required(self.ctx.tmp, "ctx.tmp") / "manifest.json").write_text(_dump(doc))
         return doc
 
 
@@ -363,7 +368,8 @@ def _rerank_context(run_dir: Path, pipeline, licences_path) -> RunContext:
     if zones.crs is None:
         zones = zones.set_crs(reasons.rio.crs)
     lic_path, licences, licence_info = licence_input(spec, licences_path, reasons.rio.crs)
-    scene = manifest.get("scene") if isinstance(manifest.get("scene"), dict) else {}
+    scene = manifest.get("scene")
+    scene = scene if isinstance(scene, dict) else {}
     ctx = RunContext(
         spec,
         licences_path=lic_path,

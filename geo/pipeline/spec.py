@@ -28,6 +28,7 @@ from pydantic import (
     ValidationError,
     model_validator,
 )
+from pydantic_core import ErrorDetails
 
 from geo.errors import InputNotFoundError, InvalidParameterError, PipelineSpecError
 from geo.pipeline._yaml import load_yaml
@@ -235,7 +236,7 @@ class Masks(_Model):
     :class:`geo.spectral.masks.MaskConfig`).
     """
 
-    qa: list[Literal[PRODUCT_RULES]] = Field(  # type: ignore[valid-type]
+    qa: list[Literal[PRODUCT_RULES]] = Field(  # type: ignore[valid-type]  # runtime-built Literal: fine for pydantic, not for mypy
         default=list(_DEFAULT_MASKS.qa),
         description="Rules from the product's own QA that remove a pixel (Landsat QA_PIXEL and "
         "QA_RADSAT bits, Sentinel-2 SCL classes). QA water joins the `water` rule whenever the "
@@ -264,7 +265,7 @@ class Masks(_Model):
         description="Also remove pixels within this many pixels of one flagged by a rule in "
         "`buffer_rules` (rule `buffer`): mixed edge pixels whose ratios mimic alteration.",
     )
-    buffer_rules: list[Literal[_BUFFERABLE]] = Field(  # type: ignore[valid-type]
+    buffer_rules: list[Literal[_BUFFERABLE]] = Field(  # type: ignore[valid-type]  # runtime-built Literal: fine for pydantic, not for mypy
         default=list(_DEFAULT_MASKS.buffer_rules), description="Rules whose pixels are buffered."
     )
 
@@ -284,7 +285,7 @@ class Masks(_Model):
 class Anomaly(_Model):
     """One entry of ``anomalies``: how one layer is thresholded over the valid pixels."""
 
-    method: Literal[METHODS] = Field(  # type: ignore[valid-type]
+    method: Literal[METHODS] = Field(  # type: ignore[valid-type]  # runtime-built Literal: fine for pydantic, not for mypy
         default="robust_z",
         description="`robust_z` (median + k x 1.4826 x MAD), `mean_std` (mean + k x sigma), "
         "`percentile`, `otsu` (a cross-check: it assumes two comparable modes) or "
@@ -459,7 +460,7 @@ class MembershipSpec(_Model):
     See :class:`geo.prospectivity.combine.Membership`.
     """
 
-    function: Literal[MEMBERSHIP_FUNCTIONS] = Field(  # type: ignore[valid-type]
+    function: Literal[MEMBERSHIP_FUNCTIONS] = Field(  # type: ignore[valid-type]  # runtime-built Literal: fine for pydantic, not for mypy
         description="`identity` (values already in [0, 1], e.g. a probability or a 0/1 "
         "anomaly), `linear` (0 at `low`, 1 at `high`), `large` / `small` (ArcGIS FuzzyLarge / "
         "FuzzySmall with `midpoint` and `spread`), `gaussian` (`midpoint`, `spread`) or "
@@ -687,7 +688,7 @@ class Prospectivity(_Model):
     outside ``negatives.buffer_m`` of the occurrences).
     """
 
-    method: Literal[(*KNOWLEDGE_METHODS, *_DATA_METHODS)] = Field(  # type: ignore[valid-type]
+    method: Literal[(*KNOWLEDGE_METHODS, *_DATA_METHODS)] = Field(  # type: ignore[valid-type]  # runtime-built Literal: fine for pydantic, not for mypy
         default="fuzzy_gamma",
         description="How the evidence combines: `weighted`, `fuzzy_and`, `fuzzy_or`, "
         "`fuzzy_product`, `fuzzy_sum`, `fuzzy_gamma` (knowledge-driven), or `wofe`, "
@@ -750,7 +751,7 @@ class Targets(_Model):
     clay: list[Name] = Field(
         default=["clay_hydroxyl"], description="Layers counted as clay evidence, like `iron`."
     )
-    weights: dict[Literal[COMPONENTS], Annotated[float, Field(ge=0)]] = Field(  # type: ignore[valid-type]
+    weights: dict[Literal[COMPONENTS], Annotated[float, Field(ge=0)]] = Field(  # type: ignore[valid-type]  # runtime-built Literal: fine for pydantic, not for mypy
         default={
             "iron_intensity": 0.3,
             "clay_intensity": 0.3,
@@ -804,7 +805,7 @@ _EXPORT_FORMATS = ("qgis", "kml", "kmz", "gpx", "geojson", "shp", "csv", "html",
 class Export(_Model):
     """``export``: the field formats written at the end of every run (all by default)."""
 
-    formats: list[Literal[_EXPORT_FORMATS]] = Field(  # type: ignore[valid-type]
+    formats: list[Literal[_EXPORT_FORMATS]] = Field(  # type: ignore[valid-type]  # runtime-built Literal: fine for pydantic, not for mypy
         default=list(_EXPORT_FORMATS),
         description="Field formats written at the end of the run (`--no-export` writes none).",
     )
@@ -1024,7 +1025,7 @@ class PipelineSpec(_Model):
         return out
 
 
-def _describe(err: dict) -> str:
+def _describe(err: ErrorDetails) -> str:
     loc = [str(p) for p in err["loc"]]
     if loc and loc[-1] == "[key]":  # a mapping key failed: our validators quote the key
         loc = loc[:-2] if err["type"] == "value_error" else loc[:-1]

@@ -12,7 +12,7 @@ import xarray as xr
 from geo.errors import TooFewPixelsError
 from geo.io.layers import open_run_layer
 from geo.io.writers import RasterLayer, write_rasters
-from geo.pipeline.stages.base import RunContext
+from geo.pipeline.stages.base import RunContext, required
 from geo.spectral.anomaly import anomaly_z, fit_threshold
 from geo.spectral.indices import get_index
 from geo.targets.evaluate import polygon_mask
@@ -36,11 +36,11 @@ class AnomaliesStage:
 
     def run(self, ctx: RunContext) -> None:
         """Fit the thresholds (inside the area of interest) and write the layers."""
-        spec = ctx.spec
+        spec, rasters = ctx.spec, required(ctx.rasters, "ctx.rasters")
         ctx.index_layers = {
-            name: open_run_layer(ctx.rasters / f"{name}.tif", ctx.chunk)
+            name: open_run_layer(rasters / f"{name}.tif", ctx.chunk)
             for name in spec.anomalies
-            if (ctx.rasters / f"{name}.tif").is_file()
+            if (rasters / f"{name}.tif").is_file()
         }
         inside = _inside(ctx)
         layers: dict[str, RasterLayer] = {}
@@ -68,7 +68,7 @@ class AnomaliesStage:
                 continue
             ctx.thresholds[name] = thr
             layers.update(_layers(name, values, thr))
-        write_rasters(layers, ctx.rasters)
+        write_rasters(layers, rasters)
         ctx.manifest["thresholds"] = {
             **{n: t.to_dict() for n, t in ctx.thresholds.items()},
             **{n: {"index": n, "fitted": False, "reason": r} for n, r in ctx.unfitted.items()},
@@ -80,7 +80,8 @@ def _inside(ctx: RunContext) -> xr.DataArray | None:
     if ctx.aoi is None:
         return None
     polygons, info = ctx.aoi
-    inside = ctx.refl.isel(band=0, drop=True).copy(data=polygon_mask(polygons, ctx.refl))
+    refl = required(ctx.refl, "ctx.refl")
+    inside = refl.isel(band=0, drop=True).copy(data=polygon_mask(polygons, refl))
     ctx.methods["aoi"] = {
         **info,
         "area_ha": round(float(polygons.union_all().area) / 1e4, 2),

@@ -25,14 +25,17 @@ import datetime as dt
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import geopandas as gpd
 import xarray as xr
 
+from geo.pipeline.prospect import Prospect
 from geo.pipeline.spec import PipelineSpec
 
-__all__ = ["CORE_SECTIONS", "PixelStage", "RunContext", "Stage"]
+__all__ = ["CORE_SECTIONS", "PixelStage", "RunContext", "Stage", "required"]
+
+_T = TypeVar("_T")
 
 #: Manifest sections of the built-in stages, in the order ``manifest.json`` lists them
 #: (a new stage's sections follow the runner's own keys).
@@ -100,7 +103,7 @@ class RunContext:
     thresholds: dict = field(default_factory=dict)  # name -> Threshold
     unfitted: dict = field(default_factory=dict)  # name -> why no threshold
     zones: gpd.GeoDataFrame | None = None
-    prospect: Any = None  # geo.pipeline.prospect.Prospect
+    prospect: Prospect | None = None
     # -- targets
     targets: gpd.GeoDataFrame | None = None
     licence_summary: gpd.GeoDataFrame | None = None  # one row per licence
@@ -119,11 +122,29 @@ class RunContext:
             self.manifest["methods"] = self.methods
 
 
+def required(value: _T | None, what: str) -> _T:
+    """Return ``value``, an input a stage needs; raise when it is None.
+
+    A :class:`RunContext` field is None until the stage that makes it ran, and a
+    method's pipeline section is None when the pipeline does not ask for the method:
+    a stage that finds one of them None was run out of order (or without its section).
+    """
+    if value is None:
+        raise RuntimeError(
+            f"{what} is not set: the stage that makes it has not run, or the pipeline has "
+            "no such section (stage table out of order?)"
+        )
+    return value
+
+
 @runtime_checkable
 class Stage(Protocol):
     """One step of a run (see the module docstring for the optional attributes)."""
 
-    name: str
+    @property
+    def name(self) -> str:
+        """Key of the stage in the manifest's ``timings_s``."""
+        ...
 
     def enabled(self, ctx: RunContext) -> bool:
         """Tell whether the stage runs for this context (its spec section, usable pixels)."""

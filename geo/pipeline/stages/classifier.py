@@ -15,7 +15,7 @@ from geo.errors import InvalidParameterError
 from geo.io.layers import open_run_layer
 from geo.io.writers import RasterLayer, write_rasters
 from geo.pipeline.spec import PipelineSpec
-from geo.pipeline.stages.base import PixelStage, RunContext
+from geo.pipeline.stages.base import PixelStage, RunContext, required
 
 __all__ = ["ClassifierStage", "build_pipeline_estimator"]
 
@@ -40,8 +40,8 @@ class ClassifierStage(PixelStage):
         """Train, validate, predict and write; add the anomaly classes to ``ctx.binary``."""
         from geo.classify import fit_classifier, predict_raster, save_model
 
-        opts = ctx.spec.classifier
-        info = ctx.training[1]
+        opts = required(ctx.spec.classifier, "pipeline section classifier")
+        info = required(ctx.training, "ctx.training")[1]
         features = _features(ctx)
         X, y, groups = _samples(ctx, features)
         estimator = build_pipeline_estimator(opts.estimator, opts.seed)
@@ -57,11 +57,11 @@ class ClassifierStage(PixelStage):
                 "classes": RasterLayer(classes, "uint8", 255, True, "class code (see manifest)"),
                 "class_probability": RasterLayer(proba),
             },
-            ctx.rasters,
+            required(ctx.rasters, "ctx.rasters"),
         )
         save_model(
             model,
-            ctx.tmp / "model.skops",
+            required(ctx.tmp, "ctx.tmp") / "model.skops",
             feature_names=list(features["band"].values),
             classes=names,
             meta={"training": info},
@@ -80,10 +80,13 @@ class ClassifierStage(PixelStage):
 
 def _features(ctx: RunContext) -> xr.DataArray:
     """Return the valid pixels' bands (and indices, with ``bands+indices``) as float32."""
-    layers = [ctx.refl.where(ctx.reasons == 0)]
-    if ctx.spec.classifier.features == "bands+indices":
+    opts = required(ctx.spec.classifier, "pipeline section classifier")
+    refl = required(ctx.refl, "ctx.refl")
+    layers = [refl.where(required(ctx.reasons, "ctx.reasons") == 0)]
+    if opts.features == "bands+indices":
+        rasters = required(ctx.rasters, "ctx.rasters")
         for name in ctx.spec.indices:
-            layer = open_run_layer(ctx.rasters / f"{name}.tif", ctx.chunk)
+            layer = open_run_layer(rasters / f"{name}.tif", ctx.chunk)
             layers.append(layer.expand_dims(band=[name]))
     features = xr.concat(layers, dim="band", coords="minimal", compat="override").astype("float32")
     return features.assign_coords(band=[str(b) for b in features["band"].values])
@@ -98,9 +101,10 @@ def _samples(ctx: RunContext, features: xr.DataArray):
         spatial_blocks,
     )
 
-    opts = ctx.spec.classifier
-    clear = ctx.reasons == 0
-    labels, polygon_id = labels_from_polygons(ctx.training[0], clear, label_column="code")
+    opts = required(ctx.spec.classifier, "pipeline section classifier")
+    clear = required(ctx.reasons, "ctx.reasons") == 0
+    polygons = required(ctx.training, "ctx.training")[0]
+    labels, polygon_id = labels_from_polygons(polygons, clear, label_column="code")
     blocks = spatial_blocks(clear.shape, clear.rio.transform(), opts.block_size_m)
     # every polygon in one fold: its group is the block holding most of its pixels
     group = polygon_blocks(polygon_id, blocks)
@@ -118,7 +122,7 @@ def _validate(ctx: RunContext, estimator, X, y, groups, n_groups: int):
 
     if n_groups < 2:
         return None
-    opts = ctx.spec.classifier
+    opts = required(ctx.spec.classifier, "pipeline section classifier")
     report = cross_validate(
         estimator,
         X,
@@ -127,17 +131,21 @@ def _validate(ctx: RunContext, estimator, X, y, groups, n_groups: int):
         n_splits=min(opts.folds, n_groups),
         random_state=opts.seed,
     )
-    names = {code: label for label, code in ctx.training[1]["classes"].items()}
-    (ctx.tmp / "classification_report.txt").write_text(report.to_text(names) + "\n")
+    info = required(ctx.training, "ctx.training")[1]
+    names = {code: label for label, code in info["classes"].items()}
+    (required(ctx.tmp, "ctx.tmp") / "classification_report.txt").write_text(
+        report.to_text(names) + "\n"
+    )
     return report
 
 
 def _evidence(ctx: RunContext, names: list[str]) -> None:
     """Binary evidence ``class_<name>``: the class where its probability is high enough."""
-    opts = ctx.spec.classifier
-    classes = ctx.training[1]["classes"]
-    classes_disk = open_run_layer(ctx.rasters / "classes.tif", ctx.chunk)
-    proba_disk = open_run_layer(ctx.rasters / "class_probability.tif", ctx.chunk, squeeze=False)
+    opts = required(ctx.spec.classifier, "pipeline section classifier")
+    classes = required(ctx.training, "ctx.training")[1]["classes"]
+    rasters = required(ctx.rasters, "ctx.rasters")
+    classes_disk = open_run_layer(rasters / "classes.tif", ctx.chunk)
+    proba_disk = open_run_layer(rasters / "class_probability.tif", ctx.chunk, squeeze=False)
     for name in opts.anomaly_classes:
         if name not in classes:
             raise InvalidParameterError(

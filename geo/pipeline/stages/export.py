@@ -9,7 +9,7 @@ import numpy as np
 
 from geo.io.writers import write_csv, write_vectors
 from geo.pipeline.export import export_run
-from geo.pipeline.stages.base import RunContext
+from geo.pipeline.stages.base import RunContext, required
 from geo.targets.evaluate import polygon_mask
 
 __all__ = ["ExportStage", "FieldExportsStage", "write_targets"]
@@ -32,7 +32,7 @@ class ExportStage:
 
     def run(self, ctx: RunContext) -> None:
         """Write the targets, zones and licences; the evaluation and maps of the score."""
-        prospect, folder = ctx.prospect, ctx.tmp
+        prospect, folder = ctx.prospect, required(ctx.tmp, "ctx.tmp")
         write_targets(folder, ctx.targets, ctx.zones, ctx.licence_summary, prospect)
         if prospect is not None:
             write_evaluation(folder, prospect, ctx.targets, ctx.spec)
@@ -59,7 +59,7 @@ class FieldExportsStage:
         """Write the formats; ``exports`` of the manifest lists the files."""
         opts = ctx.spec.export
         ctx.manifest["exports"] = export_run(
-            ctx.tmp, opts.formats, top=opts.top, route_top=opts.route_top
+            required(ctx.tmp, "ctx.tmp"), opts.formats, top=opts.top, route_top=opts.route_top
         )
 
 
@@ -87,20 +87,20 @@ def _write_quicklook(ctx: RunContext) -> None:
     """``quicklook.png``: the scene, masks, zones, targets and licences at a glance."""
     from geo.export.quicklook import render_quicklook
 
-    refl, prospect = ctx.refl, ctx.prospect
+    refl, prospect = required(ctx.refl, "ctx.refl"), ctx.prospect
+    targets = required(ctx.targets, "ctx.targets")
     fig = render_quicklook(
         refl,
         rgb=ctx.rgb,
-        invalid=ctx.reasons != 0,
+        invalid=required(ctx.reasons, "ctx.reasons") != 0,
         zones=ctx.zones,
-        targets=ctx.targets,
+        targets=targets,
         licences=ctx.licence_summary,
         structures=prospect.structures if prospect is not None else None,
         occurrences=prospect.occurrences if prospect is not None else None,
-        title=f"{refl.attrs.get('scene_id')} ({refl.attrs.get('date')}): "
-        f"{len(ctx.targets)} targets",
+        title=f"{refl.attrs.get('scene_id')} ({refl.attrs.get('date')}): {len(targets)} targets",
     )
-    fig.savefig(ctx.tmp / "quicklook.png", bbox_inches="tight")
+    fig.savefig(required(ctx.tmp, "ctx.tmp") / "quicklook.png", bbox_inches="tight")
     fig.clear()
 
 
@@ -108,16 +108,18 @@ def write_score_map(folder: Path, ctx: RunContext) -> None:
     """``prospectivity.png``: the score, the target cutoff, targets, structures, occurrences."""
     from geo.export.quicklook import render_score_map
 
-    prospect, spec = ctx.prospect, ctx.spec
+    prospect, spec = required(ctx.prospect, "ctx.prospect"), ctx.spec
+    method = required(spec.prospectivity, "pipeline section prospectivity").method
+    targets = required(ctx.targets, "ctx.targets")
     fig = render_score_map(
         prospect.score,
         cutoff=ctx.target_info.get("cutoff"),
-        targets=ctx.targets,
+        targets=targets,
         licences=ctx.licence_summary,
         structures=prospect.structures,
         occurrences=prospect.occurrences,
-        title=f"{spec.name}: {spec.prospectivity.method} prospectivity, {len(ctx.targets)} targets",
-        label=f"{spec.prospectivity.method} score",
+        title=f"{spec.name}: {method} prospectivity, {len(targets)} targets",
+        label=f"{method} score",
     )
     fig.savefig(folder / "prospectivity.png", bbox_inches="tight")
     fig.clear()

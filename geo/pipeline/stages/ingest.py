@@ -19,7 +19,7 @@ from geo.io.readers import open_scene
 from geo.io.vector import read_aoi, read_exclusions, read_licences, read_training
 from geo.pipeline.prospect import read_occurrences
 from geo.pipeline.spec import PipelineSpec
-from geo.pipeline.stages.base import RunContext
+from geo.pipeline.stages.base import RunContext, required
 from geo.spectral.indices import get_index
 
 __all__ = ["IngestStage", "licence_input", "open_spec_scene", "read_exclusion_input"]
@@ -49,10 +49,14 @@ def licence_input(spec: PipelineSpec, override, crs):
     path = Path(override) if override else (opts.path if opts else None)
     if path is None:
         return None, None, None
+    # a column the layer lacks is given as None (``holder``, ``status``)
+    fields: dict[str, str | None] | None = dict(opts.fields.items()) if opts else None
     licences, info = read_licences(
         path,
         layer=opts.layer if opts else None,
-        fields=opts.fields if opts else None,
+        # read_licences takes None values as its docstring says; geo.io.vector annotates
+        # them as str only
+        fields=fields,  # type: ignore[arg-type]
         encoding=opts.encoding if opts else None,
         to_crs=crs,
     )
@@ -96,7 +100,7 @@ class IngestStage:
     def run(self, ctx: RunContext) -> None:
         """Open and check every input; ``inputs`` and ``scene`` of the manifest."""
         spec = ctx.spec
-        scene = open_spec_scene(spec, ctx.scene_path)
+        scene = open_spec_scene(spec, required(ctx.scene_path, "ctx.scene_path"))
         refl = scene.reflectance
         ctx.scene, ctx.refl, ctx.sensor = scene, refl, refl.attrs["sensor"]
         ctx.scene_id, ctx.date = refl.attrs.get("scene_id"), refl.attrs.get("date")
@@ -126,7 +130,7 @@ class IngestStage:
     @staticmethod
     def _licences(ctx: RunContext) -> None:
         """Read the licence layer; its repairs (GeoWarnings) become notes of the run."""
-        refl = ctx.refl
+        refl = required(ctx.refl, "ctx.refl")
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", GeoWarning)  # repairs of the layer, for the manifest
             path, ctx.licences, ctx.licence_info = licence_input(
@@ -155,18 +159,17 @@ def _check_evidence_files(spec: PipelineSpec) -> None:
 
 def inputs_record(ctx: RunContext) -> dict:
     """Return the manifest's ``inputs``: files and checksums (the scene's come at the end)."""
-    spec = ctx.spec
-    ex = spec.inputs.exclusions
+    licences = (
+        {**ctx.licence_info, **file_record(str(ctx.licence_file))}
+        if ctx.licence_info is not None
+        else None
+    )
+    exclusions = None
+    if ctx.exclusions is not None:  # read from the pipeline's inputs.exclusions
+        ex = required(ctx.spec.inputs.exclusions, "pipeline section inputs.exclusions")
+        exclusions = {**ctx.exclusions[2], "action": ex.action, **file_record(str(ex.path))}
     return {
         "scene": {"path": str(ctx.scene_path), "files": []},
-        "licences": (
-            {**ctx.licence_info, **file_record(str(ctx.licence_file))}
-            if ctx.licence_info is not None
-            else None
-        ),
-        "exclusions": (
-            {**ctx.exclusions[2], "action": ex.action, **file_record(str(ex.path))}
-            if ctx.exclusions is not None
-            else None
-        ),
+        "licences": licences,
+        "exclusions": exclusions,
     }

@@ -6,7 +6,7 @@ import numpy as np
 
 from geo.io.writers import RasterLayer, write_rasters
 from geo.pipeline.spec import PipelineSpec
-from geo.pipeline.stages.base import PixelStage, RunContext
+from geo.pipeline.stages.base import PixelStage, RunContext, required
 
 __all__ = ["KMeansStage"]
 
@@ -24,9 +24,10 @@ class KMeansStage(PixelStage):
         """Cluster a sample of the valid pixels, classify every pixel chunk by chunk."""
         from geo.classify import kmeans_classes  # scikit-learn loads only when needed
 
-        opts = ctx.spec.kmeans
+        opts = required(ctx.spec.kmeans, "pipeline section kmeans")
+        refl = required(ctx.refl, "ctx.refl")
         clusters, model = kmeans_classes(
-            ctx.refl.where(ctx.reasons == 0),
+            refl.where(required(ctx.reasons, "ctx.reasons") == 0),
             opts.clusters,
             sample=opts.sample,
             random_state=opts.seed,
@@ -34,10 +35,10 @@ class KMeansStage(PixelStage):
         )
         write_rasters(
             {"kmeans_clusters": RasterLayer(clusters, "uint8", 255, True, "k-means cluster")},
-            ctx.rasters,
+            required(ctx.rasters, "ctx.rasters"),
         )
         ctx.methods["kmeans"] = {
             "clusters": opts.clusters,
-            "bands": [str(b) for b in ctx.refl["band"].values],
+            "bands": [str(b) for b in refl["band"].values],
             "centres": np.round(model.cluster_centers_, 5).tolist(),
         }

@@ -10,7 +10,7 @@ from __future__ import annotations
 from geo.export.quicklook import decimated_rgb, true_colour
 from geo.io.layers import open_run_layer
 from geo.io.writers import RasterLayer, write_rasters
-from geo.pipeline.stages.base import RunContext
+from geo.pipeline.stages.base import RunContext, required
 from geo.spectral.anomaly import MIN_PIXELS
 from geo.spectral.indices import compute_indices
 from geo.spectral.masks import build_mask, mask_fractions, product_flags
@@ -30,13 +30,15 @@ class MasksIndicesStage:
 
     def run(self, ctx: RunContext) -> None:
         """Write the layers; decide whether the scene has usable pixels."""
-        spec, refl, scene = ctx.spec, ctx.refl, ctx.scene
+        spec, refl, scene = ctx.spec, required(ctx.refl, "ctx.refl"), ctx.scene
+        sensor = required(ctx.sensor, "ctx.sensor")
+        rasters = required(ctx.rasters, "ctx.rasters")
         reasons = build_mask(
             refl,
-            flags=product_flags(scene.qa, scene.metadata.get("qa_kind"), sensor=ctx.sensor),
+            flags=product_flags(scene.qa, scene.metadata.get("qa_kind"), sensor=sensor),
             config=spec.masks.to_config(),
         )
-        indices = compute_indices(refl, spec.indices, sensor=ctx.sensor, custom=spec.custom_indices)
+        indices = compute_indices(refl, spec.indices, sensor=sensor, custom=spec.custom_indices)
         valid = reasons == 0
         layers = {
             "mask_reasons": RasterLayer(
@@ -53,8 +55,8 @@ class MasksIndicesStage:
             layers["true_colour"] = RasterLayer(  # the field team's basemap
                 true_colour(refl, sample=ctx.rgb), "uint8", 0, False, "true colour (2-98 % stretch)"
             )
-        write_rasters(layers, ctx.rasters)
-        ctx.reasons = open_run_layer(ctx.rasters / "mask_reasons.tif", ctx.chunk, masked=False)
+        write_rasters(layers, rasters)
+        ctx.reasons = open_run_layer(rasters / "mask_reasons.tif", ctx.chunk, masked=False)
         fractions = mask_fractions(ctx.reasons.assign_attrs(reasons.attrs))
         ctx.fractions = fractions
         pixels = round(fractions["valid_fraction"] * fractions["pixels"])

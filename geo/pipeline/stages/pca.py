@@ -5,7 +5,7 @@ from __future__ import annotations
 from geo.io.layers import open_run_layer
 from geo.io.writers import RasterLayer, write_rasters
 from geo.pipeline.spec import PipelineSpec
-from geo.pipeline.stages.base import PixelStage, RunContext
+from geo.pipeline.stages.base import PixelStage, RunContext, required
 from geo.spectral.pca import crosta, crosta_composite, directed_pca
 
 __all__ = ["CrostaStage", "DirectedPcaStage"]
@@ -22,10 +22,12 @@ class CrostaStage(PixelStage):
 
     def run(self, ctx: RunContext) -> None:
         """Write the component images; record roles, loadings and signs in ``methods``."""
-        clear = ctx.reasons == 0
+        opts = required(ctx.spec.crosta, "pipeline section crosta")
+        refl, rasters = required(ctx.refl, "ctx.refl"), required(ctx.rasters, "ctx.rasters")
+        clear = required(ctx.reasons, "ctx.reasons") == 0
         images, results = {}, {}
-        for target in ctx.spec.crosta.targets:
-            result = crosta(ctx.refl, target, sensor=ctx.sensor, valid=clear)
+        for target in opts.targets:
+            result = crosta(refl, target, sensor=ctx.sensor, valid=clear)
             results[target] = result
             images[f"crosta_{target}"] = RasterLayer(
                 result.image.where(clear),
@@ -45,7 +47,7 @@ class CrostaStage(PixelStage):
             images["crosta_composite"] = RasterLayer(
                 crosta_composite(results["hydroxyl"], results["iron_oxide"])
             )
-        write_rasters(images, ctx.rasters)
+        write_rasters(images, rasters)
 
 
 class DirectedPcaStage(PixelStage):
@@ -59,12 +61,13 @@ class DirectedPcaStage(PixelStage):
 
     def run(self, ctx: RunContext) -> None:
         """Write the component images; record loadings and signs in ``methods``."""
-        clear = ctx.reasons == 0
+        rasters = required(ctx.rasters, "ctx.rasters")
+        clear = required(ctx.reasons, "ctx.reasons") == 0
         images = {}
         for name, pair in ctx.spec.directed_pca.items():
             result = directed_pca(
-                open_run_layer(ctx.rasters / f"{pair.mineral}.tif", ctx.chunk),
-                open_run_layer(ctx.rasters / f"{pair.vegetation}.tif", ctx.chunk),
+                open_run_layer(rasters / f"{pair.mineral}.tif", ctx.chunk),
+                open_run_layer(rasters / f"{pair.vegetation}.tif", ctx.chunk),
                 valid=clear,
             )
             images[f"dpca_{name}"] = RasterLayer(
@@ -77,4 +80,4 @@ class DirectedPcaStage(PixelStage):
                 "sign": result.sign,
                 "loadings": result.pca.loadings_table().round(6).to_dict(),
             }
-        write_rasters(images, ctx.rasters)
+        write_rasters(images, rasters)

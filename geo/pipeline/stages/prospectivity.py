@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from geo.pipeline.prospect import run_prospectivity
 from geo.pipeline.spec import PipelineSpec
-from geo.pipeline.stages.base import PixelStage, RunContext
+from geo.pipeline.stages.base import PixelStage, RunContext, required
 from geo.spectral.masks import MASK_RULES
 
 __all__ = ["ProspectivityStage"]
@@ -26,12 +26,12 @@ class ProspectivityStage(PixelStage):
 
     def run(self, ctx: RunContext) -> None:
         """Build the score; ``ctx.prospect`` holds it for the targets and the maps."""
-        out_dir = ctx.tmp / "rasters"
+        out_dir = required(ctx.tmp, "ctx.tmp") / "rasters"
         out_dir.mkdir(exist_ok=True)
         prospect = run_prospectivity(
             ctx.spec,
-            ctx.reasons,
-            ctx.rasters,
+            required(ctx.reasons, "ctx.reasons"),
+            required(ctx.rasters, "ctx.rasters"),
             chunk=ctx.chunk,
             notes=ctx.notes,
             occurrences=ctx.occurrences,

@@ -13,7 +13,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from geo.pipeline.stages.base import RunContext
+from geo.pipeline.stages.base import RunContext, required
 from geo.prospectivity.combine import target_breakdown, top_fraction_cutoff
 from geo.spectral.masks import MASK_RULES
 from geo.targets.columns import PROSPECT_COLUMNS, TARGET_COLUMNS
@@ -107,11 +107,12 @@ class TargetsStage:
         candidates, info = _candidates(ctx)
         scored = _score(ctx, candidates, info)
         # risk flags before the ranking: they depend on each target alone
+        reasons = required(ctx.reasons, "ctx.reasons")
         scored = flag_targets(
             scored,
-            ctx.reasons,
+            reasons,
             MASK_RULES,
-            buffer_m=2 * abs(ctx.reasons.rio.resolution()[0]),
+            buffer_m=2 * abs(reasons.rio.resolution()[0]),
             min_area_ha=spec.zones.min_area_ha,
         )
         targets = rank_with_licences(
@@ -151,9 +152,10 @@ def _candidates(ctx: RunContext) -> tuple[gpd.GeoDataFrame, dict]:
     spec = ctx.spec
     info: dict = {"source": "zones"}
     if _from_score(ctx):
-        info = {"source": "prospectivity", **_score_cutoff(spec, ctx.prospect)}
+        prospect = required(ctx.prospect, "ctx.prospect")
+        info = {"source": "prospectivity", **_score_cutoff(spec, prospect)}
         pz = extract_zones(
-            ctx.prospect.score >= info["cutoff"],
+            prospect.score >= info["cutoff"],
             kind="prospectivity",
             min_area_ha=spec.zones.min_area_ha,
             sieve_px=spec.zones.sieve_px,
@@ -188,7 +190,7 @@ def _score(ctx: RunContext, merged: gpd.GeoDataFrame, info: dict) -> gpd.GeoData
     scored = score_targets(merged, ctx.zones, ctx.spec.targets.to_config(), clip=clip)
     if not from_score:
         return scored
-    prospect = ctx.prospect
+    prospect = required(ctx.prospect, "ctx.prospect")
     breakdown = target_breakdown(
         scored, prospect.inputs, prospect.combination, baseline=prospect.baseline
     )
@@ -196,7 +198,9 @@ def _score(ctx: RunContext, merged: gpd.GeoDataFrame, info: dict) -> gpd.GeoData
     scored["score_p90"] = breakdown["score_p90"]
     # rank on the target's best part: the 90th percentile of its pixel scores
     scored["score"] = scored.pop("score_p90")
-    scored["score_method"] = ctx.spec.prospectivity.method
+    scored["score_method"] = required(
+        ctx.spec.prospectivity, "pipeline section prospectivity"
+    ).method
     return scored[scored["score"].notna()]
 
 
@@ -206,9 +210,8 @@ def _exclude(ctx: RunContext, targets: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
         return targets
     polygons, names, _ = ctx.exclusions
     before = len(targets)
-    targets = apply_exclusions(
-        targets, polygons, names=names, action=ctx.spec.inputs.exclusions.action
-    )
+    ex = required(ctx.spec.inputs.exclusions, "pipeline section inputs.exclusions")
+    targets = apply_exclusions(targets, polygons, names=names, action=ex.action)
     if len(targets) < before:
         ctx.notes.append(f"{before - len(targets)} target(s) removed by the exclusion zones")
         targets = licence_context(targets, on_date=ctx.today)
@@ -216,7 +219,7 @@ def _exclude(ctx: RunContext, targets: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
 
 
 def _notes(ctx: RunContext, info: dict) -> None:
-    targets, min_area = ctx.targets, ctx.spec.zones.min_area_ha
+    targets, min_area = required(ctx.targets, "ctx.targets"), ctx.spec.zones.min_area_ha
     if targets.empty and ctx.usable:  # (an unusable scene's warning says why already)
         ctx.notes.append(
             "no targets: no anomaly zone reached zones.min_area_ha "

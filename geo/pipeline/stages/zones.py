@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 from geo.io.layers import open_run_layer
-from geo.pipeline.stages.base import RunContext
+from geo.pipeline.stages.base import RunContext, required
 from geo.targets.zones import ZONE_COLUMNS, extract_zones
 
 __all__ = ["ZonesStage"]
@@ -26,13 +26,14 @@ class ZonesStage:
     def run(self, ctx: RunContext) -> None:
         """Extract the zones of each layer; ``zones`` of the manifest counts them by kind."""
         spec = ctx.spec
-        crs = ctx.refl.rio.crs
+        crs = required(ctx.refl, "ctx.refl").rio.crs
+        rasters = required(ctx.rasters, "ctx.rasters")
         frames = []
         for name in spec.anomalies:
             if name not in ctx.thresholds:  # not fitted: no zones
                 continue
-            flag = open_run_layer(ctx.rasters / f"{name}_anomaly.tif", ctx.chunk)
-            z = open_run_layer(ctx.rasters / f"{name}_z.tif", ctx.chunk)
+            flag = open_run_layer(rasters / f"{name}_anomaly.tif", ctx.chunk)
+            z = open_run_layer(rasters / f"{name}_z.tif", ctx.chunk)
             values = {"index": ctx.index_layers[name], "z": z}
             frames.append(self._extract(spec, flag == 1, name, values))
         for name, (mask, values) in ctx.binary.items():
