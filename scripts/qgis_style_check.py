@@ -1,6 +1,6 @@
 """Open a run's GeoPackage and rasters in real QGIS (system python3-qgis) and report styles.
 
-Run by tests/test_export_qgis_real.py (or by hand: `QT_QPA_PLATFORM=offscreen /usr/bin/python3 scripts/qgis_style_check.py RUN_DIR OUT.png`) with Debian's /usr/bin/python3 (python3-qgis), never
+Run by tests/export/test_export_qgis_real.py (or by hand: `QT_QPA_PLATFORM=offscreen /usr/bin/python3 scripts/qgis_style_check.py RUN_DIR OUT.png`) with Debian's /usr/bin/python3 (python3-qgis), never
 imported by the test suite itself. Prints one JSON line per layer and renders a PNG.
 """
 

@@ -66,7 +66,7 @@ _MAX_SMALL_UNPACKED = 256 * 2**20
 # 0.16, by ``_derive_allow_lists()`` below: every allowed estimator is fitted on a tiny
 # dataset in the parameter variants of ``_VARIANTS`` (tree builders, KNN algorithms and
 # metrics, MLP solvers, SVC kernels, binary / multiclass / text labels...), dumped with
-# skops, and the types are listed. tests/test_classify_security.py re-derives them and
+# skops, and the types are listed. tests/classify/test_classify_security.py re-derives them and
 # fails when they go stale (a new scikit-learn moving a class): update the literals then.
 # --------------------------------------------------------------------------------------
 

@@ -67,7 +67,7 @@ def read_licences(
     path: str | Path,
     *,
     layer: str | None = None,
-    fields: Mapping[str, str] | None = None,
+    fields: Mapping[str, str | None] | None = None,
     to_crs=None,
     encoding: str | None = None,
 ) -> tuple[gpd.GeoDataFrame, dict]:

@@ -1,6 +1,6 @@
 """Run and hand out the lesson notebooks: the exercise version, and execution with this Python.
 
-Used by the test suite (``tests/test_notebooks.py``), ``scripts/make_exercises.py``
+Used by the test suite (``tests/training/test_notebooks.py``), ``scripts/make_exercises.py``
 (``make exercises``) and ``scripts/lesson_pictures.py``. Needs the ``test`` extra
 (``nbformat``, ``nbclient``, ``ipykernel``); imported lazily so ``geo`` itself does not.
 

@@ -54,9 +54,7 @@ def licence_input(spec: PipelineSpec, override, crs):
     licences, info = read_licences(
         path,
         layer=opts.layer if opts else None,
-        # read_licences takes None values as its docstring says; geo.io.vector annotates
-        # them as str only
-        fields=fields,  # type: ignore[arg-type]
+        fields=fields,
         encoding=opts.encoding if opts else None,
         to_crs=crs,
     )
