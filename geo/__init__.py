@@ -38,6 +38,7 @@ _EXPORTS = {
     "crosta": "geo.spectral.pca",
     "sam_classify": "geo.spectral.sam",
     "extract_zones": "geo.targets.zones",
+    "rank_targets": "geo.targets.ranking",
     "detection_scores": "geo.targets.evaluate",
     "export_run": "geo.pipeline.export",
     "init_workspace": "geo.workspace",

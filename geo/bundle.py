@@ -98,11 +98,7 @@ echo "  geo run ~/geo-course/pipelines/landsat_alteration.yaml"
 _README = """geo {version} offline installer for {platform}, Python {python}
 ============================================================
 
-On each computer (no internet needed):
-
-- Windows: install Python {python} (64-bit) from the same USB stick or python.org, then
-  double-click install.bat (or run it in a Command Prompt).
-- Linux / macOS: sh install.sh
+On each computer (no internet needed): {how}
 
 This creates geo-env/ next to the script and a working folder geo-course/ in your home
 folder with the pipelines, the sample scene and the training notebooks.
@@ -225,7 +221,13 @@ def make_bundle(
             script = staging / "install.sh"
             script.write_text(_INSTALL_SH.format(**fill), encoding="utf-8")
             script.chmod(0o755)
-        (staging / "README.txt").write_text(_README.format(count=count, **fill), "utf-8")
+        how = (
+            f"install Python {python} (64-bit, from python.org; keep its installer on the "
+            "stick too), then double-click install.bat (or run it in a Command Prompt)."
+            if platform == "win_amd64"
+            else f"with Python {python} installed, run: sh install.sh"
+        )
+        (staging / "README.txt").write_text(_README.format(count=count, how=how, **fill), "utf-8")
         out.parent.mkdir(parents=True, exist_ok=True)
         if out.exists():
             out.rmdir()

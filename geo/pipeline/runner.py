@@ -46,7 +46,7 @@ from geo.io.runfolder import (
 )
 from geo.pipeline import stages as _stages
 from geo.pipeline.prospect import read_occurrences
-from geo.pipeline.spec import PipelineSpec, validate_spec
+from geo.pipeline.spec import PipelineSpec, load_spec, validate_spec
 from geo.pipeline.stages.base import CORE_SECTIONS, RunContext, Stage, required
 from geo.pipeline.stages.ingest import licence_input, open_spec_scene, read_exclusion_input
 
@@ -186,7 +186,7 @@ def _run_stages(
 
 
 def run_pipeline(
-    spec: PipelineSpec,
+    spec: PipelineSpec | str | Path,
     *,
     scene_path: str | Path | None = None,
     licences_path: str | Path | None = None,
@@ -199,8 +199,8 @@ def run_pipeline(
 
     Parameters
     ----------
-    spec : PipelineSpec
-        Validated pipeline.
+    spec : PipelineSpec, str or Path
+        Validated pipeline (:func:`~geo.pipeline.spec.load_spec`), or a pipeline file.
     scene_path, licences_path, out : str or Path, optional
         Override the pipeline file's inputs and output folder.
     overwrite : bool
@@ -220,6 +220,9 @@ def run_pipeline(
     GeoError
         Any bad input (before anything is written) or failed validation.
     """
+    if isinstance(spec, str | Path):
+        pipeline_file = pipeline_file or spec
+        spec = load_spec(spec)
     with gdal_env(spec):
         return _run(spec, scene_path, licences_path, out, overwrite, pipeline_file, progress)
 

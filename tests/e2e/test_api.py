@@ -88,3 +88,34 @@ def test_threshold_takes_the_cube_and_the_reason_raster(scene):
     assert cut.log is True and cut.cutoff == same.cutoff and cut.n_valid == same.n_valid
     with pytest.raises(ValueError, match="name the index"):
         geo.threshold(indices, reasons)
+
+
+def test_zones_to_ranked_licence_aware_targets(scene):
+    indices = geo.compute_indices(scene, ["iron_oxide", "clay_hydroxyl"])
+    reasons = geo.compute_masks(scene)
+    zones = []
+    for name in ("iron_oxide", "clay_hydroxyl"):
+        cut = geo.threshold(indices, reasons, name=name, k=3)
+        layer = indices.sel(index=name, drop=True)
+        zones.append(geo.extract_zones((layer >= cut.cutoff) & (reasons == 0), kind=name))
+    import pandas as pd
+
+    all_zones = pd.concat(zones, ignore_index=True)
+    licences, _ = geo.read_licences(
+        SAMPLE / "licences.gpkg",
+        fields={"licence_id": "licence_no", "holder": "holder_name"},
+        to_crs=scene.reflectance.rio.crs,
+    )
+    targets = geo.rank_targets(all_zones, licences)
+    assert len(targets) > 0 and targets["rank"].tolist() == list(range(1, len(targets) + 1))
+    assert targets["score"].is_monotonic_decreasing
+    assert targets["target_id"].iloc[0] == "T001" and targets["licence_id"].notna().any()
+    assert {"easting", "northing", "lat", "lon", "rank_in_licence"} <= set(targets.columns)
+
+
+def test_run_pipeline_takes_a_pipeline_file(tmp_path):
+    from tests.conftest import PIPELINE
+
+    result = geo.run_pipeline(PIPELINE, out=tmp_path / "run")
+    assert result.manifest["pipeline"]["file"]["path"] == str(PIPELINE)
+    assert (tmp_path / "run" / "targets.gpkg").is_file() and len(result.targets) > 0

@@ -1,13 +1,11 @@
 """``targets``: zones or the prospectivity score → merged, scored, licensed, ranked targets.
 
-:func:`rank_with_licences` is *the* ranking after the licence join: this stage (``geo run``,
-``geo rank``) and the merge of ``geo batch`` (targets of several scenes ranked over the
-whole area) both call it.
+:func:`geo.targets.ranking.rank_with_licences` is *the* ranking after the licence join:
+this stage (``geo run``, ``geo rank``) and the merge of ``geo batch`` (targets of several
+scenes ranked over the whole area) both call it.
 """
 
 from __future__ import annotations
-
-import datetime as dt
 
 import geopandas as gpd
 import numpy as np
@@ -19,7 +17,6 @@ from geo.spectral.masks import MASK_RULES
 from geo.targets.columns import PROSPECT_COLUMNS, TARGET_COLUMNS
 from geo.targets.licences import (
     apply_exclusions,
-    assign_licences,
     licence_context,
     split_at_licences,
     summarise_licences,
@@ -27,68 +24,13 @@ from geo.targets.licences import (
 from geo.targets.rank import (
     COMPONENTS,
     flag_targets,
-    locate_targets,
     merge_zones,
-    rank_targets,
     score_targets,
 )
+from geo.targets.ranking import STRADDLE_FLAG, rank_with_licences
 from geo.targets.zones import extract_zones
 
 __all__ = ["STRADDLE_FLAG", "TargetsStage", "rank_with_licences"]
-
-#: The flag of a target that lies partly outside its licence (``targets.straddle: flag``).
-STRADDLE_FLAG = "straddles_licence_boundary"
-_LICENCE_COLUMNS = ("licence_id", "holder", "licence_status", "licence_expiry")
-
-
-def rank_with_licences(
-    targets: gpd.GeoDataFrame,
-    licences: gpd.GeoDataFrame | None,
-    *,
-    straddle: str = "flag",
-    on_date: str | None = None,
-) -> gpd.GeoDataFrame:
-    """Join the licences, rank and number, locate, add the licence context and straddle flag.
-
-    Parameters
-    ----------
-    targets : geopandas.GeoDataFrame
-        Scored targets (``score``, ``area_ha``...) without ``rank``/``target_id``, in a
-        projected CRS; a ``flags`` column, when present, keeps its other flags.
-    licences : geopandas.GeoDataFrame or None
-        Licence polygons in the same CRS; None gives every target null licence columns.
-    straddle : {"flag", "split"}
-        ``flag``: add :data:`STRADDLE_FLAG` to ``flags`` where a target straddles its
-        licence's boundary (and only there: a stale one is removed).
-    on_date : str, optional
-        ISO date the licences must be valid on (default: today).
-
-    Returns
-    -------
-    geopandas.GeoDataFrame
-        Ranked targets (``target_id``, ``rank``, ``easting``..., ``rank_in_licence``,
-        ``licence_flag``), best first.
-    """
-    if licences is not None:
-        joined = assign_licences(targets, licences)
-    else:
-        joined = targets.copy()
-        for column in _LICENCE_COLUMNS:
-            joined[column] = pd.array([None] * len(joined), dtype="object")
-        joined["licence_overlap_pct"] = 0.0
-        joined["straddles_boundary"] = False
-    ranked = locate_targets(rank_targets(joined))
-    ranked = licence_context(ranked, on_date=on_date or dt.date.today().isoformat())
-    if straddle == "flag" and len(ranked):
-        flags = ranked["flags"] if "flags" in ranked else [""] * len(ranked)
-        ranked["flags"] = [
-            ",".join(
-                [p for p in str(f or "").split(",") if p and p != STRADDLE_FLAG]
-                + ([STRADDLE_FLAG] if s else [])
-            )
-            for f, s in zip(flags, ranked["straddles_boundary"], strict=True)
-        ]
-    return ranked
 
 
 class TargetsStage:
