@@ -8,6 +8,8 @@
                         targets or exports: the same task as the ratio peers.
   geo_ratio_stack.yaml  the same on the 7-band stack the peers read (band roles and the C2 L2
                         scaling given in the file, as bench/run_geo_index.sh does).
+  geo_alteration.yaml   the shipped pipelines/landsat_alteration.yaml unchanged except for its
+                        inputs (the product folder and the bench licences); field exports on.
   geo_pipeline.yaml     the shipped pipelines/landsat_prospectivity.yaml unchanged except for
                         its inputs: the product folder, the bench licences (licence_id, holder,
                         status, expiry), occurrences and faults; field exports on.
@@ -51,6 +53,27 @@ def index_spec(scene: dict) -> dict:
     doc.pop("output", None)
     doc["inputs"] = {"scene": scene}
     doc["targets"].update(iron=[], clay=[])
+    return doc
+
+
+def alteration_spec(product: str, bundle: str) -> dict:
+    """The shipped pipelines/landsat_alteration.yaml on the bench product, field exports on."""
+    doc = yaml.safe_load((REPO / "pipelines" / "landsat_alteration.yaml").read_text())
+    doc["name"] = "bench-alteration"
+    doc.pop("output", None)
+    doc["inputs"] = {
+        "scene": {"path": product},
+        "licences": {
+            "path": os.path.join(bundle, "licences.gpkg"),
+            "layer": "licences",
+            "fields": {
+                "licence_id": "licence_id",
+                "holder": "holder",
+                "status": "status",
+                "expiry": "expiry",
+            },
+        },
+    }
     return doc
 
 
@@ -100,6 +123,7 @@ def main(argv=None):
             }
         ),
         "geo_pipeline": pipeline_spec(os.path.abspath(a.product), os.path.abspath(a.bundle)),
+        "geo_alteration": alteration_spec(os.path.abspath(a.product), os.path.abspath(a.bundle)),
     }
     for name, doc in specs.items():
         path = os.path.join(a.spec_dir, f"{name}.yaml")

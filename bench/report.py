@@ -37,7 +37,7 @@ RATIO_PEERS = ("a_", "b_", "c_", "d_", "e_")
 CLASS_PEERS = ("f_", "g_sklearn")
 GEO_RATIO = ("geo_ratio",)
 GEO_CLASS = ("geo_classify",)
-GEO_PIPE = ("geo_pipeline",)
+GEO_PIPE = ("geo_pipeline", "geo_alteration")
 
 
 def fnum(v):

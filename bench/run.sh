@@ -45,7 +45,7 @@ floor_write2_cog floor_write2_cog_mt floor_writeall_cog_mt
 a_naive b_numexpr c_rio_calc d_gdal_calc e_dask_threads e_dask_cluster e_dask_threads_2048
 e_dask_cluster_2048 geo_ratio geo_ratio_stack
 f_pyspatialml g_sklearn geo_classify
-geo_pipeline"
+geo_alteration geo_pipeline"
 APPROACHES=${APPROACHES:-$ALL}
 PY="$VENV/bin/python"
 export PATH="$VENV/bin:$PATH"
@@ -178,6 +178,7 @@ cmd_for() {
         geo_ratio)       echo "$GEO -q run $RESULTS/specs/geo_ratio.yaml --out $o --overwrite --top 0" ;;
         geo_ratio_stack) echo "$GEO -q run $RESULTS/specs/geo_ratio_stack.yaml --out $o --overwrite --top 0" ;;
         geo_pipeline)    echo "$GEO -q run $RESULTS/specs/geo_pipeline.yaml --out $o --overwrite --top 0" ;;
+        geo_alteration)  echo "$GEO -q run $RESULTS/specs/geo_alteration.yaml --out $o --overwrite --top 0" ;;
         geo_classify)    echo "$GEO_PY $HERE/geo_classify.py $SCENE $TRAIN $o" ;;
         *) echo "unknown approach $a" >&2; return 1 ;;
     esac

@@ -17,7 +17,7 @@ difference must be <= 1e-5 instead (those pixels are counted). How many pixels g
 strips where only some bands have data, and dark denominators) is reported too.
 With --product, the product's SR_B2/4/6/7 files are checked to hold the stack's DN.
 
-geo run folders (OUTROOT/geo_pipeline, geo_ratio*): must hold manifest.json, targets.gpkg
+geo run folders (OUTROOT/geo_pipeline, geo_alteration, geo_ratio*): must hold manifest.json, targets.gpkg
 and rasters/iron_oxide.tif on the scene grid; targets, valid fraction and geo's own stage
 timings (manifest timings_s) are reported.
 
@@ -254,7 +254,7 @@ def main(argv=None):
                     if os.path.exists(p)
                     else dict(ok=False, error=f"{p} missing")
                 )
-        if name == "geo_pipeline" or name.startswith("geo_ratio"):
+        if name in ("geo_pipeline", "geo_alteration") or name.startswith("geo_ratio"):
             report[f"{name}/run"] = check_pipeline(a.scene, d)
         p = os.path.join(d, "classes.tif")
         if os.path.exists(p):
