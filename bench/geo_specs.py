@@ -56,24 +56,18 @@ def index_spec(scene: dict) -> dict:
     return doc
 
 
+def _licences(bundle: str) -> dict:
+    """The bench licence layer as a pipeline's ``inputs.licences``."""
+    fields = {key: key for key in ("licence_id", "holder", "status", "expiry")}
+    return {"path": os.path.join(bundle, "licences.gpkg"), "layer": "licences", "fields": fields}
+
+
 def alteration_spec(product: str, bundle: str) -> dict:
     """The shipped pipelines/landsat_alteration.yaml on the bench product, field exports on."""
     doc = yaml.safe_load((REPO / "pipelines" / "landsat_alteration.yaml").read_text())
     doc["name"] = "bench-alteration"
     doc.pop("output", None)
-    doc["inputs"] = {
-        "scene": {"path": product},
-        "licences": {
-            "path": os.path.join(bundle, "licences.gpkg"),
-            "layer": "licences",
-            "fields": {
-                "licence_id": "licence_id",
-                "holder": "holder",
-                "status": "status",
-                "expiry": "expiry",
-            },
-        },
-    }
+    doc["inputs"] = {"scene": {"path": product}, "licences": _licences(bundle)}
     return doc
 
 
@@ -84,16 +78,7 @@ def pipeline_spec(product: str, bundle: str) -> dict:
     doc.pop("output", None)
     doc["inputs"] = {
         "scene": {"path": product},
-        "licences": {
-            "path": os.path.join(bundle, "licences.gpkg"),
-            "layer": "licences",
-            "fields": {
-                "licence_id": "licence_id",
-                "holder": "holder",
-                "status": "status",
-                "expiry": "expiry",
-            },
-        },
+        "licences": _licences(bundle),
         "occurrences": {"path": os.path.join(bundle, "occurrences.gpkg"), "layer": "occurrences"},
     }
     for _name, ev in doc["evidence"].items():

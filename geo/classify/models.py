@@ -211,8 +211,8 @@ def _check_suffix(path: Path, action: str) -> None:
             f"Model file {path}: pickle-based model files ({', '.join(_PICKLE_SUFFIXES)}) are "
             "not loaded because loading them can run any code; re-run the pipeline to "
             "re-train the model (runs now write model.skops), or, only if you made the file "
-            "yourself, re-save it with geo.classify.save_model(joblib.load(path), "
-            "'model.skops', feature_names=..., classes=...)."
+            "yourself, load it with joblib in your own session and re-save it with "
+            "geo.classify.save_model(model, 'model.skops', feature_names=..., classes=...)."
         )
     if suffix != MODEL_SUFFIX:
         raise (ModelFileError if action == "load" else InvalidParameterError)(
