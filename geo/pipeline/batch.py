@@ -48,7 +48,7 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,6 +66,7 @@ from geo.errors import GeoError, InputNotFoundError, InvalidParameterError, Outp
 from geo.io.checksum import file_sha256
 from geo.io.runfolder import MANIFEST_SCHEMA, MANIFEST_TOOL, clean_stale, output_lock
 from geo.pipeline.spec import PipelineSpec
+from geo.progress import ConsoleReporter, Reporter, reporter
 
 __all__ = ["OVERLAP_RULES", "BatchError", "BatchResult", "SceneFailedError", "run_batch"]
 
@@ -441,16 +442,20 @@ def _batch(
         )
         + "\n",
     )
-    report_line = _reporter(n, quiet)
     _event("batch_started", pipeline=spec.name, scenes=n, out=str(out))
-    todo = _not_up_to_date(spec, records, scenes, lic_path, report_line)
     cluster_info = {"scheduler": None, "workers": 0, "threads_per_worker": None}
     failure = None
-    if todo:
-        failure = _run_on_cluster(
-            spec, todo, out, lic_path, scheduler, workers, threads, memory_limit, fail_fast,
-            pipeline_file, cluster_info, report_line, quiet,
-        )  # fmt: skip
+    shown = reporter()
+    if type(shown) is Reporter and not quiet:  # called from Python: print the lines as before
+        shown = ConsoleReporter()
+    with shown.task("scenes", total=n) as advance:  # a bar over the scenes on a terminal
+        report_line = _reporter(n, quiet, shown, advance)
+        todo = _not_up_to_date(spec, records, scenes, lic_path, report_line)
+        if todo:
+            failure = _run_on_cluster(
+                spec, todo, out, lic_path, scheduler, workers, threads, memory_limit, fail_fast,
+                pipeline_file, cluster_info, report_line, quiet,
+            )  # fmt: skip
 
     merged = zones = summary = None
     merge_info: dict = {}
@@ -486,7 +491,7 @@ def _batch(
     return BatchResult(out, records, merged, zones, summary, report)
 
 
-def _reporter(n: int, quiet: bool):
+def _reporter(n: int, quiet: bool, shown: Reporter, advance: Callable[..., None]):
     """Return ``report_line(record)``: one line per finished scene (and a JSON event)."""
     done = 0
 
@@ -502,7 +507,8 @@ def _reporter(n: int, quiet: bool):
         else:
             text = f"FAILED at {rec['stage']}: {rec['error']}"
         if not quiet:
-            print(f"[{done}/{n}] {rec['scene']} {text}", flush=True)
+            shown.line(f"[{done}/{n}] {rec['scene']} {text}")
+        advance()
         _event("scene_finished", index=done, total=n, **rec)
 
     return report_line
