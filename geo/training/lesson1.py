@@ -285,7 +285,9 @@ def check_reflectance(answer, band: str = "red") -> bool:
     fill = dn == 0
     ok = ~fill
     candidates = {
-        "the offset (−0.2) is missing: reflectance = DN × 2.75e-5 **+ (−0.2)**": dn * 2.75e-5,
+        "the offset is missing: reflectance = DN × 2.75e-5 + (−0.2); yours lacks the + (−0.2)": (
+            dn * 2.75e-5
+        ),
         "the offset has the wrong sign: add −0.2 (subtract 0.2), do not add +0.2": dn * 2.75e-5
         + 0.2,
         "these are the Level-1 (top-of-atmosphere) values 2e-5 and −0.1 from the "
@@ -377,7 +379,7 @@ def check_cloud_mask(answer) -> bool:
     if (got == ((qa & 3) != 0)).all():
         raise CheckFailed(
             f"{name}: `qa & 3` tests bits 0 and 1 (3 = 0b11). 3 is the bit's *number*; its "
-            "value is 2**3 = 8, so test `qa & (1 << 3)` (or `qa & 8`)."
+            "value is 2³ = 8, so test `qa & (1 << 3)` (or `qa & 8`)."
         )
     wrong = got != want
     raise CheckFailed(

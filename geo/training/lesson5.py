@@ -224,7 +224,7 @@ def check_gamma(answer, mu_a, mu_b, gamma: float = GAMMA) -> bool:
         for why, values in wrong.items():
             if np.allclose(got, _array(values), atol=1e-5, equal_nan=True):
                 raise CheckFailed(f"{name}: {why}.")
-    return check_array(got, expected, name=name, atol=1e-5, hint="γ = FAS**γ * FAP**(1 − γ).")
+    return check_array(got, expected, name=name, atol=1e-5, hint="γ = FAS^γ × FAP^(1 − γ).")
 
 
 def expected_weights() -> dict:

@@ -104,3 +104,21 @@ def test_helpers_draw(tmp_path):
     with pytest.raises(ValueError, match="three band roles"):
         lesson1.plot_composite(scene.reflectance, ["swir3", "nir", "red"], ax=axes[0])
     plt.close(fig)
+
+
+def test_check_messages_hold_no_markdown_markup():
+    """Messages print as plain text in a notebook: no **bold** or __bold__ markup in them."""
+    import ast
+    import re
+    from pathlib import Path
+
+    import geo.training
+
+    bold = re.compile(r"(\*\*|__)\S[^*_]*\S\1")
+    found = []
+    for path in Path(geo.training.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                if bold.search(node.value) and "**kwargs" not in node.value:
+                    found.append(f"{path.name}: {node.value[:60]!r}")
+    assert not found, found
