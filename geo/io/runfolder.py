@@ -57,6 +57,7 @@ __all__ = [
     "check_replaceable",
     "clean_stale",
     "inside_run",
+    "is_disk_full",
     "output_lock",
     "preflight",
     "run_folder",
@@ -306,7 +307,7 @@ def _check_out(out: Path, overwrite: bool) -> None:
         check_replaceable(out)
 
 
-def _is_disk_full(exc: BaseException, folder: Path) -> bool:
+def is_disk_full(exc: BaseException, folder: Path) -> bool:
     """Tell whether ``exc`` (from GDAL, SQLite, numpy or Python I/O) means the disk is full."""
     seen: set[int] = set()
     link: BaseException | None = exc
@@ -381,7 +382,7 @@ def run_folder(out: str | Path, *, overwrite: bool = False) -> Iterator[Path]:
                 yield tmp
             _check_out(out, overwrite)  # a folder may have appeared while the run worked
         except BaseException as exc:
-            full = _is_disk_full(exc, tmp) if isinstance(exc, Exception) else False
+            full = is_disk_full(exc, tmp) if isinstance(exc, Exception) else False
             shutil.rmtree(tmp, ignore_errors=True)
             if full:
                 raise DiskFullError(

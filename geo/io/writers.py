@@ -3,23 +3,29 @@
 Rasters are computed chunk by chunk straight into uncompressed tiled GeoTIFFs (all
 layers of a run in one pass, a block of chunks at a time, so the input bands are read
 once), together with the averaged overview levels of the continuous layers (2 x 2 means
-of the valid pixels, level by level, as GDAL's AVERAGE); then each layer is copied once
-into a deflate-compressed COG using GDAL's threads, its staged levels as the overviews
-(categorical layers: GDAL's nearest-neighbour overviews). Nothing is held whole in memory.
+of the valid pixels, level by level, as GDAL's AVERAGE) and whatever else the caller taps
+from the same blocks (the statistics of the thresholds); then each layer is copied once
+into a compressed COG (ZSTD by default, :data:`CODECS`) using GDAL's threads, its staged
+levels as the overviews (categorical layers: GDAL's nearest-neighbour overviews). A staged
+layer can be read back before or after its copy (:class:`StagedRasters`). Nothing is held
+whole in memory.
 """
 
 from __future__ import annotations
 
+import errno
 import itertools
 import logging
 import os
 import threading
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import dask
 import dask.array as dsa
@@ -34,15 +40,67 @@ from affine import Affine
 from rasterio.windows import Window
 
 from geo._memory import release_memory
-from geo.io.runfolder import inside_run, run_folder, safe_child
+from geo.io.runfolder import inside_run, is_disk_full, run_folder, safe_child
 from geo.progress import reporter
 
-__all__ = ["RasterLayer", "run_folder", "write_csv", "write_rasters", "write_vectors"]
+__all__ = [
+    "CODECS",
+    "DEFAULT_COMPRESSION",
+    "RasterLayer",
+    "StagedRasters",
+    "codec_options",
+    "run_folder",
+    "stage_rasters",
+    "use_compression",
+    "write_csv",
+    "write_rasters",
+    "write_vectors",
+]
 
 logger = logging.getLogger(__name__)
 
 _BLOCK = 512
 _BLOCK_CHUNKS = 4  # chunks per block row written at once (2 threads keep both busy)
+
+#: GDAL creation options of the COGs, per ``outputs.compression`` name and kind of data
+#: (``float`` layers, ``int`` layers: masks, flags, classes, the 8-bit basemap). Chosen from
+#: ``bench/codecs.py`` on the full-size scene's layers (``bench/results/codecs-*``).
+CODECS: dict[str, dict[str, dict[str, Any]]] = {
+    "zstd": {
+        "float": {"COMPRESS": "ZSTD", "LEVEL": 1},
+        "int": {"COMPRESS": "ZSTD", "LEVEL": 1},
+    },
+    # what geo wrote before 0.8: read by any GDAL, also the oldest
+    "deflate": {
+        "float": {"COMPRESS": "DEFLATE", "LEVEL": 1, "PREDICTOR": "YES"},
+        "int": {"COMPRESS": "DEFLATE", "LEVEL": 1, "PREDICTOR": "YES"},
+    },
+}
+DEFAULT_COMPRESSION = "zstd"
+#: The codec of the run being written (set once per run by the index stage, from
+#: ``outputs.compression``; every raster of the run is written with it).
+_COMPRESSION: ContextVar[str] = ContextVar("geo_compression", default=DEFAULT_COMPRESSION)
+
+
+def use_compression(name: str | None) -> None:
+    """Make ``name`` (an entry of :data:`CODECS`; None: the default) the run's codec."""
+    name = name or DEFAULT_COMPRESSION
+    if name not in CODECS:
+        raise ValueError(f"unknown compression {name!r}; choose from {', '.join(CODECS)}")
+    _COMPRESSION.set(name)
+
+
+def codec_options(compression: str | None, layer: RasterLayer) -> dict[str, Any]:
+    """GDAL creation options of ``layer``'s COG with ``compression`` (None: the run's).
+
+    A float layer with ``max_error`` is written with LERC (lossy within that absolute
+    error, then ZSTD), whatever the codec.
+    """
+    name = compression or _COMPRESSION.get()
+    kind = "float" if np.dtype(layer.dtype).kind == "f" else "int"
+    if kind == "float" and layer.max_error is not None:
+        return {"COMPRESS": "LERC_ZSTD", "MAX_Z_ERROR": layer.max_error, "LEVEL": 1}
+    return dict(CODECS[name][kind])
 
 
 @dataclass(frozen=True)
@@ -66,6 +124,9 @@ class RasterLayer:
     colormap : mapping of int to (r, g, b, a), optional
         GDAL colour table for a single-band uint8 layer, so GIS software shows classes in
         their colours without a style file.
+    max_error : float, optional
+        Write a float layer with LERC, every value within this absolute error (lossy;
+        opt-in, e.g. z-scores to 0.001).
     """
 
     data: xr.DataArray
@@ -74,6 +135,7 @@ class RasterLayer:
     categorical: bool = False
     description: str = ""
     colormap: Mapping[int, tuple[int, int, int, int]] | None = None
+    max_error: float | None = None
 
 
 class _Guard:
@@ -126,24 +188,54 @@ class _WindowTarget:
                 self.dataset.write(value, 1, window=window)
 
 
-def write_rasters(layers: Mapping[str, RasterLayer], folder: Path) -> dict[str, str]:
+def write_rasters(
+    layers: Mapping[str, RasterLayer],
+    folder: Path,
+    *,
+    taps: Sequence[tuple[dsa.Array, Any]] = (),
+    compression: str | None = None,
+) -> dict[str, str]:
     """Compute and write every layer as ``<folder>/<name>.tif`` Cloud-Optimized GeoTIFF.
 
     All layers are computed in one chunked pass, a strip of chunk rows at a time (so the
     bands are read once and memory does not grow with the number of rows), with the
-    overview levels of the averaged (non-categorical) layers. Returns ``{name: path}``.
+    overview levels of the averaged (non-categorical) layers; then each is copied once into
+    a COG (:func:`stage_rasters`, :meth:`StagedRasters.finish`). ``taps`` and
+    ``compression`` as there. Returns ``{name: path}``.
+    """
+    return stage_rasters(layers, folder, taps=taps).finish(compression=compression)
+
+
+def stage_rasters(
+    layers: Mapping[str, RasterLayer],
+    folder: Path,
+    *,
+    taps: Sequence[tuple[dsa.Array, Any]] = (),
+) -> StagedRasters:
+    """Compute every layer in one chunked pass into uncompressed staging files.
+
+    The pass goes a block of chunks at a time (a chunk row, at most ``_BLOCK_CHUNKS``
+    chunks wide): every layer of a block is computed together, so the input chunks are read
+    once, and memory holds one block whatever the scene's size. The overview levels of the
+    averaged layers are computed from the same blocks. ``taps`` are ``(array, target)``
+    pairs computed in the same pass, on the layers' chunk grid: each block of ``array``
+    goes to ``target[key] = block`` (e.g. a :class:`~geo.spectral.anomaly.ValueHistogram`
+    counting the values of the layer being written; an array that *is* a layer's data
+    shares its tasks). Returns the staged layers; :meth:`StagedRasters.finish` turns them
+    into COGs.
     """
     inside_run(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    datasets, sources, targets, written = [], [], [], {}
-    overviews: dict[str, list[str]] = {}  # staged overview files of a layer, finest first
+    staged = StagedRasters(folder, dict(layers))
+    datasets, sources, targets = [], [], []
     guards: dict[str, _Guard] = {}
     progress = ExitStack()
+    start = time.perf_counter()
     try:
         for name, layer in layers.items():
             da = layer.data
             safe_child(folder, name, ".tif")  # user-chosen names never leave the folder
-            tmp = folder / f".{name}.stage.tif"
+            tmp = staged.stage(name)
             profile = {
                 "driver": "GTiff",
                 "height": da.shape[-2],
@@ -172,9 +264,10 @@ def write_rasters(layers: Mapping[str, RasterLayer], folder: Path) -> dict[str, 
             )
             sources.append(data.astype(layer.dtype))
             targets.append(dst)
+        grid = sources[0] if sources else (taps[0][0] if taps else None)
         no_edges = np.zeros(0, dtype=np.intp)
-        rows = np.cumsum((0, *sources[0].chunks[-2])) if sources else no_edges
-        cols = np.cumsum((0, *sources[0].chunks[-1])) if sources else no_edges
+        rows = np.cumsum((0, *grid.chunks[-2])) if grid is not None else no_edges
+        cols = np.cumsum((0, *grid.chunks[-1])) if grid is not None else no_edges
         # overview levels of the averaged layers, computed in the same pass in both dask
         # threads (GDAL's COG driver would compute them afterwards in one thread):
         # (layer index, factor, staged file)
@@ -189,14 +282,13 @@ def write_rasters(layers: Mapping[str, RasterLayer], folder: Path) -> dict[str, 
                 dst = _stage_overview(folder, name, factor, datasets[i], edges)
                 datasets.append(dst)
                 levels.append((i, factor, dst))
-                overviews.setdefault(name, []).append(dst.name)
+                staged.overviews.setdefault(name, []).append(dst.name)
         # one block of chunks (a chunk row, at most _BLOCK_CHUNKS chunks wide) at a time: the
         # input chunks are read once (every layer of a block is computed together) and memory
         # holds one block, whatever the scene's height or width
         ends = list(cols[::_BLOCK_CHUNKS])  # every _BLOCK_CHUNKS-th chunk edge, and the last
         if len(cols) and ends[-1] != cols[-1]:
             ends.append(cols[-1])
-        start = time.perf_counter()
         guards.update({dst.name: _Guard() for dst in datasets})
         advance = progress.enter_context(
             reporter().task("rasters", total=(len(rows) - 1) * (len(ends) - 1))
@@ -204,7 +296,9 @@ def write_rasters(layers: Mapping[str, RasterLayer], folder: Path) -> dict[str, 
         for y0, y1 in itertools.pairwise(rows):
             for x0, x1 in itertools.pairwise(ends):
                 parts = [src[..., y0:y1, x0:x1] for src in sources]
-                sinks = [_WindowTarget(dst, int(y0), int(x0), guards[dst.name]) for dst in targets]
+                sinks: list[Any] = [
+                    _WindowTarget(dst, int(y0), int(x0), guards[dst.name]) for dst in targets
+                ]
                 # each level from the block being written (not from the whole layer), so it
                 # shares the block's tasks and reads nothing again
                 halves: dict[int, dsa.Array] = {}
@@ -216,27 +310,134 @@ def write_rasters(layers: Mapping[str, RasterLayer], folder: Path) -> dict[str, 
                     sinks.append(
                         _WindowTarget(dst, int(y0) // factor, int(x0) // factor, guards[dst.name])
                     )
+                for array, target in taps:
+                    parts.append(array[..., y0:y1, x0:x1])
+                    sinks.append(target)
                 # dask.array.store takes any target with __setitem__ (its docstring); its
                 # annotation names array-likes only
-                dsa.store(parts, sinks, lock=False, compute=True)  # type: ignore[arg-type]
+                dsa.store(parts, sinks, lock=False, compute=True)
                 advance()
-    finally:
+    except BaseException as exc:
+        # a full disk is told by the free space left *before* the stages are dropped
+        full = isinstance(exc, Exception) and is_disk_full(exc, folder)
+        _close(datasets, guards)
         progress.close()
-        for dst in datasets:
-            guard = guards.get(dst.name) or _Guard()
-            with guard.lock:  # a block still being written by another thread finishes first
-                guard.closed = True
-                dst.close()
+        staged.discard(staged.created)
+        if full:
+            raise OSError(errno.ENOSPC, f"No space left on device while writing {folder}") from exc
+        raise
+    progress.close()
+    _close(datasets, guards)
     logger.debug("computed %d layers in %.2f s", len(layers), time.perf_counter() - start)
     # the pass's freed chunk temporaries stay in the threads' heaps; given back, they do
     # not add to the COG copies' peak
     release_memory()
-    # one copy at a time: two in flight saved ~1 s of the 13 s Landsat index stage but held
-    # ~160 MB more on the alteration pipeline
-    for name, layer in layers.items():
-        written[name] = _to_cog(folder, name, layer, overviews.get(name, []))
-        release_memory()
-    return written
+    return staged
+
+
+class _StageReader:
+    """Array-like view of a staged single-band file for :func:`dask.array.from_array`."""
+
+    def __init__(self, path: str, shape: tuple[int, ...], dtype: str) -> None:
+        self.path, self.shape, self.dtype = path, tuple(shape), np.dtype(dtype)
+        self.ndim = 2
+
+    def __getitem__(self, key: tuple[slice, slice]) -> np.ndarray:
+        rows, cols = (k.indices(n) for k, n in zip(key, self.shape, strict=True))
+        if rows[1] <= rows[0] or cols[1] <= cols[0]:
+            return np.zeros((max(rows[1] - rows[0], 0), max(cols[1] - cols[0], 0)), self.dtype)
+        window = Window(cols[0], rows[0], cols[1] - cols[0], rows[1] - rows[0])
+        with rasterio.open(self.path) as src:
+            return src.read(1, window=window)
+
+
+def _close(datasets: list, guards: dict[str, _Guard]) -> None:
+    for dst in datasets:
+        guard = guards.get(dst.name) or _Guard()
+        with guard.lock:  # a block still being written by another thread finishes first
+            guard.closed = True
+            dst.close()
+
+
+@dataclass
+class StagedRasters:
+    """Layers a chunked pass wrote uncompressed (``.<name>.stage.tif``), waiting for their COG.
+
+    :meth:`finish` copies them into ``<name>.tif`` COGs; :meth:`open` reads a staged layer
+    back (uncompressed: a copy from the page cache, not a decode), e.g. to derive another
+    layer from it before its COG exists or after, with ``keep``.
+    """
+
+    folder: Path
+    layers: dict[str, RasterLayer]
+    #: staged overview files of the averaged layers, finest first
+    overviews: dict[str, list[str]] = field(default_factory=dict)
+    #: layers whose COG is written (their stage may be kept for reading)
+    done: set[str] = field(default_factory=set)
+    #: layers whose staging file was named (created or about to be)
+    created: list[str] = field(default_factory=list)
+
+    def stage(self, name: str) -> Path:
+        """Return the staging file of a layer (and remember it for :meth:`discard`)."""
+        if name not in self.created:
+            self.created.append(name)
+        return self.folder / f".{name}.stage.tif"
+
+    def pending(self) -> list[str]:
+        """Return the layers without a COG yet."""
+        return [n for n in self.layers if n not in self.done]
+
+    def open(self, name: str) -> xr.DataArray:
+        """Read a staged single-band layer back, lazily, on the chunks it was computed on.
+
+        Coordinates and CRS are the layer's; the values are as written (nodata included).
+        Each chunk opens the file for its read only, so no handle outlives it.
+        """
+        data = self.layers[name].data
+        if data.ndim != 2:
+            raise ValueError(f"{name}: only single-band layers are read back")
+        chunks = data.chunks if data.chunks is not None else (2048, 2048)
+        reader = _StageReader(str(self.stage(name)), data.shape, self.layers[name].dtype)
+        lazy = dsa.from_array(reader, chunks=chunks, name=f"stage-{name}-{id(self)}")
+        return data.copy(data=lazy)
+
+    def finish(
+        self,
+        names: Sequence[str] | None = None,
+        *,
+        keep: Sequence[str] = (),
+        compression: str | None = None,
+    ) -> dict[str, str]:
+        """Copy staged layers (default: all pending) into COGs; return ``{name: path}``.
+
+        One copy at a time, each with the run's thread budget. The staging files go,
+        except the full-resolution stage of the layers in ``keep`` (dropped later with
+        :meth:`discard`). ``compression`` names an entry of :data:`CODECS` (default: the
+        run's, :func:`compression_for`).
+        """
+        written = {}
+        for name in self.pending() if names is None else names:
+            if name in self.done:
+                continue
+            written[name] = _to_cog(
+                self.folder,
+                name,
+                self.layers[name],
+                self.overviews.pop(name, []),
+                source=self.stage(name),
+                keep=name in keep,
+                compression=compression,
+            )
+            self.done.add(name)
+            release_memory()
+        return written
+
+    def discard(self, names: Sequence[str] | None = None) -> None:
+        """Delete the staging files of ``names`` (default: every layer), COG or not."""
+        for name in self.layers if names is None else names:
+            self.stage(name).unlink(missing_ok=True)
+            for path in self.overviews.pop(name, []):
+                Path(path).unlink(missing_ok=True)
 
 
 def _threads() -> int:
@@ -250,36 +451,41 @@ def _threads() -> int:
     return max(1, int(n)) if n else max(1, dask.system.CPU_COUNT)  # cgroup and affinity aware
 
 
-def _to_cog(folder: Path, name: str, layer: RasterLayer, overviews: list[str]) -> str:
-    """Copy the staged ``.<name>.stage.tif`` into ``<name>.tif`` as a COG; drop the stage.
+def _to_cog(
+    folder: Path,
+    name: str,
+    layer: RasterLayer,
+    overviews: list[str],
+    *,
+    source: Path | None = None,
+    keep: bool = False,
+    compression: str | None = None,
+) -> str:
+    """Copy the staged ``source`` into ``<name>.tif`` as a COG; drop the stage (unless ``keep``).
 
     With ``overviews`` (staged files of the overview levels, finest first), the copy reads
     a VRT of the stage that lists them as its overviews, and GDAL only encodes them.
     """
     start = time.perf_counter()
-    tmp = folder / f".{name}.stage.tif"
+    tmp = source if source is not None else folder / f".{name}.stage.tif"
     final = folder / f"{name}.tif"
-    source, extra = tmp, {"OVERVIEW_RESAMPLING": "NEAREST" if layer.categorical else "AVERAGE"}
+    src, extra = tmp, {"OVERVIEW_RESAMPLING": "NEAREST" if layer.categorical else "AVERAGE"}
     if overviews:
-        source = folder / f".{name}.stage.vrt"
-        _vrt_with_overviews(tmp, source, overviews)
+        src = folder / f".{name}.stage.vrt"
+        _vrt_with_overviews(tmp, src, overviews)
         extra = {"OVERVIEWS": "FORCE_USE_EXISTING"}
     rasterio.shutil.copy(
-        source,
+        src,
         final,
         driver="COG",
-        COMPRESS="DEFLATE",
-        # level 1: 1.5-2x faster than the default 6 and files within 0.1 % of its size
-        # (measured on float32 ratios and the 8-bit basemap); the predictor does the work
-        LEVEL=1,
-        PREDICTOR="YES",
         BLOCKSIZE=_BLOCK,
         # the run's thread budget (dask's num_workers: `geo batch --threads`), not every
         # core: a batch worker must not take the cores of the others
         NUM_THREADS=_threads(),
+        **codec_options(compression, layer),
         **extra,
     )
-    for path in (tmp, *map(Path, overviews), *([source] if overviews else [])):
+    for path in (*([] if keep else [tmp]), *map(Path, overviews), *([src] if overviews else [])):
         path.unlink()
     logger.debug("%s.tif: COG written in %.2f s", name, time.perf_counter() - start)
     return str(final)

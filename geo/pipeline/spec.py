@@ -809,11 +809,34 @@ class Export(_Model):
         default=list(_EXPORT_FORMATS),
         description="Field formats written at the end of the run (`--no-export` writes none).",
     )
-    top: Annotated[int, Field(ge=0, le=200)] = Field(
-        default=10, description="Targets with their own sheet in the report."
+    top: Annotated[int, Field(ge=0, le=200)] | None = Field(
+        default=None,
+        description="Targets with their own sheet in the report and page in the PDF: the best "
+        "of the field set (`field`); by default all of it (at most 200), never more than "
+        "`field.top`.",
     )
-    route_top: Annotated[int, Field(ge=0, le=500)] = Field(
-        default=10, description="Targets in the GPX route."
+    route_top: Annotated[int, Field(ge=0, le=500)] | None = Field(
+        default=None,
+        description="Targets in the GPX route: the best of the field set (`field`); by "
+        "default all of it (at most 500), never more than `field.top`.",
+    )
+
+
+class FieldDelivery(_Model):
+    """``field``: the targets that go to the field (phones, handheld GPS, printed sheets)."""
+
+    top: Annotated[int, Field(ge=1, le=2000)] = Field(
+        default=50,
+        description="How many of the best targets go to the field: the report's table, map "
+        "and sheets, the PDF pages, the GPX waypoints and route, and the KML/KMZ placemarks "
+        "hold these (handheld GPS units hold 1,000 to 2,000 waypoints); the GeoPackage, "
+        "`targets.csv`, the field CSV, GeoJSON and Shapefiles keep every target. "
+        "`--field-top` overrides it.",
+    )
+    per_licence: Annotated[int, Field(ge=1)] | None = Field(
+        default=None,
+        description="At most this many field targets in one licence, taken in rank order "
+        "(the targets outside every licence count as one licence); by default no cap.",
     )
 
 
@@ -831,6 +854,43 @@ class Processing(_Model):
     )
 
 
+class Outputs(_Model):
+    """``outputs``: which rasters a run writes under ``rasters/``, and how they are compressed.
+
+    ``default`` writes what a user needs to check and reuse the result: ``mask_reasons``,
+    every anomaly layer's ``<layer>_anomaly`` and ``<layer>_z``, the index each one is fitted
+    on, every index another part of the pipeline reads (evidence ``layer``, directed PCA,
+    the classifier's ``bands+indices``), every index of a pipeline without anomalies (its
+    indices are its result), and the true-colour basemap when a field format draws it (all
+    but ``kml``, ``gpx``, ``geojson``, ``shp`` and ``csv``). ``all`` writes every index and the
+    basemap; a list names the layers to write besides those the pipeline needs. The
+    manifest's ``rasters`` section lists what was written and why. Write ``outputs: all`` or
+    ``outputs: [ndvi, gossan]`` as a shorthand for ``outputs: {rasters: ...}``.
+    """
+
+    rasters: Literal["default", "all"] | list[Name] = Field(
+        default="default",
+        description="`default`, `all`, or a list of index layers (and `true_colour`) to write "
+        "besides those the pipeline needs.",
+    )
+    compression: Literal["zstd", "deflate"] = Field(  # geo.io.writers.CODECS
+        default="zstd",
+        description="Codec of the rasters: `zstd` (level 1: measured 2-4x faster to write and "
+        "read than `deflate` at about the same size; GDAL 2.3+, QGIS 3.22+ and ArcGIS Pro 2.8+ "
+        "read it) or `deflate` (level 1 with predictor, for the oldest readers).",
+    )
+    z_max_error: Annotated[float, Field(gt=0, le=1)] | None = Field(
+        default=None,
+        description="Write the `<layer>_z` z-scores with LERC, each value within this absolute "
+        "error (e.g. 0.001; lossy, about half the size); by default lossless.",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, value: object) -> object:
+        return {"rasters": value} if isinstance(value, str | list) else value
+
+
 class PipelineSpec(_Model):
     """A whole pipeline file: the top-level keys."""
 
@@ -843,6 +903,11 @@ class PipelineSpec(_Model):
     output: Path | None = Field(default=None, description="Output folder; `--out` overrides it.")
     processing: Processing = Field(
         default=Processing(), description="Chunking and caching of the per-pixel stages."
+    )
+    outputs: Outputs = Field(
+        default=Outputs(),
+        description="Which rasters are written under `rasters/` (by default what is needed to "
+        "check and reuse the result; `all`: every index) and their compression.",
     )
     masks: Masks = Field(
         default=Masks(), description="Which pixels are removed before any statistic."
@@ -887,6 +952,11 @@ class PipelineSpec(_Model):
         default=Targets(), description="How targets are made, scored and ranked."
     )
     export: Export = Field(default=Export(), description="Field formats written by the run.")
+    field: FieldDelivery = Field(
+        default=FieldDelivery(),
+        description="Which targets go to the field files (the best `top`, capped per licence "
+        "if asked).",
+    )
 
     @property
     def target_source(self) -> str:
@@ -939,6 +1009,19 @@ class PipelineSpec(_Model):
                 parse_expression(text, allowed=set(ROLES))
             except InvalidParameterError as exc:
                 raise ValueError(f"custom_indices.{name}: {exc}") from None
+        return self
+
+    @model_validator(mode="after")
+    def _check_outputs(self) -> PipelineSpec:
+        listed = self.outputs.rasters
+        if isinstance(listed, list):
+            layers = self.run_layers()
+            unknown = [n for n in listed if n not in layers]
+            if unknown:
+                raise ValueError(
+                    f"outputs.rasters: {', '.join(map(repr, unknown))} is not a raster this "
+                    f"pipeline writes; it writes {', '.join(sorted(layers))}"
+                )
         return self
 
     @model_validator(mode="after")

@@ -37,6 +37,7 @@ __all__ = [
     "MaskConfig",
     "build_mask",
     "compute_masks",
+    "fractions_from_codes",
     "landsat_qa_flags",
     "mask_fractions",
     "product_flags",
@@ -348,13 +349,21 @@ def mask_fractions(reasons: xr.DataArray) -> dict:
         hist = np.sum(dask.compute(*parts), axis=0)
     else:
         hist = histogram(data)
+    return fractions_from_codes(hist, total, reasons.attrs.get("applied", list(MASK_RULES)))
+
+
+def fractions_from_codes(hist: np.ndarray, total: int, applied) -> dict:
+    """Return the summary of :func:`mask_fractions` from the histogram of the reason codes.
+
+    ``hist[c]`` is the number of pixels whose reason code is ``c`` (counted in the pass that
+    writes the raster, so it need not be read again); ``applied`` the rules that ran.
+    """
     codes = np.arange(hist.size)
     counts = [hist[(codes & (1 << i)) != 0].sum() for i in range(len(MASK_RULES))]
     only = [hist[1 << i] for i in range(len(MASK_RULES))]
     valid = hist[0]
     fill = counts[MASK_RULES.index("fill")]
     data_pixels = max(total - int(fill), 1)
-    applied = reasons.attrs.get("applied", list(MASK_RULES))
     rules = {
         rule: {
             "fraction": round(int(counts[i]) / total, 6),

@@ -716,7 +716,7 @@ def test_bad_input_is_one_line_exit_2_and_touches_nothing(tmp_path, case):
 
 def test_an_overflowing_constant_is_array_arithmetic_with_a_warning(tmp_path):
     """``red * 9**9**9``: the constant is inf in float arithmetic; the run says so and goes on."""
-    doc = _doc(custom_indices={"huge": "red * 9**9**9"}, export={"formats": []})
+    doc = _doc(custom_indices={"huge": "red * 9**9**9"}, export={"formats": []}, outputs=["huge"])
     doc["indices"] = ["iron_oxide", "clay_hydroxyl"]
     result = _invoke(["run", str(_pipeline(tmp_path, doc)), "--out", str(tmp_path / "o")])
     assert result.exit_code == 0, result.stderr

@@ -98,14 +98,22 @@ def test_output_contract(run):
 def test_rasters_are_cogs_and_masked(run):
     rasters = run.out_dir / "rasters"
     names = {p.stem for p in rasters.glob("*.tif")}
-    assert {
+    # outputs: default writes what is needed to check and reuse the result: the masks, the
+    # anomaly layers, their z-scores and the indices they are fitted on (no field format
+    # draws the basemap here: exports are off); the other indices only with outputs: all
+    assert names == {
         "mask_reasons",
         "iron_oxide",
         "clay_hydroxyl",
-        "ndvi",
         "iron_oxide_z",
         "iron_oxide_anomaly",
-    } <= names
+        "clay_hydroxyl_z",
+        "clay_hydroxyl_anomaly",
+    }
+    written = run.manifest["rasters"]["written"]
+    assert written["iron_oxide"] == ["anomalies.iron_oxide"]
+    assert "ndvi" in run.manifest["rasters"]["not_written"]
+    assert not list(rasters.glob(".*")), "no staging file left"
     with (
         rasterio.open(rasters / "mask_reasons.tif") as m,
         rasterio.open(rasters / "iron_oxide.tif") as r,

@@ -97,6 +97,12 @@ class RunContext:
     rgb: Any = None  # decimated true colour, for the quicklook
     fractions: dict | None = None
     usable: bool = True
+    #: staged layers of the index pass kept for the anomaly stage (uncompressed, read back
+    #: without decoding; their COGs are written), a geo.io.writers.StagedRasters
+    staged: Any = None
+    #: statistics of the anomaly layers counted in the index pass: name -> ValueHistogram
+    pass_stats: dict = field(default_factory=dict)
+    inside: xr.DataArray | None = None  # the area of interest as a pixel mask (None: all)
     # -- methods, anomalies, zones
     binary: dict = field(default_factory=dict)  # name -> (mask, {value name: layer})
     index_layers: dict = field(default_factory=dict)  # anomaly layers opened from disk
