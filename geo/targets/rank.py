@@ -21,21 +21,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import cast
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
 import xarray as xr
-from affine import Affine
 from pyproj import Transformer
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
-from shapely.geometry import MultiPolygon, Polygon
-from shapely.ops import unary_union
 
 from geo.errors import InvalidParameterError
+from geo.targets._windows import near_sums, union_groups
 
 __all__ = [
     "COMPONENTS",
@@ -111,6 +108,10 @@ class ScoreConfig:
 def merge_zones(zones: gpd.GeoDataFrame, *, distance_m: float) -> gpd.GeoDataFrame:
     """Group zones lying within ``distance_m`` of each other (single linkage) into targets.
 
+    The pairs come from one spatial-index query, the groups from the connected components
+    of that graph, and the unions of all groups from a few vectorised calls
+    (:func:`~geo.targets._windows.union_groups`).
+
     Returns
     -------
     geopandas.GeoDataFrame
@@ -127,7 +128,7 @@ def merge_zones(zones: gpd.GeoDataFrame, *, distance_m: float) -> gpd.GeoDataFra
     """
     if distance_m < 0:
         raise InvalidParameterError(f"merge distance must be >= 0 m; got {distance_m!r}.")
-    geoms = zones.geometry.values
+    geoms = np.asarray(zones.geometry.values, dtype=object)
     n = len(zones)
     if n == 0:
         return gpd.GeoDataFrame(
@@ -136,23 +137,31 @@ def merge_zones(zones: gpd.GeoDataFrame, *, distance_m: float) -> gpd.GeoDataFra
     left, right = shapely.STRtree(geoms).query(geoms, predicate="dwithin", distance=distance_m)
     graph = coo_matrix((np.ones(len(left)), (left, right)), shape=(n, n))
     _, group = connected_components(graph, directed=False)
-    rows = []
-    for g in np.unique(group):
-        members = zones.iloc[np.flatnonzero(group == g)]
-        union = unary_union(list(members.geometry))
-        rows.append(
-            {
-                "group": int(g),
-                "zone_ids": ",".join(members["zone_id"]),
-                "n_zones": len(members),
-                "kinds": ",".join(sorted(set(members["kind"]))),
-                # the union of polygons is a Polygon or a MultiPolygon
-                "geometry": union
-                if isinstance(union, MultiPolygon)
-                else MultiPolygon([cast(Polygon, union)]),
-            }
-        )
+    order = np.argsort(group, kind="stable")  # each group's zones in their order
+    grouped = group[order]
+    starts = np.flatnonzero(np.r_[True, grouped[1:] != grouped[:-1]])
+    ends = np.r_[starts[1:], n]
+    unions = _as_multipolygons(union_groups(geoms[order], grouped))
+    ids = zones["zone_id"].to_numpy(dtype=object)[order]
+    kinds = zones["kind"].to_numpy(dtype=object)[order]
+    rows = [
+        {
+            "group": int(g),
+            "zone_ids": ",".join(ids[s:e]),
+            "n_zones": int(e - s),
+            "kinds": ",".join(sorted(set(kinds[s:e]))),
+            "geometry": union,
+        }
+        for g, s, e, union in zip(grouped[starts], starts, ends, unions, strict=True)
+    ]
     return gpd.GeoDataFrame(rows, geometry="geometry", crs=zones.crs)
+
+
+def _as_multipolygons(geoms: np.ndarray) -> np.ndarray:
+    """Unions of polygons (each a Polygon or a MultiPolygon) as MultiPolygons."""
+    single = shapely.get_type_id(geoms) != shapely.GeometryType.MULTIPOLYGON
+    geoms[single] = shapely.multipolygons(geoms[single].reshape(-1, 1))
+    return geoms
 
 
 def score_targets(
@@ -175,47 +184,114 @@ def score_targets(
     once.
     Adds ``area_ha``, ``iron_area_ha``, ``clay_area_ha``, ``iron_z``, ``clay_z``, one
     column per component and ``score``.
+
+    The geometry work is done for all (target, zone) pairs at once: the clipping and the
+    areas in vectorised calls, and the area of a union of zones that do not touch (zones
+    of one layer never do) is the sum of their areas, so only zones that meet are unioned.
     """
-    by_id = zones.set_index("zone_id")
     weights = {c: float(config.weights.get(c, 0.0)) for c in COMPONENTS}
     total_w = sum(weights.values())
-    records = []
-    for ids, geometry in zip(targets["zone_ids"], targets.geometry, strict=True):
-        members = by_id.loc[[i for i in str(ids).split(",") if i]]
-        rec = {"area_ha": float(geometry.area / 1e4)}  # union: overlapping zones count once
-        for label, kinds in (("iron", config.iron_kinds), ("clay", config.clay_kinds)):
-            sub = members[members["kind"].isin(kinds)]
-            if clip:  # a target split at a licence boundary keeps only its part of a zone
-                clipped = sub.geometry.intersection(geometry)
-                keep = (clipped.area > 0).to_numpy()
-                sub, clipped = sub[keep], clipped[keep]
-            else:  # targets made of whole zones (the union of their members)
-                clipped = sub.geometry
-            z = sub["mean_z"].to_numpy(dtype="float64")
-            strength = 1 - np.exp(-np.clip(np.nan_to_num(z, nan=0.0), 0, None) / config.z_scale)
-            if "mean_strength" in sub:
-                given = sub["mean_strength"].to_numpy(dtype="float64")
-                strength = np.where(np.isfinite(given), given, strength)
-            weights_ha = clipped.area.to_numpy(dtype="float64") / 1e4
-            has_z = np.isfinite(z)
-            rec[f"{label}_area_ha"] = (
-                float(unary_union(list(clipped)).area / 1e4) if len(sub) else 0.0
-            )
+    # the zone rows of every target, in the order of its zone_ids (as .loc gives them)
+    rows_of: dict = {}
+    for j, zid in enumerate(zones["zone_id"].tolist()):
+        rows_of.setdefault(zid, []).append(j)
+    pair_t: list[int] = []
+    pair_z: list[int] = []
+    for t, ids in enumerate(targets["zone_ids"].tolist()):
+        for i in str(ids).split(","):
+            if i:
+                if i not in rows_of:
+                    raise KeyError(f"zone {i!r} of a target is not among the zones")
+                pair_z.extend(rows_of[i])
+                pair_t.extend([t] * len(rows_of[i]))
+    t_of, z_of = np.asarray(pair_t, dtype="int64"), np.asarray(pair_z, dtype="int64")
+    n = len(targets)
+    target_geoms = np.asarray(targets.geometry.values, dtype=object)
+    zone_geoms = np.asarray(zones.geometry.values, dtype=object)
+    kind = zones["kind"].to_numpy(dtype=object)
+    z_all = zones["mean_z"].to_numpy(dtype="float64")
+    strength_all = 1 - np.exp(-np.clip(np.nan_to_num(z_all, nan=0.0), 0, None) / config.z_scale)
+    if "mean_strength" in zones:
+        given = zones["mean_strength"].to_numpy(dtype="float64")
+        strength_all = np.where(np.isfinite(given), given, strength_all)
+    area_ha = shapely.area(target_geoms) / 1e4 if n else np.zeros(0)
+    records = [{"area_ha": float(a)} for a in area_ha]  # union: overlapping zones count once
+    for label, kinds in (("iron", config.iron_kinds), ("clay", config.clay_kinds)):
+        sel = np.flatnonzero(np.isin(kind[z_of], list(kinds))) if len(z_of) else z_of
+        t_sel, z_sel = t_of[sel], z_of[sel]
+        if clip:  # a target split at a licence boundary keeps only its part of a zone
+            pieces = shapely.intersection(zone_geoms[z_sel], target_geoms[t_sel])
+            area = shapely.area(pieces)
+            keep = area > 0
+            t_sel, z_sel, pieces, area = t_sel[keep], z_sel[keep], pieces[keep], area[keep]
+        else:  # targets made of whole zones (the union of their members)
+            pieces = zone_geoms[z_sel]
+            area = shapely.area(pieces)
+        weights_ha = area / 1e4
+        union_ha = _union_areas(pieces, t_sel, area, n) / 1e4
+        z, strength = z_all[z_sel], strength_all[z_sel]
+        bounds = np.searchsorted(t_sel, np.arange(n + 1))
+        for t, rec in enumerate(records):
+            s, e = bounds[t], bounds[t + 1]
+            rec[f"{label}_area_ha"] = float(union_ha[t]) if e > s else 0.0
+            has_z = np.isfinite(z[s:e])
             rec[f"{label}_z"] = (
-                float(np.average(z[has_z], weights=weights_ha[has_z])) if has_z.any() else 0.0
+                float(np.average(z[s:e][has_z], weights=weights_ha[s:e][has_z]))
+                if has_z.any()
+                else 0.0
             )
             rec[f"{label}_intensity"] = (
-                float(np.average(strength, weights=weights_ha)) if len(sub) else 0.0
+                float(np.average(strength[s:e], weights=weights_ha[s:e])) if e > s else 0.0
             )
+    for rec in records:
         weaker = min(rec["iron_area_ha"], rec["clay_area_ha"])
         rec["coincidence"] = float(1 - np.exp(-weaker / config.area_scale_ha))
         rec["area"] = float(1 - np.exp(-rec["area_ha"] / config.area_scale_ha))
         rec["score"] = sum(weights[c] * rec[c] for c in COMPONENTS) / total_w
-        records.append(rec)
     scored = targets.copy()
     for column in _SCORE_COLUMNS:  # always present, also for an empty target list
         scored[column] = np.array([round(r[column], 6) for r in records], dtype="float64")
     return scored
+
+
+def _union_areas(pieces: np.ndarray, owner: np.ndarray, area: np.ndarray, n: int) -> np.ndarray:
+    """Area of the union of each owner's pieces (``owner`` sorted; 0 for an owner without).
+
+    Pieces of one owner that do not meet (no two intersect, not even touching) add up: their
+    union's area is the sum of theirs. Only owners with meeting pieces are unioned, in one
+    vectorised call (:func:`~geo.targets._windows.union_groups`).
+    """
+    out = np.zeros(n)
+    if not len(pieces):
+        return out
+    starts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])
+    sizes = np.diff(np.r_[starts, len(owner)])
+    # every pair of pieces of one owner whose bounding boxes overlap: do they meet?
+    meets = np.zeros(len(starts), dtype=bool)
+    pairs = [
+        (g, s + np.array(np.triu_indices(k, 1)))
+        for g, (s, k) in enumerate(zip(starts, sizes, strict=True))
+        if k > 1
+    ]
+    if pairs:
+        which = np.concatenate([np.full(p.shape[1], g) for g, p in pairs])
+        a, b = np.concatenate([p for _, p in pairs], axis=1)
+        box = shapely.bounds(pieces)
+        close = (
+            (box[a, 0] <= box[b, 2])
+            & (box[b, 0] <= box[a, 2])
+            & (box[a, 1] <= box[b, 3])
+            & (box[b, 1] <= box[a, 3])
+        )
+        hit = shapely.intersects(pieces[a[close]], pieces[b[close]])
+        meets[np.unique(which[close][hit])] = True
+    # sums in piece order (bincount adds sequentially)
+    out[owner[starts]] = np.bincount(np.repeat(np.arange(len(starts)), sizes), weights=area)
+    if meets.any():
+        member = np.repeat(meets, sizes)
+        unions = union_groups(pieces[member], owner[member])
+        out[owner[starts[meets]]] = shapely.area(unions)
+    return out
 
 
 def rank_targets(targets: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
@@ -275,7 +351,12 @@ def flag_targets(
     (vegetation or water edges next to an anomaly are classic false positives),
     ``tiny`` (area under twice ``min_area_ha``) and ``single_evidence`` (one kind of zone,
     or for prospectivity targets with ``n_evidence``, at most one layer raising the score).
-    Only a window around each target is read from ``reasons``.
+
+    The pixels within ``buffer_m`` of a target are its pixels (centre inside) dilated by a
+    disk of that radius. They are counted for all targets in one pass over the blocks of
+    ``reasons`` that lie near a target (:func:`~geo.targets._windows.near_sums`): each
+    block is read once and all its targets are burnt and dilated together, so the reads
+    and rasterisations do not grow with the number of targets.
 
     Parameters
     ----------
@@ -286,67 +367,49 @@ def flag_targets(
     rules : tuple of str
         Rule names in bit order (``MASK_RULES``).
     """
-    import dask
-    from rasterio import features
-    from rasterio.windows import from_bounds
-    from scipy import ndimage
-
     out = targets.copy()
     transform = reasons.rio.transform()
-    height, width = reasons.shape
     bits = {r: 1 << i for i, r in enumerate(rules)}
     fill = bits.get("fill", 0)
+    risks = [r for r in RISK_RULES if r in bits]
 
     if "n_evidence" in out:  # prospectivity targets: layers that raised the score
         support = out["n_evidence"].to_numpy()
     else:  # alteration targets: kinds of zones merged into the target
         support = np.array([len(str(k).split(",")) for k in out["kinds"]])
-    # the ring is the target dilated by buffer_m in pixels (a disk), on a window around it
+    # the ring is the target dilated by buffer_m in pixels (a disk)
     pad = int(np.ceil(buffer_m / abs(transform.a)))
     yy, xx = np.mgrid[-pad : pad + 1, -pad : pad + 1]
     disk = (xx * abs(transform.a)) ** 2 + (yy * abs(transform.e)) ** 2 <= buffer_m**2
-    windows = []
-    for geom in out.geometry:
-        win = from_bounds(*geom.bounds, transform=transform).round_offsets().round_lengths()
-        r0, c0 = max(int(win.row_off) - pad - 1, 0), max(int(win.col_off) - pad - 1, 0)
-        r1 = min(int(win.row_off + win.height) + pad + 2, height)
-        c1 = min(int(win.col_off + win.width) + pad + 2, width)
-        windows.append((r0, r1, c0, c1))
-    data = reasons.data
-    masked = [0.0] * len(windows)
-    flags = [""] * len(windows)
-    # windows read 64 at a time, top to bottom: a batch touches one or two chunk rows, not the
-    # whole scene (a batch of windows spread over the scene would read every chunk at once)
-    order = np.argsort([w[0] for w in windows], kind="stable")
-    for start in range(0, len(order), 64):
-        idx = order[start : start + 64]
-        batch = [windows[i] for i in idx]
-        blocks = dask.compute(*[data[r0:r1, c0:c1] for r0, r1, c0, c1 in batch])
-        for i, (r0, _r1, c0, _c1), block in zip(idx, batch, blocks, strict=True):
-            values = np.asarray(block, dtype="uint16")
-            local = transform * Affine.translation(c0, r0)
-            inside = (
-                features.rasterize(
-                    [(out.geometry.iloc[i], 1)],
-                    out_shape=values.shape,
-                    transform=local,
-                    dtype="uint8",
-                )
-                == 1
-            )
-            near = ndimage.binary_dilation(inside, structure=disk) if pad else inside
-            data_px = near & ((values & fill) == 0)
-            masked[i] = round(float(((values != 0) & data_px).sum() / max(data_px.sum(), 1)), 4)
-            found = [
-                f"near_{r}"
-                for r in RISK_RULES
-                if r in bits and ((values & bits[r]) != 0)[near].any()
-            ]
-            if out["area_ha"].iloc[i] < 2 * min_area_ha:
-                found.append("tiny")
-            if support[i] <= 1:
-                found.append("single_evidence")
-            flags[i] = ",".join(found)
+
+    def per_pixel(values: np.ndarray) -> list[np.ndarray]:
+        data = (values & fill) == 0  # near pixels with data
+        return [
+            data,
+            data & (values != 0),  # ... that the masks removed
+            *[(values & bits[r]) != 0 for r in risks],
+        ]
+
+    sums = near_sums(
+        out.geometry.values,
+        reasons,
+        per_pixel,
+        2 + len(risks),
+        transform=transform,
+        shape=reasons.shape,
+        footprint=disk,
+        dtype="uint16",
+    )
+    area = out["area_ha"].to_numpy()
+    masked, flags = [], []
+    for i, (n_data, n_masked, *n_risk) in enumerate(sums.tolist()):
+        masked.append(round(n_masked / max(n_data, 1), 4))
+        found = [f"near_{r}" for r, k in zip(risks, n_risk, strict=True) if k > 0]
+        if area[i] < 2 * min_area_ha:
+            found.append("tiny")
+        if support[i] <= 1:
+            found.append("single_evidence")
+        flags.append(",".join(found))
     out["masked_fraction"] = np.array(masked, dtype="float64")
     out["flags"] = pd.array(flags, dtype="object")
     return out

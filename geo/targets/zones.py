@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-from typing import cast
+from collections.abc import Iterator
+from itertools import chain
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 import xarray as xr
 from affine import Affine
 from rasterio import features
 from scipy import ndimage
-from shapely.geometry import MultiPolygon, Polygon, shape
-from shapely.ops import unary_union
 
 from geo.errors import InvalidParameterError
+from geo.targets._windows import read_windows, union_groups
 
 __all__ = ["ZONE_COLUMNS", "extract_zones"]
 
@@ -37,12 +38,19 @@ def extract_zones(
     small are filled too), label connected components (8-connected), summarise
     ``values`` per component, polygonise, and drop zones below ``min_area_ha``.
 
-    Only one ``tile`` × ``tile`` window (plus a ``sieve_px`` halo) of the rasters is in
-    memory at a time, so memory does not grow with the scene. The result equals a
-    whole-raster computation: the halo makes the sieve exact (a clump smaller than
-    ``sieve_px`` lies wholly inside it), and components cut by tile edges are joined
-    again by comparing the label rows and columns on both sides of every edge
-    (8-connected, diagonals included) before their statistics and polygons are merged.
+    Only one ``tile`` × ``tile`` window (plus a ``sieve_px`` halo) of the value layers is
+    in memory at a time, and of the anomaly mask (one byte a pixel) the rows of about two
+    rows of tiles, so that each of its pixels is read once; memory does not grow with
+    the scene. The result equals a whole-raster computation: the halo makes the sieve
+    exact (a clump smaller than ``sieve_px`` lies wholly inside it), and components cut by
+    tile edges are joined again by comparing the label rows and columns on both sides of
+    every edge (8-connected, diagonals included) before their statistics and polygons
+    are merged.
+
+    The statistics of all the components of a tile come from one labelled pass
+    (:func:`numpy.bincount` on the label raster). A component that touches no tile edge
+    is whole, so one below ``min_area_ha`` is dropped at once: the value layers are read
+    only for tiles that keep a component, and only the kept components are polygonised.
 
     Parameters
     ----------
@@ -90,88 +98,195 @@ def extract_zones(
     layers = values or {}
     names = list(layers)
     columns = ZONE_COLUMNS + [f"{s}_{name}" for name in names for s in ("mean", "max")]
-    height, width = anomaly.shape
+    width = anomaly.shape[1]
     halo = sieve_px if sieve_px > 1 else 0
-    pieces: list[dict] = []  # one per (tile, label): pixels, sums, counts, peaks, polygons
+    # a whole component (one touching no tile edge) this small cannot reach min_area_ha:
+    # the area is rounded to 4 decimals, which adds at most 0.5e-4 ha (the last test is exact)
+    min_kept_ha = min_area_ha - 1e-4
+    found_any = False  # any component at all (then an empty result keeps typed columns)
+    counts: list[np.ndarray] = []  # per tile with kept pieces: pixels of each kept piece
+    stats: list[np.ndarray] = []  # per such tile: (pieces, 3, layers) finite count, sum, peak
+    polygons: list[np.ndarray] = []  # per such tile: its polygons and the piece of each
+    polygon_piece: list[np.ndarray] = []
+    n_pieces = 0  # kept pieces so far (a piece: a component's part in one tile)
     edges: dict[tuple[int, int], dict[str, np.ndarray]] = {}
-    for ti, r0 in enumerate(range(0, height, tile)):
+    for ti, (r0, r1, R0, rows) in enumerate(_mask_rows(anomaly, tile, halo)):
         for tj, c0 in enumerate(range(0, width, tile)):
-            r1, c1 = min(r0 + tile, height), min(c0 + tile, width)
-            R0, C0 = max(r0 - halo, 0), max(c0 - halo, 0)
-            R1, C1 = min(r1 + halo, height), min(c1 + halo, width)
-            mask = np.asarray(anomaly[R0:R1, C0:C1].values, dtype=bool).astype("uint8")
+            c1 = min(c0 + tile, width)
+            C0, C1 = max(c0 - halo, 0), min(c1 + halo, width)
+            window = rows[:, C0:C1]
+            if not window.any():  # nothing to sieve or label (a sieve keeps zeros zeros)
+                continue
+            mask = window.astype("uint8")
             if sieve_px > 1:
                 mask = features.sieve(mask, size=sieve_px, connectivity=8)
             core = mask[r0 - R0 : r1 - R0, c0 - C0 : c1 - C0]
             labels, n = ndimage.label(core, structure=_EIGHT)
-            offset = len(pieces)
-            # global piece ids along the tile's four edges (0: no zone); only the edges,
-            # not a whole tile of ids, are kept
-            edges[(ti, tj)] = {
-                side: np.where(line > 0, line.astype("int64") + offset, 0)
-                for side, line in (
-                    ("top", labels[0]),
-                    ("bottom", labels[-1]),
-                    ("left", labels[:, 0]),
-                    ("right", labels[:, -1]),
-                )
-            }
             if n == 0:
                 continue
-            inside = labels > 0
-            zone_of = labels[inside]
-            count = np.bincount(zone_of, minlength=n + 1)[1:]
-            stats = {}
-            for name in names:
-                v = np.asarray(layers[name][r0:r1, c0:c1].values)[inside].astype("float64")
-                finite = np.isfinite(v)
-                peak = np.full(n + 1, -np.inf)
-                np.maximum.at(peak, zone_of[finite], v[finite])
-                stats[name] = (
-                    np.bincount(zone_of[finite], minlength=n + 1)[1:],
-                    np.bincount(zone_of[finite], weights=v[finite], minlength=n + 1)[1:],
-                    peak[1:],
+            found_any = True
+            lines = {
+                "top": labels[0],
+                "bottom": labels[-1],
+                "left": labels[:, 0],
+                "right": labels[:, -1],
+            }
+            # one labelled pass: the pixels of every component of the tile
+            count = np.bincount(labels.ravel(), minlength=n + 1)
+            on_edge = np.zeros(n + 1, dtype=bool)
+            for line in lines.values():
+                on_edge[line] = True
+            kept = np.flatnonzero((on_edge | (count * pixel_ha >= min_kept_ha))[1:]) + 1
+            if not len(kept):
+                continue
+            local = np.zeros(n + 1, dtype="int64")  # label -> 1-based rank among kept ones
+            local[kept] = np.arange(1, len(kept) + 1)
+            # global piece ids (1-based; 0: no kept piece) along the tile's four edges; only
+            # the edges, not a whole tile of ids, are kept
+            edges[(ti, tj)] = {
+                side: np.where(local[line] > 0, local[line] + n_pieces, 0)
+                for side, line in lines.items()
+            }
+            counts.append(count[kept])
+            piece_of = local[labels]
+            inside = piece_of > 0
+            if names:
+                zone_of = piece_of[inside]  # in raster order, as the sums always added them
+                arrays = read_windows(
+                    [layers[name] for name in names], (slice(r0, r1), slice(c0, c1))
                 )
-            local = transform * Affine.translation(c0, r0)
-            parts: dict[int, list] = {}
-            for geom, value in features.shapes(
-                labels.astype("int32", copy=False), mask=inside, transform=local, connectivity=8
-            ):
-                parts.setdefault(int(value), []).append(shape(geom))
-            for k in range(n):
-                pieces.append(
-                    {
-                        "n": int(count[k]),
-                        "stats": {m: tuple(a[k] for a in stats[m]) for m in names},
-                        "parts": parts[k + 1],
-                    }
+                stats.append(
+                    np.stack([_piece_stats(zone_of, a[inside], len(kept)) for a in arrays], -1)
                 )
-    if not pieces:
+            geoms, value = _polygonise(labels, inside, transform * Affine.translation(c0, r0))
+            polygons.append(geoms)
+            polygon_piece.append(local[value] - 1 + n_pieces)
+            n_pieces += len(kept)
+    if not found_any:
         return gpd.GeoDataFrame(columns=columns, geometry=[], crs=crs)
-    root = _join_across_tiles(len(pieces), edges)
-    groups: dict[int, list[int]] = {}
-    for i in range(len(pieces)):
-        groups.setdefault(int(root[i]), []).append(i)
-    rows, geoms = [], []
-    for members in groups.values():
-        n_pixels = sum(pieces[i]["n"] for i in members)
-        rec = {"kind": kind, "n_pixels": n_pixels, "area_ha": round(n_pixels * pixel_ha, 4)}
-        for name in names:
-            cnt = sum(pieces[i]["stats"][name][0] for i in members)
-            total = sum(pieces[i]["stats"][name][1] for i in members)
-            peak = max(pieces[i]["stats"][name][2] for i in members)
-            rec[f"mean_{name}"] = total / cnt if cnt > 0 else np.nan
-            rec[f"max_{name}"] = peak if cnt > 0 else np.nan
-        rows.append(rec)
-        g = unary_union([p for i in members for p in pieces[i]["parts"]])
+    if n_pieces:
+        root = _join_across_tiles(n_pieces, edges)
+        # zones in the order of their first piece (a root is the smallest piece of its zone)
+        order = np.argsort(root, kind="stable")
+        starts = np.flatnonzero(np.r_[True, root[order][1:] != root[order][:-1]])
+        members: list[np.ndarray] = np.split(order, starts[1:])
+        piece_pixels = np.concatenate(counts)
+        pixels = [int(piece_pixels[m].sum()) for m in members]
+    else:  # only components too small to keep: an empty frame with the columns' types
+        members, pixels = [], [0]
+    records = [
+        {
+            "kind": kind,
+            "n_pixels": n,
+            "area_ha": round(n * pixel_ha, 4),
+            **{f"{s}_{name}": np.nan for name in names for s in ("mean", "max")},
+        }
+        for n in pixels
+    ]
+    survive = np.array([r["area_ha"] >= min_area_ha for r in records[: len(members)]], bool)
+    geoms = np.full(len(records), None, dtype=object)
+    if survive.any():
+        if names:
+            piece_stats = np.concatenate(stats)
+            for z in np.flatnonzero(survive):
+                for j, name in enumerate(names):
+                    # Python sums over the pieces in order: the figures of the per-piece code
+                    cnt: float = sum(piece_stats[members[z], 0, j].tolist())
+                    total = sum(piece_stats[members[z], 1, j].tolist())
+                    peak = max(piece_stats[members[z], 2, j].tolist())
+                    records[z][f"mean_{name}"] = total / cnt if cnt > 0 else np.nan
+                    records[z][f"max_{name}"] = peak if cnt > 0 else np.nan
+        # the polygons of the surviving zones, zone by zone and piece by piece in order,
+        # unioned in a few vectorised calls
+        zone_of_piece = np.empty(n_pieces, dtype="int64")
+        for zi, m in enumerate(members):
+            zone_of_piece[m] = zi
+        piece = np.concatenate(polygon_piece)
+        zone = zone_of_piece[piece]
+        wanted = np.flatnonzero(survive[zone])
+        wanted = wanted[np.lexsort((piece[wanted], zone[wanted]))]  # stable: polygon order
+        unions = union_groups(np.concatenate(polygons)[wanted], zone[wanted])
         # the union of polygons is a Polygon or a MultiPolygon
-        geoms.append(g if isinstance(g, MultiPolygon) else MultiPolygon([cast(Polygon, g)]))
-    gdf = gpd.GeoDataFrame(pd.DataFrame(rows), geometry=geoms, crs=crs)
+        single = shapely.get_type_id(unions) != shapely.GeometryType.MULTIPOLYGON
+        unions[single] = shapely.multipolygons(unions[single].reshape(-1, 1))
+        geoms[np.flatnonzero(survive)] = unions
+    gdf = gpd.GeoDataFrame(pd.DataFrame(records), geometry=list(geoms), crs=crs)
     gdf = gdf[gdf["area_ha"] >= min_area_ha].sort_values(
         ["area_ha", "n_pixels"], ascending=False, kind="stable"
     )
     gdf.insert(0, "zone_id", [f"{kind}-{i:03d}" for i in range(1, len(gdf) + 1)])
     return gdf.reset_index(drop=True)[[*columns, "geometry"]]
+
+
+def _mask_rows(
+    anomaly: xr.DataArray, tile: int, halo: int
+) -> Iterator[tuple[int, int, int, np.ndarray]]:
+    """Yield ``(r0, r1, R0, rows)`` per row of tiles: the mask's rows ``R0`` to ``r1 + halo``.
+
+    ``rows`` covers the whole width, from ``R0 = max(r0 - halo, 0)``. The mask is computed
+    (read) one whole row of tiles at a time, each row once, and rows above ``R0`` are let go,
+    so at most about two rows of tiles are held (reading the halo of every tile on its own
+    would read each chunk of a dask-backed mask up to nine times).
+    """
+    height = anomaly.shape[0]
+    held = np.zeros((0, anomaly.shape[1]), dtype=bool)  # rows start .. start + len(held)
+    start = 0
+    for r0 in range(0, height, tile):
+        r1 = min(r0 + tile, height)
+        R0, R1 = max(r0 - halo, 0), min(r1 + halo, height)
+        parts = [held[R0 - start :]]
+        end = start + len(held)
+        while end < R1:
+            stop = min(end + tile, height)
+            parts.append(np.asarray(anomaly[end:stop].values, dtype=bool))
+            end = stop
+        held, start = (np.concatenate(parts) if len(parts) > 1 else parts[0]), R0
+        yield r0, r1, R0, held[: R1 - R0]
+
+
+def _piece_stats(zone_of: np.ndarray, v: np.ndarray, n: int) -> np.ndarray:
+    """``(n, 3)``: finite pixels, their sum and their maximum per piece (ids 1..n)."""
+    finite = np.isfinite(v)
+    idx, v = zone_of[finite], v[finite]
+    peak = np.full(n + 1, -np.inf)
+    np.maximum.at(peak, idx, v)
+    return np.stack(
+        [
+            np.bincount(idx, minlength=n + 1)[1:].astype("float64"),
+            np.bincount(idx, weights=v, minlength=n + 1)[1:],
+            peak[1:],
+        ],
+        axis=1,
+    )
+
+
+def _polygonise(
+    labels: np.ndarray, inside: np.ndarray, transform: Affine
+) -> tuple[np.ndarray, np.ndarray]:
+    """Polygons of the labelled pixels under ``inside`` and the label of each.
+
+    The polygons of :func:`rasterio.features.shapes`, turned into shapely geometries in
+    two vectorised calls instead of one ``shape()`` per polygon (the same coordinates,
+    so the same geometries).
+    """
+    rings: list[list] = []
+    ring_sizes: list[int] = []
+    polygon_rings: list[int] = []
+    value: list[float] = []
+    for geom, v in features.shapes(
+        labels.astype("int32", copy=False), mask=inside, transform=transform, connectivity=8
+    ):
+        coordinates = geom["coordinates"]
+        polygon_rings.append(len(coordinates))
+        ring_sizes.extend(len(ring) for ring in coordinates)
+        rings.extend(coordinates)
+        value.append(v)
+    xy = np.array(list(chain.from_iterable(rings)), dtype="float64").reshape(-1, 2)
+    linear = shapely.linearrings(xy, indices=np.repeat(np.arange(len(ring_sizes)), ring_sizes))
+    geoms = shapely.polygons(
+        np.asarray(linear, dtype=object), indices=np.repeat(np.arange(len(polygon_rings)), polygon_rings)
+    )
+    return np.asarray(geoms, dtype=object), np.asarray(value, dtype="int64")
 
 
 def _join_across_tiles(n: int, edges: dict[tuple[int, int], dict[str, np.ndarray]]) -> np.ndarray:
