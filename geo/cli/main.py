@@ -228,6 +228,13 @@ def _layer_names(path: Path) -> list[str]:
     is_flag=True,
     help="Skip the field exports (KML, GPX, report...); `geo export RUN_DIR` writes them later.",
 )
+@click.option(
+    "--field-top",
+    type=click.IntRange(1, 2000),
+    default=None,
+    help="How many of the best targets go to the field files: report, PDF, GPX, KML "
+    "(default: pipeline's field.top, 50).",
+)
 @click.option("--licence-fields", metavar="FIELD=COLUMN,...", help=_LICENCE_FIELDS_HELP)
 @_friendly
 def run(
@@ -238,6 +245,7 @@ def run(
     overwrite: bool,
     top: int | None,
     no_export: bool,
+    field_top: int | None,
     licence_fields: str | None,
 ) -> None:
     """Run PIPELINE (a YAML file) and print the best targets."""
@@ -248,6 +256,8 @@ def run(
     spec = _licence_options(load_spec(pipeline), licences, fields)
     if no_export:
         spec = spec.model_copy(update={"export": spec.export.model_copy(update={"formats": []})})
+    if field_top is not None:
+        spec = spec.model_copy(update={"field": spec.field.model_copy(update={"top": field_top})})
     result = run_pipeline(
         spec,
         scene_path=scene,
@@ -509,12 +519,29 @@ def _recorded_spec(run_dir: Path):
     show_default=True,
     help="Comma-separated formats: qgis, kml, kmz, gpx, geojson, shp, csv, html, pdf (or all).",
 )
-@click.option("--top", type=int, default=10, show_default=True, help="Targets with a report page.")
 @click.option(
-    "--route-top", type=int, default=10, show_default=True, help="Targets in the GPX route."
+    "--field-top",
+    type=click.IntRange(1, 2000),
+    default=None,
+    help="How many of the best targets go to the field files: report, PDF, GPX, KML "
+    "(default: the run's field.top, 50).",
+)
+@click.option(
+    "--top",
+    type=click.IntRange(0, 200),
+    default=None,
+    help="Targets with a report page (default: the run's export.top, else every field target).",
+)
+@click.option(
+    "--route-top",
+    type=click.IntRange(0, 500),
+    default=None,
+    help="Targets in the GPX route (default: the run's export.route_top, else every field target).",
 )
 @_friendly
-def export_cmd(run_dir: Path, formats: str, top: int, route_top: int) -> None:
+def export_cmd(
+    run_dir: Path, formats: str, field_top: int | None, top: int | None, route_top: int | None
+) -> None:
     """Write field formats for RUN_DIR: GPS, Google Earth, QGIS, GIS tables and the report."""
     from geo.pipeline.export import EXPORT_FORMATS, export_run
 
@@ -527,7 +554,7 @@ def export_cmd(run_dir: Path, formats: str, top: int, route_top: int) -> None:
 
     # no run or re-ranking changes the folder meanwhile; every write stays inside it
     with output_lock(run_dir, existing=True), run_root(run_dir):
-        written = export_run(run_dir, chosen, top=top, route_top=route_top)
+        written = export_run(run_dir, chosen, top=top, route_top=route_top, field_top=field_top)
     for fmt, paths in written.items():
         click.echo(f"{fmt:8s} {', '.join(paths[:4])}{' …' if len(paths) > 4 else ''}")
 

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import SupportsInt, cast
+from typing import Any, SupportsInt, cast
 
 import numpy as np
 import pandas as pd
@@ -18,6 +18,7 @@ from pyproj import CRS, Transformer
 from geo.errors import InvalidParameterError
 
 __all__ = [
+    "DEFAULT_FIELD_TOP",
     "LicenceRelevance",
     "atomic_path",
     "dms",
@@ -27,11 +28,14 @@ __all__ = [
     "licence_relevance",
     "open_decimated",
     "require_point_columns",
+    "select_field_targets",
     "utm_zone_of",
 ]
 
 #: Decimal places of degrees in field files: 1e-8° ≈ 1 mm, so a round trip stays within 1 cm.
 DEGREE_DECIMALS = 8
+#: Targets that go to the field by default (the pipeline's ``field.top``).
+DEFAULT_FIELD_TOP = 50
 
 
 @contextmanager
@@ -128,6 +132,64 @@ def field_coordinates(targets: pd.DataFrame) -> pd.DataFrame:
     out["utm_easting"] = eastings
     out["utm_northing"] = northings
     return out
+
+
+def _count(value: Any, name: str, *, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
+        raise InvalidParameterError(
+            f"The '{name}' parameter must be an integer >= {minimum}; got {value!r}."
+        )
+    return int(value)
+
+
+def select_field_targets(
+    targets: pd.DataFrame, top: int | None, *, per_licence: int | None = None
+) -> pd.DataFrame:
+    """Return the field set: the best ``top`` targets by rank, at most ``per_licence`` a licence.
+
+    The targets are taken in rank order (ties keep their order; unranked last). With
+    ``per_licence``, a target is skipped once ``per_licence`` better targets of its licence
+    (``licence_id``) are taken; the targets outside every licence count as one licence.
+    Without a ``licence_id`` column there is no licence to cap. Vectorised: the cost is
+    one sort of the table, whatever its length.
+
+    Parameters
+    ----------
+    targets : DataFrame
+        The target table (``rank``, ``licence_id`` when present).
+    top : int or None
+        How many targets go to the field (at least 1); ``None`` takes every target.
+    per_licence : int or None
+        At most this many targets of one licence (at least 1); ``None`` or 0: no cap.
+
+    Returns
+    -------
+    DataFrame
+        The chosen rows (the original index), best first.
+
+    Raises
+    ------
+    InvalidParameterError
+        ``top`` below 1 or ``per_licence`` below 0, or not integers.
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"rank": [3, 1, 2, 4], "licence_id": ["A", "A", "A", None]})
+    >>> select_field_targets(t, 2)["rank"].tolist()
+    [1, 2]
+    >>> select_field_targets(t, 3, per_licence=1)["rank"].tolist()
+    [1, 4]
+    """
+    if top is not None:
+        top = _count(top, "top", minimum=1)
+    cap = 0 if per_licence is None else _count(per_licence, "per_licence", minimum=0)
+    if "rank" in targets.columns and len(targets):
+        targets = targets.sort_values("rank", kind="stable", na_position="last")
+    if cap and "licence_id" in targets.columns and len(targets):
+        ids = targets["licence_id"]
+        key = ids.astype(str).where(ids.notna(), "\0outside")  # NaN: one group of its own
+        targets = targets[(key.groupby(key, sort=False).cumcount() < cap).to_numpy()]
+    return targets if top is None else targets.iloc[:top]
 
 
 #: Columns every field format needs: the representative point in the scene CRS.

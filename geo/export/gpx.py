@@ -1,9 +1,12 @@
 """Handheld GPS files: targets as GPX 1.1 waypoints and a route through the best of them.
 
-Waypoints carry short ASCII names a GPS screen can show (``T01 PL012/21``), the standard
-UTM coordinates in the comment (what the unit displays, whatever the scene CRS), and the
-licence and evidence in the description. The route visits the best ``route_top`` targets
-starting at rank 1 in a short order (nearest neighbour, then 2-opt), computed in metres.
+A run writes its field set here (the best ``field.top`` targets, see
+:func:`~geo.export._common.select_field_targets`): handheld units hold 1,000 to 2,000
+waypoints, and a team walks to a few dozen. Waypoints carry short ASCII names a GPS
+screen can show (``T01 PL012/21``), the standard UTM coordinates in the comment (what the
+unit displays, whatever the scene CRS), and the licence and evidence in the description.
+The route visits the best ``route_top`` targets starting at rank 1 in a short order
+(nearest neighbour, then 2-opt), computed in metres.
 
 GPX text is plain text in XML: ElementTree escapes markup, and characters XML 1.0
 cannot hold (NUL and other control characters from a licence file) are replaced with
@@ -285,7 +288,12 @@ def _description(row: pd.Series) -> str:
 
 
 def write_gpx(
-    path: str | Path, targets: pd.DataFrame, *, route_top: int = 10, creator: str = "geo"
+    path: str | Path,
+    targets: pd.DataFrame,
+    *,
+    route_top: int = 10,
+    creator: str = "geo",
+    total_targets: int | None = None,
 ) -> Path:
     """Write the targets as GPX 1.1 waypoints, plus a route through the best ``route_top``.
 
@@ -311,6 +319,9 @@ def write_gpx(
         How many of the best targets the route visits.
     creator : str
         The ``creator`` attribute (the software that wrote the file).
+    total_targets : int, optional
+        How many targets the run has when ``targets`` are the best of them (the field
+        set, :func:`~geo.export._common.select_field_targets`): the metadata says so.
 
     Returns
     -------
@@ -347,7 +358,16 @@ def write_gpx(
     if len(targets) and "scene_id" in targets.columns:
         scene = _text(targets["scene_id"].iloc[0])
     _sub(meta, "name", f"Drill targets {scene}".strip())
-    _sub(meta, "desc", f"{len(targets)} targets ranked by score; rank 1 is the best.")
+    n = len(targets)
+    if total_targets is not None and total_targets > n:
+        _sub(
+            meta,
+            "desc",
+            f"The best {n} of {total_targets} targets, ranked by score; rank 1 is the best. "
+            "Every target is in the run's targets.csv and targets.gpkg.",
+        )
+    else:
+        _sub(meta, "desc", f"{n} targets ranked by score; rank 1 is the best.")
     _sub(meta, "time", datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
     if len(targets):
         lat, lon = coords["lat"], coords["lon"]

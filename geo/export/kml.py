@@ -25,6 +25,13 @@ style has a ``BalloonStyle`` showing only the (escaped) description, so the ball
 renders a raw name as HTML. Characters XML 1.0 cannot hold (NUL and other control
 characters) are replaced with U+FFFD (:func:`geo._text.xml_chars`).
 
+A run writes its field set here (the best ``field.top`` targets, see
+:func:`~geo.export._common.select_field_targets`) with ``total_targets`` telling how many the
+run has, and only the alteration zones meeting those targets (``zones_total`` telling how
+many the run has): the file stays a few megabytes whatever the scene. The scene picture of
+a KMZ is a PNG of at most :data:`OVERLAY_MAX_BYTES` (a 256-colour PNG, halved in size as
+often as needed, when the full-colour one is larger).
+
 With a large licence layer (a national cadastre: tens of thousands of licences) only the
 licences that hold a target or meet the scene (:func:`~geo.export._common.licence_relevance`)
 become placemarks; the others are counted in the Licences folder's description.
@@ -71,6 +78,7 @@ __all__ = [
     "GX_NS",
     "KML_NS",
     "MAX_KML_LICENCES",
+    "OVERLAY_MAX_BYTES",
     "overlay_from_true_colour",
     "rank_class",
     "write_kml",
@@ -85,6 +93,8 @@ GX_NS = "http://www.google.com/kml/ext/2.2"
 MAX_KML_LICENCES = 2000
 #: Name of the scene picture inside a KMZ.
 OVERLAY_HREF = "files/overlay.png"
+#: Largest scene picture in a KMZ, in bytes (a full Landsat scene in full colour: ~4.8 MB).
+OVERLAY_MAX_BYTES = 2_000_000
 
 # KML colours are aabbggrr.
 _CLASS_COLOURS = {"top": "ff0000ff", "high": "ff00a5ff", "other": "ff00ffff"}
@@ -597,6 +607,9 @@ def _document(
     fh: io.TextIOBase,
     overlay: tuple[bytes, Sequence[tuple[float, float]]] | None = None,
     footprint: Any = None,
+    total_targets: int | None = None,
+    zones_total: int | None = None,
+    note: str = "",
 ) -> None:
     """Write the KML document to the text file ``fh``, one placemark at a time."""
     _check_targets(targets)
@@ -643,13 +656,19 @@ def _document(
         scene = _text(targets["scene_id"].iloc[0])
         if "date" in targets.columns:
             scene = " ".join(s for s in (scene, _text(targets["date"].iloc[0])) if s)
+    if total_targets is not None and total_targets > n:
+        count = (
+            f"The best {n} of {total_targets} targets"
+            + (f" from scene {scene}" if scene else "")
+            + " (every target is in the run's targets.gpkg and targets.csv)"
+        )
+    else:
+        count = f"{n} target{'s' if n != 1 else ''}" + (f" from scene {scene}" if scene else "")
     _sub(
         doc,
         "description",
         html_escape(
-            f"{n} target{'s' if n != 1 else ''}"
-            + (f" from scene {scene}" if scene else "")
-            + ". Red: ranks 1–3; orange: 4–10; yellow: 11+.",
+            count + ". Red: ranks 1–3; orange: 4–10; yellow: 11+." + (f" {note}" if note else ""),
             quote=False,
         ),
     )
@@ -681,6 +700,12 @@ def _document(
             description=licence_note,
         )
     if zones is not None:
+        zones_note = ""
+        if zones_total is not None and zones_total > len(zones):
+            zones_note = (
+                f"{len(zones)} of {zones_total} alteration zones: those meeting the targets in "
+                "this file. All are in the run's targets.gpkg."
+            )
         _layer_folder(
             out,
             zones,
@@ -689,6 +714,7 @@ def _document(
             style="zone",
             name_column=("zone_id", "name"),
             fields=("zone_id", "kind", "area_ha", "mean_z", "max_z"),
+            description=zones_note,
         )
     if occurrences is not None:
         _layer_folder(
@@ -716,6 +742,9 @@ def write_kml(
     occurrences: gpd.GeoDataFrame | None = None,
     title: str = "geo targets",
     footprint: Any = None,
+    total_targets: int | None = None,
+    zones_total: int | None = None,
+    note: str = "",
 ) -> Path:
     """Write the targets (and optional context layers) as a KML file for Google Earth.
 
@@ -739,6 +768,14 @@ def write_kml(
         :func:`~geo.export._common.licence_relevance`; without ``footprint``, a run's
         licence summary tells by its ``imaged_pct``); the Licences folder's description
         counts the others.
+    total_targets : int, optional
+        How many targets the run has when ``targets`` are the best of them (the field
+        set): the document's description says so.
+    zones_total : int, optional
+        How many alteration zones the run has when ``zones`` are a part of them (those
+        meeting the field targets): the zones folder's description says so.
+    note : str
+        A sentence added to the document's description (plain text).
 
     Returns
     -------
@@ -761,6 +798,9 @@ def write_kml(
             title=title,
             fh=fh,
             footprint=footprint,
+            total_targets=total_targets,
+            zones_total=zones_total,
+            note=note,
         )
     return path
 
@@ -799,6 +839,9 @@ def write_kmz(
     overlay: str | Path | tuple[bytes, Sequence[tuple[float, float]]] | None = None,
     title: str = "geo targets",
     footprint: Any = None,
+    total_targets: int | None = None,
+    zones_total: int | None = None,
+    note: str = "",
 ) -> Path:
     """Write a KMZ: the KML of :func:`write_kml` plus, optionally, the scene picture.
 
@@ -809,7 +852,7 @@ def write_kmz(
     ----------
     path : str or Path
         Output file (``.kmz``); written atomically, replaced if present.
-    targets, licences, zones, occurrences, title, footprint
+    targets, licences, zones, occurrences, title, footprint, total_targets, zones_total, note
         As for :func:`write_kml`.
     overlay : str, Path or (bytes, corners), optional
         The run's ``rasters/true_colour.tif`` (decimated by
@@ -838,6 +881,9 @@ def write_kmz(
                     overlay=image,
                     fh=fh,
                     footprint=footprint,
+                    total_targets=total_targets,
+                    zones_total=zones_total,
+                    note=note,
                 )
             if image is not None:
                 zf.writestr(OVERLAY_HREF, image[0])
@@ -845,7 +891,7 @@ def write_kmz(
 
 
 def overlay_from_true_colour(
-    tif_path: str | Path, *, max_px: int = 2048
+    tif_path: str | Path, *, max_px: int = 2048, max_bytes: int | None = OVERLAY_MAX_BYTES
 ) -> tuple[bytes, list[tuple[float, float]]]:
     """Decimated RGBA PNG of a true-colour GeoTIFF and its corners in longitude, latitude.
 
@@ -859,6 +905,9 @@ def overlay_from_true_colour(
         An 8-bit RGB (or single-band) GeoTIFF with a CRS, e.g. ``rasters/true_colour.tif``.
     max_px : int
         Longest side of the picture, in pixels.
+    max_bytes : int or None
+        Largest PNG, in bytes: a larger full-colour picture is written with 256 colours
+        (255 and one transparent), then halved in size until it fits; ``None``: no limit.
 
     Returns
     -------
@@ -871,13 +920,20 @@ def overlay_from_true_colour(
     Raises
     ------
     InvalidParameterError
-        ``max_px`` is below 1, or the raster has no CRS, is not 8-bit, or has 2 bands.
+        ``max_px`` or ``max_bytes`` is below 1, or the raster has no CRS, is not 8-bit,
+        or has 2 bands.
     """
     from PIL import Image
 
     if isinstance(max_px, bool) or not isinstance(max_px, int | np.integer) or max_px < 1:
         raise InvalidParameterError(
             f"The 'max_px' parameter must be a positive integer; got {max_px!r}."
+        )
+    if max_bytes is not None and (
+        isinstance(max_bytes, bool) or not isinstance(max_bytes, int | np.integer) or max_bytes < 1
+    ):
+        raise InvalidParameterError(
+            f"The 'max_bytes' parameter must be a positive integer or None; got {max_bytes!r}."
         )
     with rasterio.open(tif_path) as full:
         long_side = max(full.width, full.height)
@@ -911,8 +967,37 @@ def overlay_from_true_colour(
     rgba = np.dstack([*rgb, alpha])
     buf = io.BytesIO()
     Image.fromarray(rgba).save(buf, format="PNG", optimize=True)
+    png = buf.getvalue()
+    if max_bytes is not None and len(png) > max_bytes:
+        png = _palette_png(rgba, int(max_bytes))
     corners = [
         (round(float(x), DEGREE_DECIMALS), round(float(y), DEGREE_DECIMALS))
         for x, y in zip(lon, lat, strict=True)
     ]
-    return buf.getvalue(), corners
+    return png, corners
+
+
+def _palette_png(rgba: np.ndarray, max_bytes: int) -> bytes:
+    """RGBA picture as a 256-colour PNG (index 255 transparent), halved until ``max_bytes``.
+
+    A scene in full colour compresses badly (~4.8 MB for a Landsat scene at 2048 pixels);
+    with 255 colours it takes about a quarter of that and looks the same in Google Earth.
+    """
+    from PIL import Image
+
+    image = Image.fromarray(rgba, "RGBA")
+    while True:
+        rgb = image.convert("RGB")
+        paletted = rgb.quantize(255, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE)
+        index = np.asarray(paletted).copy()
+        index[np.asarray(image)[..., 3] == 0] = 255
+        out = Image.fromarray(index, "P")
+        colours = (paletted.getpalette() or [])[: 255 * 3]
+        out.putpalette([*colours, *[0] * (768 - len(colours))])  # index 255: transparent
+        buf = io.BytesIO()
+        out.save(buf, format="PNG", optimize=True, transparency=255)
+        if buf.tell() <= max_bytes or min(image.size) <= 64:
+            return buf.getvalue()
+        image = image.resize(
+            (max(1, image.width // 2), max(1, image.height // 2)), Image.Resampling.BOX
+        )

@@ -4,6 +4,16 @@ The HTML is self-contained: every picture is a base64 data URI, CSS and JavaScri
 inline, and nothing is fetched from the network, so the field team's laptop can open it
 without internet. The PDF (A4 portrait) holds a summary page and one map sheet per target.
 
+Sized for the field whatever the scene: given ``field_top`` (a run's ``field.top``), the
+page's table, interactive map and sheets, and the PDF's pages, hold the field set only (the
+best ``field_top`` targets, at most ``per_licence`` a licence:
+:func:`~geo.export._common.select_field_targets`); the summary and the table's heading say
+how many targets the run has and where the full table is (``targets.csv``,
+``exports/targets_field.csv``, ``targets.gpkg``). No per-target work is done for the
+others, except drawing them as neighbours on the map sheets. The page stays under
+``max_bytes`` (:data:`REPORT_MAX_BYTES`): its pictures are PNG while the page fits, and
+otherwise the largest become JPEG, then smaller JPEG, until it does.
+
 Text from the run (licence ids, holders, statuses, occurrence and fault names, pipeline
 name, warnings) is untrusted. The page is rendered by Jinja2 with autoescaping on and no
 ``|safe``: every value is HTML-escaped in text and in attributes (the inline SVG map
@@ -63,17 +73,28 @@ from geo.export._common import (
     is_missing,
     licence_relevance,
     open_decimated,
+    select_field_targets,
 )
 from geo.export.quicklook import draw_scale_and_north
 from geo.progress import reporter
 
-__all__ = ["MAX_MAP_LICENCES", "MAX_SHEET_LABELS", "render_map_sheet", "write_report"]
+__all__ = [
+    "MAX_MAP_LICENCES",
+    "MAX_SHEET_LABELS",
+    "REPORT_MAX_BYTES",
+    "render_map_sheet",
+    "write_report",
+]
 
 #: Licences drawn one by one on the interactive map; beyond, only those holding a target are.
 MAX_MAP_LICENCES = 300
 #: Licences labelled on a map sheet; beyond, only those holding or touching the target are.
 MAX_SHEET_LABELS = 25
 
+#: Largest ``report.html``, in bytes: beyond it the pictures are embedded as JPEG.
+REPORT_MAX_BYTES = 5_000_000
+#: JPEG (quality, scale) steps tried, largest pictures first, until the page fits.
+_JPEG_STEPS = ((85, 1.0), (75, 1.0), (70, 0.85), (65, 0.7), (60, 0.55), (50, 0.4))
 #: Long side, in pixels, of the basemap read for one map sheet (larger windows are decimated).
 _SHEET_MAX_PX = 1000
 #: Long side, in pixels, of the basemap picture in the interactive map.
@@ -166,10 +187,87 @@ def _png_data_uri(data: bytes, mime: str = "image/png") -> str:
     return f"data:{mime};base64," + base64.b64encode(data).decode("ascii")
 
 
-def _fig_png(fig: Figure, dpi: float) -> bytes:
+def _drawn_png(fig: Figure) -> bytes:
+    """PNG of a figure drawn once: the bytes of ``savefig(format="png")``, one draw fewer."""
+    import matplotlib.image as mimage
+
+    fig.canvas.draw()
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi)
+    canvas: Any = fig.canvas  # a FigureCanvasAgg (see _figure)
+    mimage.imsave(buf, np.asarray(canvas.buffer_rgba()), format="png", origin="upper", dpi=fig.dpi)
     return buf.getvalue()
+
+
+class _Picture:
+    """A picture of the page: its PNG, or a JPEG when the page must be smaller.
+
+    Renders as its data URI in the template (``{{ picture }}``; base64 needs no escaping).
+    """
+
+    def __init__(self, png: bytes, background: tuple[int, int, int] = (255, 255, 255)) -> None:
+        self.png = png
+        self.uri = _png_data_uri(png)
+        self.background = background  # what shows through transparent pixels
+        self._rgb: Any = None
+
+    def __str__(self) -> str:
+        return self.uri
+
+    def __html__(self) -> str:
+        return self.uri
+
+    def shrink(self, quality: int, scale: float) -> int:
+        """Embed as a JPEG of ``quality`` at ``scale`` if smaller; return the bytes saved."""
+        from PIL import Image
+
+        if self._rgb is None:
+            with Image.open(io.BytesIO(self.png)) as image:
+                rgba = image.convert("RGBA")
+            flat = Image.new("RGB", rgba.size, self.background)
+            flat.paste(rgba, mask=rgba.getchannel("A"))
+            self._rgb = flat
+        image = self._rgb
+        if scale < 1:
+            size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+            image = image.resize(size, Image.Resampling.LANCZOS)
+        buf = io.BytesIO()
+        image.save(buf, format="JPEG", quality=quality, optimize=True)
+        uri = _png_data_uri(buf.getvalue(), "image/jpeg")
+        saved = len(self.uri) - len(uri)
+        if saved <= 0:
+            return 0
+        self.uri = uri
+        return saved
+
+
+def _fit_pictures(
+    template, context: dict, sheets: list[_Picture], overviews: list[_Picture], max_bytes: int
+) -> int:
+    """Shrink the page's pictures until the page is at most ``max_bytes``; return its size.
+
+    The text is measured once (pictures blanked). A page that fits keeps every picture as
+    PNG. Otherwise, largest first, every picture becomes a JPEG of the first step of
+    :data:`_JPEG_STEPS`; then the map sheets (the many pictures) step by step; the overview
+    pictures (quicklook, basemap...) take the further steps only if the sheets at their
+    smallest are not enough.
+    """
+    pictures = sheets + overviews
+    uris = [p.uri for p in pictures]
+    for p in pictures:
+        p.uri = ""
+    text = len(template.render(**context).encode("utf-8"))
+    for p, uri in zip(pictures, uris, strict=True):
+        p.uri = uri
+    total = text + sum(len(p.uri) for p in pictures)
+    passes = [(_JPEG_STEPS[0], pictures)]
+    passes += [(step, sheets) for step in _JPEG_STEPS[1:]]
+    passes += [(step, overviews) for step in _JPEG_STEPS[1:]]
+    for (quality, scale), group in passes:
+        for p in sorted(group, key=lambda p: -len(p.uri)):
+            if total <= max_bytes:
+                return total
+            total -= p.shrink(quality, scale)
+    return total
 
 
 def _read_window(path: Path, bounds: tuple[float, float, float, float], max_px: int):
@@ -298,7 +396,7 @@ def _draw_map_sheet(
     ax,
     target: pd.Series,
     *,
-    true_colour: str | Path,
+    true_colour: str | Path | None,
     targets: gpd.GeoDataFrame | None,
     licences: gpd.GeoDataFrame | None,
     occurrences: gpd.GeoDataFrame | None,
@@ -317,11 +415,6 @@ def _draw_map_sheet(
                 f"render_map_sheet: the target row has no '{col}' column; expected a row of "
                 f"targets.gpkg's 'targets' layer (columns target_id, rank, score, easting, northing, epsg)."
             )
-    path = Path(true_colour)
-    if not path.exists():
-        raise InputNotFoundError(
-            f"render_map_sheet: true-colour basemap {path} does not exist (expected rasters/true_colour.tif of a run)."
-        )
     geom = target.get("geometry")
     if geom is not None and not getattr(geom, "is_empty", True):
         x0, y0, x1, y1 = geom.bounds
@@ -334,7 +427,12 @@ def _draw_map_sheet(
     left, right, bottom, top = cx - half, cx + half, cy - half, cy + half
 
     ax.set_facecolor("#1e1e1e")
-    read = _read_window(path, (left, bottom, right, top), max_px)
+    # a run that did not write its basemap (``outputs``) still gets its sheets, on grey
+    read = (
+        _read_window(Path(true_colour), (left, bottom, right, top), max_px)
+        if true_colour is not None
+        else None
+    )
     if read is not None:
         image, extent = read
         ax.imshow(image, extent=extent, interpolation="nearest", zorder=0)
@@ -560,10 +658,13 @@ def render_map_sheet(
         Title with the target id, rank, score and licence; UTM grid labelled in metres
         (scene CRS), scale bar, north arrow and a caption with the CRS and standard UTM zone.
     """
-    fig = _figure(7.5, 7.7)
-    ax = fig.add_axes((0.1, 0.12, 0.78, 0.82))
-    info = _draw_map_sheet(
-        ax,
+    path = Path(true_colour)
+    if not path.exists():
+        raise InputNotFoundError(
+            f"render_map_sheet: true-colour basemap {path} does not exist (expected "
+            "rasters/true_colour.tif of a run)."
+        )
+    return _sheet_figure(
         target,
         true_colour=true_colour,
         targets=targets,
@@ -572,6 +673,13 @@ def render_map_sheet(
         structures=structures,
         margin_m=margin_m,
     )
+
+
+def _sheet_figure(target: pd.Series, **kwargs) -> Figure:
+    """One target's map sheet as a figure (``true_colour`` None: no basemap)."""
+    fig = _figure(7.5, 7.7)
+    ax = fig.add_axes((0.1, 0.12, 0.78, 0.82))
+    info = _draw_map_sheet(ax, target, **kwargs)
     fig.text(0.5, 0.015, mpl_text(info["caption"]), ha="center", va="bottom", fontsize=7, wrap=True)
     return fig
 
@@ -582,7 +690,14 @@ def render_map_sheet(
 class _Run:
     """What the report needs from a run folder."""
 
-    def __init__(self, run_dir: Path, layers: Mapping[str, gpd.GeoDataFrame] | None = None) -> None:
+    def __init__(
+        self,
+        run_dir: Path,
+        layers: Mapping[str, gpd.GeoDataFrame] | None = None,
+        *,
+        field_top: int | None = None,
+        per_licence: int | None = None,
+    ) -> None:
         self.dir = run_dir
         self._given = layers  # the run's layers already read by the caller (export_run)
         if not run_dir.is_dir():
@@ -609,7 +724,15 @@ class _Run:
                 raise VectorError(
                     f"write_report: layer 'targets' of {gpkg} has no '{col}' column; found {list(targets.columns)}."
                 )
-        self.targets = targets.sort_values("rank", kind="stable").reset_index(drop=True)
+        # every target (the neighbours on a map sheet), and the field set the report is about
+        self.all_targets = targets.sort_values("rank", kind="stable").reset_index(drop=True)
+        self.n_total = len(self.all_targets)
+        self.per_licence = per_licence or None
+        if field_top is None and not per_licence:
+            self.targets = self.all_targets
+        else:
+            field = select_field_targets(self.all_targets, field_top, per_licence=per_licence)
+            self.targets = field.reset_index(drop=True)
         self.true_colour = run_dir / "rasters" / "true_colour.tif"
         self.licences, self.licence_holds, self.licence_counts = self._licences(gpkg)
         self.occurrences = self._layer(gpkg, "occurrences")
@@ -617,6 +740,23 @@ class _Run:
         self.coords = field_coordinates(self.targets)
         comps = (self.manifest.get("targets") or {}).get("score_components")
         self.components = tuple(comps) if comps else _FALLBACK_COMPONENTS
+
+    @property
+    def partial(self) -> bool:
+        """Whether the report holds a part of the targets (the field set), not all."""
+        return len(self.targets) < self.n_total
+
+    def field_note(self) -> str:
+        """Where the targets the report leaves out are (empty when it holds them all)."""
+        if not self.partial:
+            return ""
+        cap = f", at most {self.per_licence} a licence" if self.per_licence else ""
+        return (
+            f"This report holds the best {len(self.targets):,} of the run's {self.n_total:,} "
+            f"targets (the field set{cap}: the GPS and Google Earth files carry the same). "
+            "Every target is in targets.csv, exports/targets_field.csv (field coordinates) "
+            "and targets.gpkg (QGIS)."
+        )
 
     def _layer(self, gpkg: Path, name: str) -> gpd.GeoDataFrame | None:
         if self._given is not None:
@@ -650,16 +790,17 @@ class _Run:
         return p.read_bytes() if p.exists() else None
 
     def sheet(self, row: pd.Series, ax=None):
+        basemap = self.true_colour if self.true_colour.exists() else None
         kwargs = {
-            "true_colour": self.true_colour,
-            "targets": self.targets,
+            "true_colour": basemap,
+            "targets": self.all_targets,
             "licences": self.licences,
             "occurrences": self.occurrences,
             "structures": self.structures,
             "margin_m": 600,
         }
         if ax is None:
-            return render_map_sheet(row, **kwargs)
+            return _sheet_figure(row, **kwargs)
         return _draw_map_sheet(ax, row, **kwargs)
 
 
@@ -701,7 +842,12 @@ def _summary(run: _Run) -> dict:
         ("Run time", f"{total:.1f} s" if timings else "—"),
         ("Valid pixels", f"{valid:.1%}" if isinstance(valid, int | float) else "—"),
         ("Masked", _masked(masks)),
-        ("Targets", str(len(run.targets))),
+        (
+            "Targets",
+            f"{run.n_total:,}; the best {len(run.targets):,} in this report (the field set)"
+            if run.partial
+            else str(len(run.targets)),
+        ),
         (
             "Targets outside licences",
             _text(
@@ -773,15 +919,16 @@ def _summary(run: _Run) -> dict:
                 )
             )
     warnings = [xml_chars(w) for w in (m.get("warnings") or [])]
-    return {"rows": rows, "evaluation": evaluation, "warnings": warnings}
+    return {"rows": rows, "evaluation": evaluation, "warnings": warnings, "note": run.field_note()}
 
 
 def _licence_summary(run: _Run) -> str:
     """One line on the licence layer: how many, which are drawn and how."""
     c = run.licence_counts
+    which = "one of the targets in this report" if run.partial else "a target"
     text = (
         f"{c['licences']:,} in the licence layer: {c['hold_targets']:,} holding or touching "
-        f"a target, {c['meet_scene']:,} meeting the scene"
+        f"{which}, {c['meet_scene']:,} meeting the scene"
     )
     if c["left_out"]:
         text += f"; the other {c['left_out']:,} are not drawn"
@@ -872,6 +1019,7 @@ def _map_data(run: _Run) -> dict:
     }
     bounds = None
     shape = None  # the basemap picture's (rows, columns)
+    picture_px = 0.0  # its pixel size
     if run.true_colour.exists():
         with rasterio.open(run.true_colour) as src:
             b = src.bounds
@@ -884,7 +1032,7 @@ def _map_data(run: _Run) -> dict:
             buf = io.BytesIO()
             Image.fromarray(image, "RGBA").save(buf, format="PNG", optimize=True)
             out["image"] = {
-                "href": _png_data_uri(buf.getvalue()),
+                "href": _Picture(buf.getvalue(), background=(0x1E, 0x1E, 0x1E)),
                 "x": left,
                 "y": -top,
                 "w": right - left,
@@ -892,6 +1040,7 @@ def _map_data(run: _Run) -> dict:
             }
             bounds = (left, bottom, right, top)
             shape = image.shape[:2]
+            picture_px = (right - left) / max(1, shape[1])
     else:
         res = 30.0
     layers = [g for g in (run.targets, run.licences) if g is not None and len(g)]
@@ -901,7 +1050,12 @@ def _map_data(run: _Run) -> dict:
         bounds = (0.0, -1000.0, 1000.0, 0.0)
     left, bottom, right, top = bounds
     out["view"] = [left, -top, right - left, top - bottom]
-    tol = res / 4
+    tol, digits = res / 4, 1
+    if picture_px > 1.01 * res:
+        # a decimated picture (a large scene): outlines finer than its pixels, or
+        # coordinates finer than a metre, only add bytes (a full scene's best 50 targets
+        # hold ~130,000 vertices at 30 m)
+        tol, digits = picture_px / 2, 0
     for _, row in run.targets.iterrows():
         colour, cls = _rank_colour(row["rank"])
         geom = row.geometry
@@ -913,7 +1067,7 @@ def _map_data(run: _Run) -> dict:
         out["targets"].append(
             {
                 "id": _text(row["target_id"]),
-                "d": _svg_path(geom.simplify(tol) if geom is not None else None),
+                "d": _svg_path(geom.simplify(tol) if geom is not None else None, digits),
                 "colour": colour,
                 "cls": cls,
                 "x": float(row["easting"]),
@@ -961,7 +1115,7 @@ def _map_data(run: _Run) -> dict:
                 {
                     "id": _text(ids.iloc[i]),
                     "status": _text(status.iloc[i]),
-                    "d": _svg_path(geom.simplify(tol)),
+                    "d": _svg_path(geom.simplify(tol), digits),
                     "x": px,
                     "y": -py,
                 }
@@ -1118,7 +1272,15 @@ def _json_script(data: Any) -> Markup:
     return Markup(text)
 
 
-def render_html(run_dir: str | Path, *, top: int = 10, self_test: bool = False) -> str:
+def render_html(
+    run_dir: str | Path,
+    *,
+    top: int = 10,
+    self_test: bool = False,
+    field_top: int | None = None,
+    per_licence: int | None = None,
+    max_bytes: int | None = REPORT_MAX_BYTES,
+) -> str:
     """Return the report page of a run as HTML text (see :func:`write_report`).
 
     Parameters
@@ -1130,9 +1292,13 @@ def render_html(run_dir: str | Path, *, top: int = 10, self_test: bool = False) 
     self_test : bool
         Add a script that sorts the table by score (ascending) and writes the order into
         ``<pre id="self-test">`` (for the tests; off in a real report).
+    field_top, per_licence, max_bytes
+        As for :func:`write_report`.
     """
     _check_top(top)
-    return _render_html(_Run(Path(run_dir)), top=top, self_test=self_test)
+    run = _Run(Path(run_dir), field_top=field_top, per_licence=per_licence)
+    template, context = _html_template(run, top=top, self_test=self_test, max_bytes=max_bytes)
+    return template.render(**context)
 
 
 def _check_top(top: int) -> None:
@@ -1142,16 +1308,10 @@ def _check_top(top: int) -> None:
         )
 
 
-def _render_html(run: _Run, *, top: int, self_test: bool, sheets: dict | None = None) -> str:
-    template, context = _html_template(run, top=top, self_test=self_test, sheets=sheets)
-    return template.render(**context)
-
-
-def _html_section(run: _Run, i: int, sheet: str | None) -> dict:
-    """Return the report section of the ``i``-th target (its map sheet drawn unless given)."""
+def _html_section(run: _Run, i: int) -> dict:
+    """Return the report section of the ``i``-th target, with its map sheet."""
     row = run.targets.iloc[i]
-    if sheet is None:
-        sheet = _png_data_uri(_fig_png(run.sheet(row), dpi=100))
+    sheet = _Picture(_drawn_png(run.sheet(row)))
     ev = _evidence(row, run.components)
     return {
         "id": _text(row["target_id"]),
@@ -1165,14 +1325,17 @@ def _html_section(run: _Run, i: int, sheet: str | None) -> dict:
     }
 
 
-def _html_template(run: _Run, *, top: int, self_test: bool, sheets: dict | None = None):
-    """Return the report's template and its context (to render, or stream to a file)."""
+def _html_template(run: _Run, *, top: int, self_test: bool, max_bytes: int | None = None):
+    """Return the report's template and its context (to render, or stream to a file).
+
+    With ``max_bytes``, the pictures are shrunk until the page fits (:func:`_fit_pictures`).
+    """
     import jinja2
 
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
     template = env.from_string(_template_text("report.html.j2"))
     summary = _summary(run)
-    images = []
+    images: list[dict[str, Any]] = []
     for name, caption in (
         ("quicklook.png", "Quicklook: true colour, masks, alteration zones, targets and licences"),
         ("prospectivity.png", "Prospectivity score and target cutoff"),
@@ -1180,13 +1343,13 @@ def _html_template(run: _Run, *, top: int, self_test: bool, sheets: dict | None 
     ):
         png = run.png(name)
         if png is not None:
-            images.append({"src": _png_data_uri(png), "caption": caption, "name": name})
+            images.append({"src": _Picture(png), "caption": caption, "name": name})
     columns, rows = _table(run)
     sections = []
     n_sheets = min(top, len(run.targets))
     with reporter().task("report: target sheets", total=n_sheets) as advance:
         for i in range(n_sheets):
-            sections.append(_html_section(run, i, (sheets or {}).get(i)))
+            sections.append(_html_section(run, i))
             advance()
     scene = (run.manifest.get("scene") or {}).get("scene_id") or run.dir.name
     map_data = _map_data(run)
@@ -1202,7 +1365,8 @@ def _html_template(run: _Run, *, top: int, self_test: bool, sheets: dict | None 
         },
         "selfTest": bool(self_test),
     }
-    return template, dict(
+    n = len(run.targets)
+    context = dict(
         title=f"geo report — {scene}",
         summary=summary,
         images=images,
@@ -1210,7 +1374,10 @@ def _html_template(run: _Run, *, top: int, self_test: bool, sheets: dict | None 
         rows=rows,
         sections=sections,
         top=top,
-        n_targets=len(run.targets),
+        n_targets=n,
+        targets_heading=(
+            f"Targets (the best {n:,} of {run.n_total:,})" if run.partial else f"Targets ({n})"
+        ),
         map=map_data,
         rank_classes=[{"colour": c, "label": lab} for _, c, lab in _RANK_CLASSES],
         data_json=_json_script(data),
@@ -1219,6 +1386,12 @@ def _html_template(run: _Run, *, top: int, self_test: bool, sheets: dict | None 
         self_test=self_test,
         generated=_dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
     )
+    if max_bytes is not None:
+        overviews: list[_Picture] = [im["src"] for im in images]
+        if map_data["image"] is not None:
+            overviews.append(map_data["image"]["href"])
+        _fit_pictures(template, context, [s["sheet"] for s in sections], overviews, max_bytes)
+    return template, context
 
 
 # --------------------------------------------------------------------------- PDF
@@ -1232,6 +1405,8 @@ def _pdf_summary_page(pdf: PdfPages, run: _Run) -> None:
     fig.text(0.06, 0.965, "geo field report", fontsize=16, fontweight="bold", va="top")
     lines = [f"{k}: {v}" for k, v in s["rows"]]
     lines += [f"{k}: {v}" for k, v in s["evaluation"]]
+    if s["note"]:
+        lines.append(s["note"])
     if s["warnings"]:
         lines.append("Warnings:")
         lines += [f"  • {w}" for w in s["warnings"]]
@@ -1310,8 +1485,13 @@ def _write_pdf(run: _Run, pdf_path: Path, top: int) -> None:
             meta = pdf.infodict()
             meta["Title"] = f"geo field report — {scene}"
             meta["Author"] = "geo"
+            count = (
+                f"the best {len(run.targets)} of {run.n_total}"
+                if run.partial
+                else str(len(run.targets))
+            )
             meta["Subject"] = (
-                f"Ranked drill targets ({len(run.targets)}) of pipeline "
+                f"Ranked drill targets ({count}) of pipeline "
                 f"{(run.manifest.get('pipeline') or {}).get('name', '?')} on scene {scene}"
             )
             meta["Creator"] = f"geo {run.manifest.get('geo_version', '')}".strip()
@@ -1330,6 +1510,9 @@ def write_report(
     pdf_path: str | Path | bool | None = None,
     top: int = 10,
     layers: Mapping[str, gpd.GeoDataFrame] | None = None,
+    field_top: int | None = None,
+    per_licence: int | None = None,
+    max_bytes: int | None = REPORT_MAX_BYTES,
 ) -> dict[str, Path]:
     """Write a run's offline HTML report and its A4 PDF.
 
@@ -1343,10 +1526,19 @@ def write_report(
         ``run_dir``; ``False`` skips that file. Each file is written atomically (a failed
         run leaves no half-written report).
     top : int
-        Number of best-ranked targets with their own section / PDF page and map sheet.
+        Number of best-ranked targets (of the field set) with their own section / PDF page
+        and map sheet.
     layers : mapping of str to GeoDataFrame, optional
         The run's ``targets.gpkg`` layers (``targets``, ``licences``, ``occurrences``,
         ``structures``) when the caller has read them already; otherwise they are read.
+    field_top : int, optional
+        The report is about the best ``field_top`` targets only (the run's ``field.top``):
+        its table, interactive map, sheets and pages; the summary says how many the run
+        has. ``None``: every target.
+    per_licence : int, optional
+        At most this many of those targets a licence (the run's ``field.per_licence``).
+    max_bytes : int or None
+        Largest ``report.html`` (see :data:`REPORT_MAX_BYTES`); ``None``: no limit.
 
     Returns
     -------
@@ -1359,14 +1551,14 @@ def write_report(
         ``run_dir``, its ``manifest.json`` or the ``targets`` layer is missing.
     """
     _check_top(top)
-    run = _Run(Path(run_dir), layers)
+    run = _Run(Path(run_dir), layers, field_top=field_top, per_licence=per_licence)
     written: dict[str, Path] = {}
     if html_path is not False:
         html_file = (
             run.dir / "report.html" if html_path is None or html_path is True else Path(html_path)
         )
-        template, context = _html_template(run, top=top, self_test=False)
-        # streamed: the page (tens of MB with thousands of targets) is never one string
+        template, context = _html_template(run, top=top, self_test=False, max_bytes=max_bytes)
+        # streamed: the page (with its pictures, megabytes) is never one string
         with atomic_path(html_file) as tmp, open(tmp, "w", encoding="utf-8") as fh:
             template.stream(**context).dump(fh)
         written["html"] = html_file

@@ -18,6 +18,22 @@ csv        field table: scene CRS, standard UTM, WGS 84, DMS           ``exports
 html       offline report with interactive map and target sheets      ``report.html``
 pdf        printable report, one page per target                       ``report.pdf``
 =========  ==========================================================  =====================
+
+**Sized for the field.** A full scene gives well over a thousand targets; a field team
+walks to a few dozen and a handheld GPS holds 1,000 to 2,000 waypoints. The *field set* is
+the best ``field_top`` targets (the pipeline's ``field.top``, default 50), at most
+``per_licence`` a licence when asked (``field.per_licence``;
+:func:`~geo.export._common.select_field_targets`). The files a team carries hold the field
+set only: the report's table, interactive map and sheets, the PDF's pages, the GPX
+waypoints and route, the KML/KMZ target placemarks and outlines (with the alteration zones
+meeting them). The run's tables keep every target: ``targets.gpkg``, ``targets.csv``, the
+field CSV, GeoJSON and Shapefiles; the report, the GPX and the KML say how many targets
+the run has and where they are. ``top`` (report sheets and PDF pages, the pipeline's
+``export.top``) and ``route_top`` (the GPX route, ``export.route_top``) are the best of the
+field set: by default all of it (at most :data:`MAX_REPORT_SHEETS` sheets and
+:data:`MAX_ROUTE` route points), never more. So no format does per-target work beyond the
+field set except the full tables, and ``report.html`` and ``targets.kmz`` stay under 5 MB
+whatever the scene.
 """
 
 from __future__ import annotations
@@ -28,16 +44,28 @@ import shutil
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
+import numpy as np
 import pyogrio
 
 from geo._memory import release_memory
 from geo.errors import InputNotFoundError, InvalidParameterError
+from geo.export._common import DEFAULT_FIELD_TOP, select_field_targets
 
-__all__ = ["EXPORT_FORMATS", "export_run"]
+__all__ = ["EXPORT_FORMATS", "MAX_REPORT_SHEETS", "MAX_ROUTE", "export_run"]
 
 EXPORT_FORMATS = ("qgis", "kml", "kmz", "gpx", "geojson", "shp", "csv", "html", "pdf")
+#: Most report sheets / PDF pages by default (the pipeline's ``export.top`` allows 200).
+MAX_REPORT_SHEETS = 200
+#: Most targets in the GPX route by default (the pipeline's ``export.route_top`` allows 500).
+MAX_ROUTE = 500
+#: Most outline vertices (target outlines and zones) in the KML/KMZ; beyond, they are
+#: simplified (a full scene's best 50 targets and their zones hold ~340,000 at 30 m pixels).
+MAX_KML_VERTICES = 250_000
+#: Most alteration zones in the KML/KMZ (the largest of those meeting the field targets).
+MAX_KML_ZONES = 5_000
 
 
 def _layers(run_dir: Path) -> dict[str, gpd.GeoDataFrame]:
@@ -54,17 +82,39 @@ def export_run(
     run_dir: str | Path,
     formats: Sequence[str] = EXPORT_FORMATS,
     *,
-    top: int = 10,
-    route_top: int = 10,
+    top: int | None = None,
+    route_top: int | None = None,
+    field_top: int | None = None,
+    per_licence: int | None = None,
 ) -> dict[str, list[str]]:
     """Write the field formats of a run; return ``{format: [paths relative to run_dir]}``.
+
+    Parameters
+    ----------
+    run_dir : path
+        A folder written by ``geo run``.
+    formats : sequence of str
+        Formats to write (:data:`EXPORT_FORMATS`).
+    field_top : int, optional
+        How many of the best targets go to the field (see the module docstring); default
+        the run's ``field.top`` as its manifest records it, else 50.
+    per_licence : int, optional
+        At most this many field targets a licence; 0: no cap; default the run's
+        ``field.per_licence``, else no cap.
+    top : int, optional
+        Report sheets and PDF pages: the best of the field set; default the run's
+        ``export.top``, else every field target (at most :data:`MAX_REPORT_SHEETS`).
+        Never more than the field set.
+    route_top : int, optional
+        Targets in the GPX route, likewise (default at most :data:`MAX_ROUTE`).
 
     Raises
     ------
     InputNotFoundError
         ``run_dir`` is not a geo run folder.
     InvalidParameterError
-        An unknown format.
+        An unknown format, or a count that is not an integer (``field_top`` below 1,
+        the others below 0).
     """
     run_dir = Path(run_dir)
     unknown = [f for f in formats if f not in EXPORT_FORMATS]
@@ -78,17 +128,26 @@ def export_run(
             f"{run_dir}: not a geo run folder (no targets.gpkg / manifest.json); give the "
             "folder `geo run` wrote."
         )
+    manifest = _manifest(run_dir)  # (an unreadable manifest stops the export before any write)
+    title = _title(manifest)
+    recorded = _recorded(manifest)
+    field_top = _count(field_top, recorded.get("field_top", DEFAULT_FIELD_TOP), "field_top", 1)
+    per_licence = _count(per_licence, recorded.get("per_licence", 0), "per_licence", 0)
+    top = min(_count(top, recorded.get("top", MAX_REPORT_SHEETS), "top", 0), field_top)
+    route_top = min(
+        _count(route_top, recorded.get("route_top", MAX_ROUTE), "route_top", 0), field_top
+    )
     layers = _layers(run_dir)
-    title = _title(run_dir)  # (an unreadable manifest stops the export before any write)
+    field = _FieldSet(layers, field_top, per_licence)
     written: dict[str, list[Path]] = {}
     if "qgis" in formats:
         written["qgis"] = _qgis(run_dir)
     release_memory()  # each format's temporaries are freed before the next one's
-    written.update(_google_earth(run_dir, formats, layers, title))
+    written.update(_google_earth(run_dir, formats, layers, title, field))
     # the zones (the largest layer: every alteration outline) serve only Google Earth
     layers.pop("zones", None)
     release_memory()
-    written.update(_field_files(run_dir / "exports", formats, layers, route_top))
+    written.update(_field_files(run_dir / "exports", formats, layers, route_top, field))
     release_memory()
     if "html" in formats or "pdf" in formats:
         from geo.export.report import write_report
@@ -99,12 +158,113 @@ def export_run(
             pdf_path=run_dir / "report.pdf" if "pdf" in formats else False,
             top=top,
             layers=layers,
+            field_top=field_top,
+            per_licence=per_licence,
         )
         for key, path in paths.items():
             written.setdefault(key, []).append(path)
     return {
         fmt: [str(Path(p).relative_to(run_dir)) for p in paths] for fmt, paths in written.items()
     }
+
+
+class _FieldSet:
+    """The targets that go to the field (the best ``top``, ``per_licence`` a licence)."""
+
+    def __init__(self, layers: dict, top: int, per_licence: int) -> None:
+        self.targets = select_field_targets(layers["targets"], top, per_licence=per_licence)
+        self.total = len(layers["targets"])
+
+    def zones(self, zones: gpd.GeoDataFrame | None) -> gpd.GeoDataFrame | None:
+        """Return the alteration zones meeting a field target (one spatial-index query).
+
+        At most :data:`MAX_KML_ZONES`, the largest.
+        """
+        if zones is None or not len(zones):
+            return zones
+        shapes = self.targets.geometry
+        if shapes.crs is not None and zones.crs is not None and shapes.crs != zones.crs:
+            shapes = shapes.to_crs(zones.crs)
+        hit = np.unique(zones.sindex.query(shapes.values, predicate="intersects")[1])
+        if len(hit) > MAX_KML_ZONES:
+            area = zones.geometry.values[hit].area
+            hit = np.sort(hit[np.argsort(-area, kind="stable")[:MAX_KML_ZONES]])
+        return zones.iloc[hit]
+
+
+def _outlines_within(
+    targets: gpd.GeoDataFrame, zones: gpd.GeoDataFrame | None, max_vertices: int
+) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame | None, str]:
+    """Simplify the outlines when they hold more than ``max_vertices``; say by how much.
+
+    The tolerance starts at 15 m (half a Landsat pixel) and doubles until they fit; the
+    points of the targets (``easting``, ``northing``) are not touched.
+    """
+    import shapely
+
+    frames = [f for f in (targets, zones) if f is not None and len(f)]
+    if sum(int(shapely.get_num_coordinates(f.geometry.values).sum()) for f in frames) <= (
+        max_vertices
+    ):
+        return targets, zones, ""
+    crs = targets.crs or (zones.crs if zones is not None else None)
+    metre = 1 / 111_320 if crs is not None and crs.is_geographic else 1.0
+    tolerance = 15.0
+    for _ in range(12):
+        simple = [
+            shapely.simplify(f.geometry.values, tolerance * metre, preserve_topology=True)
+            for f in frames
+        ]
+        if sum(int(shapely.get_num_coordinates(g).sum()) for g in simple) <= max_vertices:
+            break
+        tolerance *= 2
+    out = [
+        f.set_geometry(gpd.GeoSeries(g, index=f.index, crs=f.crs))
+        for f, g in zip(frames, simple, strict=True)
+    ]
+    done = dict(zip([id(f) for f in frames], out, strict=True))
+    note = (
+        f"Outlines simplified to within {tolerance:g} m to keep the file small; the exact ones "
+        "are in the run's targets.gpkg."
+    )
+    return (
+        done.get(id(targets), targets),
+        (done.get(id(zones), zones) if zones is not None else None),
+        note,
+    )
+
+
+def _count(value, default, name: str, minimum: int) -> int:
+    """Return the count the caller gives, else the recorded or default one; checked."""
+    value = default if value is None else value
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
+        raise InvalidParameterError(
+            f"The '{name}' parameter of export_run must be an integer >= {minimum}; got {value!r}."
+        )
+    return int(value)
+
+
+def _recorded(manifest: dict) -> dict[str, int]:
+    """Return the field options the run's pipeline chose, as its manifest records them.
+
+    ``geo export RUN_DIR`` (and ``export_run`` without them) writes what ``geo run`` wrote.
+    A value that is not a count of the right range is ignored (the manifest is a file).
+    """
+    pipeline = manifest.get("pipeline")
+    spec = pipeline.get("spec") if isinstance(pipeline, dict) else None
+    spec = spec if isinstance(spec, dict) else {}
+    out: dict[str, int] = {}
+    for section, key, name, minimum in (
+        ("field", "top", "field_top", 1),
+        ("field", "per_licence", "per_licence", 1),
+        ("export", "top", "top", 0),
+        ("export", "route_top", "route_top", 0),
+    ):
+        part = spec.get(section)
+        value = part.get(key) if isinstance(part, dict) else None
+        if isinstance(value, int) and not isinstance(value, bool) and value >= minimum:
+            out[name] = value
+    return out
 
 
 def _qgis(run_dir: Path) -> list[Path]:
@@ -125,11 +285,26 @@ def _qgis(run_dir: Path) -> list[Path]:
     return written
 
 
-def _google_earth(run_dir: Path, formats, layers: dict, title: str) -> dict[str, list[Path]]:
-    """``kml`` and ``kmz`` (the latter with the true-colour scene as a ground overlay)."""
+def _google_earth(
+    run_dir: Path, formats, layers: dict, title: str, field: _FieldSet
+) -> dict[str, list[Path]]:
+    """``kml`` and ``kmz`` (the latter with the true-colour scene as a ground overlay).
+
+    Both hold the field set and the alteration zones meeting it (counted against the run's).
+    """
     exports = run_dir / "exports"
-    licences, zones = layers.get("licences"), layers.get("zones")
-    occurrences = layers.get("occurrences")
+    licences, occurrences = layers.get("licences"), layers.get("occurrences")
+    all_zones = layers.get("zones")
+    targets, zones, note = field.targets, None, ""
+    if "kml" in formats or "kmz" in formats:
+        targets, zones, note = _outlines_within(
+            field.targets, field.zones(all_zones), MAX_KML_VERTICES
+        )
+    counts: dict[str, Any] = {
+        "total_targets": field.total,
+        "zones_total": len(all_zones) if all_zones is not None else None,
+        "note": note,
+    }
     written: dict[str, list[Path]] = {}
     if "kml" in formats:
         from geo.export.kml import write_kml
@@ -137,11 +312,12 @@ def _google_earth(run_dir: Path, formats, layers: dict, title: str) -> dict[str,
         written["kml"] = [
             write_kml(
                 exports / "targets.kml",
-                layers["targets"],
+                targets,
                 licences=licences,
                 zones=zones,
                 occurrences=occurrences,
                 title=title,
+                **counts,
             )
         ]
     release_memory()
@@ -153,25 +329,35 @@ def _google_earth(run_dir: Path, formats, layers: dict, title: str) -> dict[str,
         written["kmz"] = [
             write_kmz(
                 exports / "targets.kmz",
-                layers["targets"],
+                targets,
                 licences=licences,
                 zones=zones,
                 occurrences=occurrences,
                 overlay=overlay,
                 title=title,
+                **counts,
             )
         ]
     return written
 
 
-def _field_files(exports: Path, formats, layers: dict, route_top: int) -> dict[str, list[Path]]:
-    """``gpx``, ``geojson``, ``shp`` and ``csv``: the targets for GPS units and GIS."""
+def _field_files(
+    exports: Path, formats, layers: dict, route_top: int, field: _FieldSet
+) -> dict[str, list[Path]]:
+    """``gpx`` (the field set), ``geojson``, ``shp`` and ``csv`` (every target)."""
     targets, licences = layers["targets"], layers.get("licences")
     written: dict[str, list[Path]] = {}
     if "gpx" in formats:
         from geo.export.gpx import write_gpx
 
-        written["gpx"] = [write_gpx(exports / "targets.gpx", targets, route_top=route_top)]
+        written["gpx"] = [
+            write_gpx(
+                exports / "targets.gpx",
+                field.targets,
+                route_top=route_top,
+                total_targets=field.total,
+            )
+        ]
     if "geojson" in formats:
         from geo.export.tables import write_geojson
 
@@ -202,14 +388,17 @@ def _points(targets: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame(targets.drop(columns="geometry"), geometry=points, crs=targets.crs)
 
 
-def _title(run_dir: Path) -> str:
+def _manifest(run_dir: Path) -> dict:
     try:
         manifest = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
         raise InputNotFoundError(
             f"{run_dir / 'manifest.json'}: not a geo manifest (not valid JSON: {exc})."
         ) from None
-    manifest = manifest if isinstance(manifest, dict) else {}
+    return manifest if isinstance(manifest, dict) else {}
+
+
+def _title(manifest: dict) -> str:
     scene = manifest.get("scene")
     scene = scene if isinstance(scene, dict) else {}
     pipeline = manifest.get("pipeline")

@@ -410,7 +410,9 @@ def test_html_report_shows_hostile_text_as_text(hostile):
     assert scripts[1] == {"id": "geo-data", "type": "application/json"}
     for tag, attrs in page.tags:
         if tag in ("img", "image"):
-            assert (attrs.get("src") or attrs.get("href")).startswith("data:image/png;base64,")
+            assert (attrs.get("src") or attrs.get("href")).startswith(
+                ("data:image/png;base64,", "data:image/jpeg;base64,")
+            )
     text = "".join(page.text)
     for value in hostile["licences"]["licence_id"]:
         assert _xml(value) in text  # in the map's labels and tooltips

@@ -56,10 +56,19 @@ class FieldExportsStage:
         return bool(ctx.spec.export.formats)
 
     def run(self, ctx: RunContext) -> None:
-        """Write the formats; ``exports`` of the manifest lists the files."""
-        opts = ctx.spec.export
+        """Write the formats; ``exports`` of the manifest lists the files.
+
+        The field files hold the pipeline's field set (``field.top``, ``field.per_licence``);
+        ``export.top`` and ``export.route_top`` default to it and never exceed it.
+        """
+        opts, field = ctx.spec.export, ctx.spec.field
         ctx.manifest["exports"] = export_run(
-            required(ctx.tmp, "ctx.tmp"), opts.formats, top=opts.top, route_top=opts.route_top
+            required(ctx.tmp, "ctx.tmp"),
+            opts.formats,
+            top=opts.top,
+            route_top=opts.route_top,
+            field_top=field.top,
+            per_licence=field.per_licence or 0,
         )
 
 
