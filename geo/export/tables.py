@@ -21,6 +21,7 @@ import pandas as pd
 import pyogrio
 
 from geo._text import csv_frame
+from geo._vectorfile import DATE_COLUMNS, write_layer
 from geo.errors import InvalidParameterError, VectorError
 from geo.export._common import atomic_path, field_coordinates
 from geo.targets.columns import FIELD_COLUMNS
@@ -295,9 +296,10 @@ def write_shapefile_zip(layers: Mapping[str, gpd.GeoDataFrame], path: str | Path
             columns = [c for c in layer.columns if c != layer.geometry.name]
             names = shapefile_field_names(columns)
             rows += [(name, names[c], c) for c in columns]
-            pyogrio.write_dataframe(
+            write_layer(
                 _shapefile_frame(layer, names),
                 folder / f"{name}.shp",
+                date_columns={names[c] for c in columns if c in DATE_COLUMNS},  # Date fields
                 driver="ESRI Shapefile",
                 encoding="UTF-8",
                 geometry_type=_geometry_type(name, layer),

@@ -40,6 +40,7 @@ from affine import Affine
 from rasterio.windows import Window
 
 from geo._memory import release_memory
+from geo._vectorfile import write_layer
 from geo.io.runfolder import inside_run, is_disk_full, run_folder, safe_child
 from geo.progress import reporter
 
@@ -605,7 +606,7 @@ def _vrt_with_overviews(stage: Path, vrt: Path, overviews: list[str]) -> None:
 
 
 def write_vectors(layers: Mapping[str, gpd.GeoDataFrame], path: Path) -> None:
-    """Write several layers into one GeoPackage (created fresh)."""
+    """Write several layers into one GeoPackage (created fresh); dates as DATE fields."""
     inside_run(path)
     if path.exists():
         path.unlink()
@@ -613,7 +614,7 @@ def write_vectors(layers: Mapping[str, gpd.GeoDataFrame], path: Path) -> None:
         # an empty layer would be typed "Unknown"; every geo layer holds areas
         extra = {"geometry_type": "MultiPolygon"} if gdf.empty else {}
         # GeoPackage 1.2: read without warnings by the GDAL of older QGIS LTRs (3.22 has 3.6)
-        gdf.to_file(path, layer=name, driver="GPKG", engine="pyogrio", VERSION="1.2", **extra)
+        write_layer(gdf, path, layer=name, driver="GPKG", VERSION="1.2", **extra)
 
 
 def write_csv(frame: pd.DataFrame, path: Path) -> None:

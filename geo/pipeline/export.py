@@ -51,6 +51,7 @@ import numpy as np
 import pyogrio
 
 from geo._memory import release_memory
+from geo._vectorfile import dates_as_text
 from geo.errors import InputNotFoundError, InvalidParameterError
 from geo.export._common import DEFAULT_FIELD_TOP, select_field_targets
 
@@ -72,7 +73,7 @@ def _layers(run_dir: Path) -> dict[str, gpd.GeoDataFrame]:
     path = run_dir / "targets.gpkg"
     names = [str(n) for n in pyogrio.list_layers(path)[:, 0]]
     return {
-        name: gpd.read_file(path, layer=name, engine="pyogrio")
+        name: dates_as_text(gpd.read_file(path, layer=name, engine="pyogrio"))
         for name in ("targets", "zones", "licences", "occurrences", "structures")
         if name in names
     }

@@ -222,6 +222,7 @@ def test_killed_writes_leave_no_file(tmp_path, targets, monkeypatch):
     existing = tmp_path / "kept.geojson"
     existing.write_text("old")
     monkeypatch.setattr(tables.pyogrio, "write_dataframe", _boom)
+    monkeypatch.setattr(tables, "write_layer", _boom)
     with pytest.raises(RuntimeError):
         write_geojson(targets, tmp_path / "targets.geojson")
     with pytest.raises(RuntimeError):
