@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pyogrio
 import shapely
+from pandas.core.arrays.masked import BaseMaskedArray
 from pyogrio.raw import write
 
 __all__ = ["DATE_COLUMNS", "date_fields", "dates_as_text", "write_layer"]
@@ -80,7 +81,8 @@ def write_layer(
         return
     geometry = frame.geometry
     fields = [c for c in frame.columns if c != geometry.name]
-    data, masks = [], []
+    data: list[np.ndarray] = []
+    masks: list[np.ndarray | None] = []
     for name in fields:
         if name in dates:
             data.append(dates[name])
@@ -88,7 +90,7 @@ def write_layer(
             continue
         values = frame[name].array
         if isinstance(values, pd.api.extensions.ExtensionArray):
-            if hasattr(values, "_mask"):  # nullable integers, floats, booleans
+            if isinstance(values, BaseMaskedArray):  # nullable integers, floats, booleans
                 data.append(values._data)
                 masks.append(values._mask)
             else:  # strings and the like, as pyogrio.write_dataframe hands them over

@@ -284,7 +284,8 @@ def _polygonise(
     xy = np.array(list(chain.from_iterable(rings)), dtype="float64").reshape(-1, 2)
     linear = shapely.linearrings(xy, indices=np.repeat(np.arange(len(ring_sizes)), ring_sizes))
     geoms = shapely.polygons(
-        np.asarray(linear, dtype=object), indices=np.repeat(np.arange(len(polygon_rings)), polygon_rings)
+        np.asarray(linear, dtype=object),
+        indices=np.repeat(np.arange(len(polygon_rings)), polygon_rings),
     )
     return np.asarray(geoms, dtype=object), np.asarray(value, dtype="int64")
 
