@@ -91,8 +91,9 @@ def write_layer(
         values = frame[name].array
         if isinstance(values, pd.api.extensions.ExtensionArray):
             if isinstance(values, BaseMaskedArray):  # nullable integers, floats, booleans
-                data.append(values._data)
-                masks.append(values._mask)
+                base = values.dtype.numpy_dtype
+                data.append(values.to_numpy(dtype=base, na_value=base.type(0)))
+                masks.append(np.asarray(values.isna()))
             else:  # strings and the like, as pyogrio.write_dataframe hands them over
                 data.append(np.asarray(values))
                 masks.append(np.asarray(values.isna()))
