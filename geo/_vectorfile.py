@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from pathlib import Path
+from typing import Any, cast
 
 import geopandas as gpd
 import numpy as np
@@ -91,7 +92,8 @@ def write_layer(
         values = frame[name].array
         if isinstance(values, pd.api.extensions.ExtensionArray):
             if isinstance(values, BaseMaskedArray):  # nullable integers, floats, booleans
-                base = values.dtype.numpy_dtype
+                masked = cast(Any, values.dtype)  # a pandas BaseMaskedDtype
+                base = np.dtype(masked.numpy_dtype)  # int64, float64, bool
                 data.append(values.to_numpy(dtype=base, na_value=base.type(0)))
                 masks.append(np.asarray(values.isna()))
             else:  # strings and the like, as pyogrio.write_dataframe hands them over
