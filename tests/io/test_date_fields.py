@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pyogrio
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from shapely.geometry import MultiPolygon, box
 
@@ -60,6 +60,13 @@ def test_one_expiry_that_is_not_a_date_keeps_the_column_as_text(tmp_path):
     assert back["licence_expiry"].tolist() == ["2031-12-31", "perpetual", "31/12/2031"]
 
 
+def test_the_never_expires_sentinel_round_trips(tmp_path):
+    path = tmp_path / "t.gpkg"
+    write_layer(_targets(["9999-12-31", None, "2031-01-01"]), path, layer="t", driver="GPKG")
+    back = dates_as_text(gpd.read_file(path, layer="t"))
+    assert back["licence_expiry"].tolist() == ["9999-12-31", None, "2031-01-01"]
+
+
 def test_impossible_days_are_not_dates():
     frame = pd.DataFrame({"expiry": ["2023-02-30", "2023-01-01"], "date": ["2023-13-01", None]})
     assert date_fields(frame) == {}
@@ -74,6 +81,7 @@ def test_shapefile_dates_are_date_fields_under_their_short_names(tmp_path):
     assert dated == {"date", "lic_exp"}  # the short DBF names of fields.csv
 
 
+@settings(deadline=None, max_examples=40)
 @given(st.lists(st.dates(min_value=pd.Timestamp("1900-01-01").date()), min_size=1, max_size=8))
 def test_any_list_of_days_round_trips(tmp_path_factory, days):
     path = tmp_path_factory.mktemp("d") / "t.gpkg"
