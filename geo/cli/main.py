@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import re
 import sys
 import warnings
@@ -145,6 +146,22 @@ _LICENCE_FIELDS_HELP = (
 )
 
 
+def _parse_start(text: str) -> tuple[float, float]:
+    """``"27.51,-21.47"`` → ``(27.51, -21.47)``; anything else is a usage error (exit 2)."""
+    parts = [p.strip() for p in text.split(",")]
+    try:
+        lon, lat = (float(p) for p in parts)
+    except ValueError:
+        lon = lat = math.nan
+    if not (math.isfinite(lon) and math.isfinite(lat) and -180 <= lon <= 180 and -90 <= lat <= 90):
+        raise click.BadParameter(
+            f"expected LON,LAT in decimal degrees (longitude -180..180 first, then latitude "
+            f"-90..90), e.g. 27.51,-21.47; got {text!r}.",
+            param_hint="'--start'",
+        )
+    return lon, lat
+
+
 def _parse_licence_fields(text: str | None) -> dict[str, str]:
     """``"licence_id=CODE,holder=PARTIES"`` -> ``{"licence_id": "CODE", "holder": "PARTIES"}``."""
     from geo.errors import InvalidParameterError
@@ -235,6 +252,13 @@ def _layer_names(path: Path) -> list[str]:
     help="How many of the best targets go to the field files: report, PDF, GPX, KML "
     "(default: pipeline's field.top, 50).",
 )
+@click.option(
+    "--start",
+    metavar="LON,LAT",
+    default=None,
+    help="Where the GPX route starts (camp, airstrip), in decimal degrees, e.g. 27.51,-21.47 "
+    "(default: the pipeline's field.start, else the best target).",
+)
 @click.option("--licence-fields", metavar="FIELD=COLUMN,...", help=_LICENCE_FIELDS_HELP)
 @_friendly
 def run(
@@ -246,6 +270,7 @@ def run(
     top: int | None,
     no_export: bool,
     field_top: int | None,
+    start: str | None,
     licence_fields: str | None,
 ) -> None:
     """Run PIPELINE (a YAML file) and print the best targets."""
@@ -258,6 +283,14 @@ def run(
         spec = spec.model_copy(update={"export": spec.export.model_copy(update={"formats": []})})
     if field_top is not None:
         spec = spec.model_copy(update={"field": spec.field.model_copy(update={"top": field_top})})
+    if start is not None:
+        from geo.pipeline.spec import StartPoint
+
+        lon, lat = _parse_start(start)
+        point = StartPoint(
+            lon=lon, lat=lat, name=spec.field.start.name if spec.field.start else "START"
+        )
+        spec = spec.model_copy(update={"field": spec.field.model_copy(update={"start": point})})
     result = run_pipeline(
         spec,
         scene_path=scene,
@@ -517,7 +550,7 @@ def _recorded_spec(run_dir: Path):
     "formats",
     default="all",
     show_default=True,
-    help="Comma-separated formats: qgis, kml, kmz, gpx, geojson, shp, csv, html, pdf (or all).",
+    help="Comma-separated formats: qgis, kml, kmz, gpx, geojson, shp, csv, html, pdf, qfield, geopdf (or all).",
 )
 @click.option(
     "--field-top",
@@ -538,9 +571,21 @@ def _recorded_spec(run_dir: Path):
     default=None,
     help="Targets in the GPX route (default: the run's export.route_top, else every field target).",
 )
+@click.option(
+    "--start",
+    metavar="LON,LAT",
+    default=None,
+    help="Where the GPX route starts (camp, airstrip), in decimal degrees, e.g. 27.51,-21.47 "
+    "(default: the pipeline's field.start, else the best target).",
+)
 @_friendly
 def export_cmd(
-    run_dir: Path, formats: str, field_top: int | None, top: int | None, route_top: int | None
+    run_dir: Path,
+    formats: str,
+    field_top: int | None,
+    top: int | None,
+    route_top: int | None,
+    start: str | None,
 ) -> None:
     """Write field formats for RUN_DIR: GPS, Google Earth, QGIS, GIS tables and the report."""
     from geo.pipeline.export import EXPORT_FORMATS, export_run
@@ -554,7 +599,14 @@ def export_cmd(
 
     # no run or re-ranking changes the folder meanwhile; every write stays inside it
     with output_lock(run_dir, existing=True), run_root(run_dir):
-        written = export_run(run_dir, chosen, top=top, route_top=route_top, field_top=field_top)
+        written = export_run(
+            run_dir,
+            chosen,
+            top=top,
+            route_top=route_top,
+            field_top=field_top,
+            start=_parse_start(start) if start is not None else None,
+        )
     for fmt, paths in written.items():
         click.echo(f"{fmt:8s} {', '.join(paths[:4])}{' …' if len(paths) > 4 else ''}")
 

@@ -17,6 +17,8 @@ shp        zipped Shapefiles (targets, points, licences in play)       ``exports
 csv        field table: scene CRS, standard UTM, WGS 84, DMS           ``exports/targets_field.csv``
 html       offline report with interactive map and target sheets      ``report.html``
 pdf        printable report, one page per target                       ``report.pdf``
+qfield     QGIS project for QField on a phone: styled layers, basemap  ``exports/qfield/``
+geopdf     georeferenced PDF map of the field targets (Avenza Maps)    ``exports/targets_map.pdf``
 =========  ==========================================================  =====================
 
 **Sized for the field.** A full scene gives well over a thousand targets; a field team
@@ -57,7 +59,19 @@ from geo.export._common import DEFAULT_FIELD_TOP, select_field_targets
 
 __all__ = ["EXPORT_FORMATS", "MAX_REPORT_SHEETS", "MAX_ROUTE", "export_run"]
 
-EXPORT_FORMATS = ("qgis", "kml", "kmz", "gpx", "geojson", "shp", "csv", "html", "pdf")
+EXPORT_FORMATS = (
+    "qgis",
+    "kml",
+    "kmz",
+    "gpx",
+    "geojson",
+    "shp",
+    "csv",
+    "html",
+    "pdf",
+    "qfield",
+    "geopdf",
+)
 #: Most report sheets / PDF pages by default (the pipeline's ``export.top`` allows 200).
 MAX_REPORT_SHEETS = 200
 #: Most targets in the GPX route by default (the pipeline's ``export.route_top`` allows 500).
@@ -87,6 +101,8 @@ def export_run(
     route_top: int | None = None,
     field_top: int | None = None,
     per_licence: int | None = None,
+    start: tuple[float, float] | None = None,
+    start_name: str | None = None,
 ) -> dict[str, list[str]]:
     """Write the field formats of a run; return ``{format: [paths relative to run_dir]}``.
 
@@ -108,6 +124,11 @@ def export_run(
         Never more than the field set.
     route_top : int, optional
         Targets in the GPX route, likewise (default at most :data:`MAX_ROUTE`).
+    start : (lon, lat), optional
+        Where the GPX route starts (a camp, an airstrip), in WGS 84 degrees; default the
+        run's ``field.start``, else the route starts at the best target.
+    start_name : str, optional
+        The start's waypoint name (default the run's, else ``START``).
 
     Raises
     ------
@@ -138,8 +159,12 @@ def export_run(
     route_top = min(
         _count(route_top, recorded.get("route_top", MAX_ROUTE), "route_top", 0), field_top
     )
+    if start is None and "start" in recorded:
+        start = recorded["start"]["lon"], recorded["start"]["lat"]
+        start_name = start_name or recorded["start"]["name"]
     layers = _layers(run_dir)
     field = _FieldSet(layers, field_top, per_licence)
+    field.start, field.start_name = start, start_name or "START"
     written: dict[str, list[Path]] = {}
     if "qgis" in formats:
         written["qgis"] = _qgis(run_dir)
@@ -149,6 +174,8 @@ def export_run(
     layers.pop("zones", None)
     release_memory()
     written.update(_field_files(run_dir / "exports", formats, layers, route_top, field))
+    release_memory()
+    written.update(_offline_maps(run_dir, formats, layers, title, field))
     release_memory()
     if "html" in formats or "pdf" in formats:
         from geo.export.report import write_report
@@ -175,6 +202,8 @@ class _FieldSet:
     def __init__(self, layers: dict, top: int, per_licence: int) -> None:
         self.targets = select_field_targets(layers["targets"], top, per_licence=per_licence)
         self.total = len(layers["targets"])
+        self.start: tuple[float, float] | None = None  # where the GPX route sets off
+        self.start_name = "START"
 
     def zones(self, zones: gpd.GeoDataFrame | None) -> gpd.GeoDataFrame | None:
         """Return the alteration zones meeting a field target (one spatial-index query).
@@ -245,7 +274,7 @@ def _count(value, default, name: str, minimum: int) -> int:
     return int(value)
 
 
-def _recorded(manifest: dict) -> dict[str, int]:
+def _recorded(manifest: dict) -> dict[str, Any]:
     """Return the field options the run's pipeline chose, as its manifest records them.
 
     ``geo export RUN_DIR`` (and ``export_run`` without them) writes what ``geo run`` wrote.
@@ -254,7 +283,16 @@ def _recorded(manifest: dict) -> dict[str, int]:
     pipeline = manifest.get("pipeline")
     spec = pipeline.get("spec") if isinstance(pipeline, dict) else None
     spec = spec if isinstance(spec, dict) else {}
-    out: dict[str, int] = {}
+    out: dict[str, Any] = {}
+    start = (spec.get("field") or {}).get("start") if isinstance(spec.get("field"), dict) else None
+    if isinstance(start, dict):
+        try:
+            from geo.pipeline.spec import StartPoint
+
+            point = StartPoint.model_validate(start)
+            out["start"] = {"lon": point.lon, "lat": point.lat, "name": point.name}
+        except ValueError:
+            pass  # a hand-edited manifest: the route starts at the best target
     for section, key, name, minimum in (
         ("field", "top", "field_top", 1),
         ("field", "per_licence", "per_licence", 1),
@@ -357,6 +395,7 @@ def _field_files(
                 field.targets,
                 route_top=route_top,
                 total_targets=field.total,
+                **({"start": field.start, "start_name": field.start_name} if field.start else {}),
             )
         ]
     if "geojson" in formats:
@@ -380,6 +419,32 @@ def _field_files(
         from geo.export.tables import write_field_csv
 
         written["csv"] = [write_field_csv(targets, exports / "targets_field.csv")]
+    return written
+
+
+def _offline_maps(
+    run_dir: Path, formats, layers: dict, title: str, field: _FieldSet
+) -> dict[str, list[Path]]:
+    """``qfield`` (a QGIS project of every layer for QField) and ``geopdf`` (the field set)."""
+    written: dict[str, list[Path]] = {}
+    if "qfield" in formats:
+        from geo.export.qfield import write_qfield_project
+
+        project = write_qfield_project(run_dir, title=title)
+        written["qfield"] = sorted(p for p in project.parent.iterdir() if p.is_file())
+    if "geopdf" in formats and len(field.targets):
+        from geo.export.geopdf import write_geopdf
+
+        basemap = run_dir / "rasters" / "true_colour.tif"
+        written["geopdf"] = [
+            write_geopdf(
+                run_dir / "exports" / "targets_map.pdf",
+                field.targets,
+                licences=layers.get("licences"),
+                basemap=basemap if basemap.is_file() else None,
+                title=title,
+            )
+        ]
     return written
 
 

@@ -799,7 +799,19 @@ class Targets(_Model):
         )
 
 
-_EXPORT_FORMATS = ("qgis", "kml", "kmz", "gpx", "geojson", "shp", "csv", "html", "pdf")
+_EXPORT_FORMATS = (  # geo.pipeline.export.EXPORT_FORMATS
+    "qgis",
+    "kml",
+    "kmz",
+    "gpx",
+    "geojson",
+    "shp",
+    "csv",
+    "html",
+    "pdf",
+    "qfield",
+    "geopdf",
+)
 
 
 class Export(_Model):
@@ -822,6 +834,21 @@ class Export(_Model):
     )
 
 
+class StartPoint(_Model):
+    """``field.start``: where the field team sets off (camp, airstrip), in WGS 84 degrees."""
+
+    lon: Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False)] = Field(
+        description="Longitude in decimal degrees (east positive)."
+    )
+    lat: Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False)] = Field(
+        description="Latitude in decimal degrees (north positive)."
+    )
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9 _\-]{1,14}$")] = Field(
+        default="START",
+        description="Waypoint name on the GPS (letters, digits, space, `_`, `-`; at most 14).",
+    )
+
+
 class FieldDelivery(_Model):
     """``field``: the targets that go to the field (phones, handheld GPS, printed sheets)."""
 
@@ -837,6 +864,12 @@ class FieldDelivery(_Model):
         default=None,
         description="At most this many field targets in one licence, taken in rank order "
         "(the targets outside every licence count as one licence); by default no cap.",
+    )
+    start: StartPoint | None = Field(
+        default=None,
+        description="Where the GPX route starts (`{lon: 27.5, lat: -21.5, name: CAMP}`; "
+        "`--start LON,LAT`): the route then visits the field targets from there in a short "
+        "order. By default it starts at the best target.",
     )
 
 

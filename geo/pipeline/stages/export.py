@@ -69,6 +69,8 @@ class FieldExportsStage:
             route_top=opts.route_top,
             field_top=field.top,
             per_licence=field.per_licence or 0,
+            start=(field.start.lon, field.start.lat) if field.start else None,
+            start_name=field.start.name if field.start else None,
         )
 
 
