@@ -4,18 +4,23 @@ The document has shared styles and one folder per layer:
 
 - **Targets**: one point per target at the table's representative point (``easting``,
   ``northing`` converted by :func:`~geo.export._common.field_coordinates`, so KML, GPX and
-  CSV agree to the centimetre), labelled with its rank, coloured by rank class (1–3 red,
-  4–10 orange, 11+ yellow), with an HTML balloon and the same values as ``ExtendedData``
-  (read as fields by GIS tools, e.g. GDAL's LIBKML driver);
-- **Target outlines**: the target polygons (``MultiGeometry`` for several parts, holes as
-  ``innerBoundaryIs``);
+  CSV agree to the centimetre), named with its ``target_id`` (``T001``: the same id as the
+  printed sheets, the report and the GPS waypoints), coloured by rank class (1–3 red,
+  4–10 orange, 11+ yellow), with an HTML balloon (rank, score, licence...) and the same
+  values as ``ExtendedData`` (read as fields by GIS tools, e.g. GDAL's LIBKML driver);
+- **Target outlines**: the target polygons, named with the same ``target_id``
+  (``MultiGeometry`` for several parts, holes as ``innerBoundaryIs``);
 - **Licences**: outlines without fill, labelled with the licence id;
 - **Alteration zones** and **Known occurrences** when given;
 - in a KMZ, the true-colour scene as a ``GroundOverlay`` placed with ``gx:LatLonQuad``
   (the scene is in UTM, so its pixel grid is not north-up in latitude/longitude).
 
-Coordinates are WGS 84 longitude, latitude with 8 decimals (about 1 mm). Nothing is
-fetched at run time; the icon URLs are references Google Earth resolves itself.
+Coordinates are WGS 84 longitude, latitude with 8 decimals (about 1 mm). No style refers
+to the web (a field laptop is offline): a KMZ carries its own icons, PNGs drawn here
+(:func:`draw_icons`: a bullseye per rank class, a star for occurrences) stored in the zip
+and referenced by relative ``href``; a plain KML, which cannot hold pictures, gives its
+point styles no icon at all, so Google Earth draws its default pin tinted with the
+style's colour.
 
 Text from the layers is untrusted. A KML ``description`` (and a document or folder
 description) is HTML inside XML: every value is HTML-escaped, the HTML is put in a CDATA
@@ -73,12 +78,16 @@ from geo.export._common import (
     open_decimated,
     require_point_columns,
 )
+from geo.export.gpx import target_label
 
 __all__ = [
     "GX_NS",
+    "ICON_HREFS",
+    "ICON_PX",
     "KML_NS",
     "MAX_KML_LICENCES",
     "OVERLAY_MAX_BYTES",
+    "draw_icons",
     "overlay_from_true_colour",
     "rank_class",
     "write_kml",
@@ -99,8 +108,14 @@ OVERLAY_MAX_BYTES = 2_000_000
 # KML colours are aabbggrr.
 _CLASS_COLOURS = {"top": "ff0000ff", "high": "ff00a5ff", "other": "ff00ffff"}
 _CLASS_LABELS = {"top": "ranks 1–3", "high": "ranks 4–10", "other": "ranks 11+"}
-_ICON = "http://maps.google.com/mapfiles/kml/shapes/placemark_circle.png"
-_OCCURRENCE_ICON = "http://maps.google.com/mapfiles/kml/shapes/star.png"
+#: Side of the icons drawn for a KMZ, in pixels.
+ICON_PX = 64
+#: Icons inside a KMZ: one per target rank class, one for occurrences.
+ICON_HREFS = {
+    **{f"target-{cls}": f"files/target_{cls}.png" for cls in _CLASS_COLOURS},
+    "occurrence": "files/occurrence.png",
+}
+_OCCURRENCE_COLOUR = "ff00ff00"
 
 
 def rank_class(rank: Any) -> str:
@@ -277,14 +292,114 @@ def _balloon(style: ET.Element) -> None:
     _sub(_sub(style, "BalloonStyle"), "text", "$[description]")
 
 
-def _styles(doc: ET.Element) -> None:
+def _rgb(colour: str) -> tuple[int, int, int]:
+    """``(r, g, b)`` of a KML colour (``aabbggrr``)."""
+    return int(colour[6:8], 16), int(colour[4:6], 16), int(colour[2:4], 16)
+
+
+def draw_icons(size: int = ICON_PX) -> dict[str, bytes]:
+    """Draw the point icons of a KMZ: PNG bytes by their ``href`` in :data:`ICON_HREFS`.
+
+    A target is a bullseye in its rank class colour (a disc, a white ring, a dot) and an
+    occurrence a five-pointed star in green, each with a dark outline that shows on bright
+    and dark imagery alike, on a transparent background. Drawn at 4 times the size and
+    reduced (Lanczos) for smooth edges; the bytes are the same on every call.
+
+    Parameters
+    ----------
+    size : int
+        Side of each icon, in pixels (16 to 256).
+
+    Returns
+    -------
+    dict of str to bytes
+        ``{"files/target_top.png": <PNG bytes>, ...}``.
+
+    Raises
+    ------
+    InvalidParameterError
+        ``size`` is not an integer in [16, 256].
+
+    Examples
+    --------
+    >>> icons = draw_icons()
+    >>> sorted(icons) == sorted(ICON_HREFS.values())
+    True
+    >>> all(png[1:4] == b"PNG" for png in icons.values())
+    True
+    """
+    from PIL import Image, ImageDraw
+
+    if isinstance(size, bool) or not isinstance(size, int | np.integer) or not 16 <= size <= 256:
+        raise InvalidParameterError(
+            f"The 'size' parameter of draw_icons must be an integer in [16, 256]; got {size!r}."
+        )
+    big = 4 * int(size)
+    c = big / 2
+    outline = (32, 32, 32, 255)
+
+    def disc(draw: ImageDraw.ImageDraw, radius: float, fill: tuple, width: int = 0) -> None:
+        box = (c - radius, c - radius, c + radius, c + radius)
+        draw.ellipse(box, fill=fill, outline=outline if width else None, width=width)
+
+    def png(image: Image.Image) -> bytes:
+        buf = io.BytesIO()
+        image.resize((size, size), Image.Resampling.LANCZOS).save(buf, format="PNG", optimize=True)
+        return buf.getvalue()
+
+    icons: dict[str, bytes] = {}
+    for cls, colour in _CLASS_COLOURS.items():
+        image = Image.new("RGBA", (big, big), (0, 0, 0, 0))
+        draw = ImageDraw.Draw(image)
+        fill = (*_rgb(colour), 255)
+        line = max(2, round(0.06 * big))
+        disc(draw, 0.46 * big, fill, line)
+        disc(draw, 0.28 * big, (255, 255, 255, 255), max(1, line // 2))
+        disc(draw, 0.14 * big, fill, max(1, line // 2))
+        icons[ICON_HREFS[f"target-{cls}"]] = png(image)
+
+    image = Image.new("RGBA", (big, big), (0, 0, 0, 0))
+    outer, inner = 0.47 * big, 0.19 * big
+    star = [
+        (
+            c + (outer if k % 2 == 0 else inner) * math.sin(math.pi * k / 5),
+            c + 0.04 * big - (outer if k % 2 == 0 else inner) * math.cos(math.pi * k / 5),
+        )
+        for k in range(10)
+    ]
+    ImageDraw.Draw(image).polygon(
+        star,
+        fill=(*_rgb(_OCCURRENCE_COLOUR), 255),
+        outline=outline,
+        width=max(2, round(0.05 * big)),
+    )
+    icons[ICON_HREFS["occurrence"]] = png(image)
+    return icons
+
+
+def _icon(icon_style: ET.Element, key: str) -> None:
+    """Point the style at the KMZ's own picture ``key`` (a relative ``href``), centred."""
+    _sub(_sub(icon_style, "Icon"), "href", ICON_HREFS[key])
+    _sub(icon_style, "hotSpot", x="0.5", y="0.5", xunits="fraction", yunits="fraction")
+
+
+def _styles(doc: ET.Element, *, icons: bool = False) -> None:
+    """Write the shared styles; ``icons``: point styles use the KMZ's own pictures.
+
+    Without ``icons`` (a plain KML) a point style has no ``Icon``: Google Earth draws its
+    default pin tinted with the style's ``color``. With them (a KMZ) the pictures are
+    already coloured, so the style has no tint. ``IconStyle`` children follow the KML 2.2
+    schema order (``color``, ``scale``, ``Icon``, ``hotSpot``).
+    """
     for cls, colour in _CLASS_COLOURS.items():
         style = _sub(doc, "Style", id=f"target-{cls}")
         _balloon(style)
         icon_style = _sub(style, "IconStyle")
-        _sub(icon_style, "color", colour)
+        if not icons:
+            _sub(icon_style, "color", colour)
         _sub(icon_style, "scale", "1.2" if cls == "top" else "1.0")
-        _sub(_sub(icon_style, "Icon"), "href", _ICON)
+        if icons:
+            _icon(icon_style, f"target-{cls}")
         label = _sub(style, "LabelStyle")
         _sub(label, "color", "ffffffff")
         _sub(label, "scale", "1.3" if cls == "top" else "1.1")
@@ -323,9 +438,11 @@ def _styles(doc: ET.Element) -> None:
     occurrence = _sub(doc, "Style", id="occurrence")
     _balloon(occurrence)
     icon_style = _sub(occurrence, "IconStyle")
-    _sub(icon_style, "color", "ff00ff00")
+    if not icons:
+        _sub(icon_style, "color", _OCCURRENCE_COLOUR)
     _sub(icon_style, "scale", "0.9")
-    _sub(_sub(icon_style, "Icon"), "href", _OCCURRENCE_ICON)
+    if icons:
+        _icon(icon_style, "occurrence")
     _sub(_sub(occurrence, "LabelStyle"), "scale", "0.8")
 
 
@@ -436,17 +553,31 @@ def _folder(out: _Stream, name: str, *, open_: bool = False, description: str = 
     out.children(head, 3)
 
 
+def _labels(targets: gpd.GeoDataFrame) -> list[str]:
+    """Each target's id as every field file names it (:func:`~geo.export.gpx.target_label`)."""
+    ids = targets["target_id"].tolist() if "target_id" in targets.columns else [None] * len(targets)
+    ranks = targets["rank"].tolist() if "rank" in targets.columns else [None] * len(targets)
+    return [
+        xml_chars(target_label(t, r, i)) for i, (t, r) in enumerate(zip(ids, ranks, strict=True))
+    ]
+
+
 def _targets_folders(out: _Stream, targets: gpd.GeoDataFrame) -> None:
+    """Write the Targets (points) and Target outlines folders, both named by ``target_id``."""
     targets = _sorted_targets(targets)
     coords = field_coordinates(targets)
+    labels = _labels(targets)
     _folder(out, "Targets", open_=True)
-    for idx, row in targets.iterrows():
+    for tid, (idx, row) in zip(labels, targets.iterrows(), strict=True):
         here = coords.loc[idx]
         values = _target_values(row, here)
+        values["target_id"] = tid
         cls = rank_class(row.get("rank"))
-        pm = ET.Element("Placemark", id=f"target-{values['target_id'] or idx}")
-        _sub(pm, "name", values["rank"] or values["target_id"])
-        _sub(pm, "Snippet", f"{values['target_id']} score {values['score']}", maxLines="1")
+        pm = ET.Element("Placemark", id=f"target-{tid}")
+        _sub(pm, "name", tid)
+        licence = values["licence_id"] or "outside licences"
+        snippet = f"rank {values['rank'] or 'n/a'}, score {values['score'] or 'n/a'}, {licence}"
+        _sub(pm, "Snippet", snippet, maxLines="1")
         _sub(pm, "description", out.cdata(_description(values)))
         _sub(pm, "styleUrl", f"#target-{cls}")
         _extended_data(pm, values)
@@ -457,17 +588,18 @@ def _targets_folders(out: _Stream, targets: gpd.GeoDataFrame) -> None:
 
     _folder(out, "Target outlines")
     wgs = _to_wgs84(targets, "targets")
-    for idx, row in wgs.iterrows():
-        tid = _text(row.get("target_id")) or str(idx)
+    for tid, (_, row) in zip(labels, wgs.iterrows(), strict=True):
         pm = ET.Element("Placemark")
         _sub(pm, "name", tid)
         rank = _text(row.get("rank"), ".0f")
+        licence = _text(row.get("licence_id"))
         summary = f"{tid}: rank {rank}, score {_text(row.get('score'), '.3f')}"
         if not is_missing(row.get("area_ha")):
             summary += f", {_text(row.get('area_ha'), '.2f')} ha"
+        summary += f", licence {licence}" if licence else ", outside licences"
         _sub(pm, "description", html_escape(summary, quote=False))  # a description is HTML
         _sub(pm, "styleUrl", f"#outline-{rank_class(row.get('rank'))}")
-        _extended_data(pm, {"target_id": tid, "rank": rank})
+        _extended_data(pm, {"target_id": tid, "rank": rank, "licence_id": licence})
         _geometry(pm, row.geometry)
         out.element(pm, 3)
     out.close("Folder", 2)
@@ -610,8 +742,13 @@ def _document(
     total_targets: int | None = None,
     zones_total: int | None = None,
     note: str = "",
+    icons: bool = False,
 ) -> None:
-    """Write the KML document to the text file ``fh``, one placemark at a time."""
+    """Write the KML document to the text file ``fh``, one placemark at a time.
+
+    ``icons``: the point styles use the pictures of :func:`draw_icons` (a KMZ, which
+    stores them); otherwise they have no icon of their own (a plain KML).
+    """
     _check_targets(targets)
     for name, frame in (
         ("targets", targets),
@@ -673,7 +810,7 @@ def _document(
         ),
     )
     _look_at(doc, [targets, licences])  # the licences in the document only
-    _styles(doc)
+    _styles(doc, icons=icons)
     out.children(doc, 2)
     if overlay is not None:
         _, corners = overlay
@@ -843,10 +980,12 @@ def write_kmz(
     zones_total: int | None = None,
     note: str = "",
 ) -> Path:
-    """Write a KMZ: the KML of :func:`write_kml` plus, optionally, the scene picture.
+    """Write a KMZ: the KML of :func:`write_kml` with its icons and, optionally, the scene picture.
 
-    The zip holds ``doc.kml`` first (the entry Google Earth opens) and, with an overlay,
-    ``files/overlay.png`` shown as a ``GroundOverlay`` placed by ``gx:LatLonQuad``.
+    The zip holds ``doc.kml`` first (the entry Google Earth opens), the point icons of
+    :func:`draw_icons` (``files/target_top.png``... referenced by relative ``href``, so
+    the file shows the same offline) and, with an overlay, ``files/overlay.png`` shown as
+    a ``GroundOverlay`` placed by ``gx:LatLonQuad``.
 
     Parameters
     ----------
@@ -884,7 +1023,10 @@ def write_kmz(
                     total_targets=total_targets,
                     zones_total=zones_total,
                     note=note,
+                    icons=True,
                 )
+            for href, png in draw_icons().items():
+                zf.writestr(href, png)
             if image is not None:
                 zf.writestr(OVERLAY_HREF, image[0])
     return path

@@ -129,7 +129,7 @@ def test_kml_parses_with_fastkml_points_round_trip(kml_path, layers):
     by_id = targets.set_index("target_id")
     for pm in placemarks:
         row = by_id.loc[pm.id.removeprefix("target-")]
-        assert pm.name == str(int(row["rank"]))
+        assert pm.name == pm.id.removeprefix("target-")  # the same id as the sheets and GPS
         x, y = _to_scene(targets, [pm.geometry.x], [pm.geometry.y])
         assert abs(x[0] - row["easting"]) < 0.01
         assert abs(y[0] - row["northing"]) < 0.01
@@ -292,7 +292,7 @@ def test_gpx_waypoints(gpx_path, layers, coords):
 
     order = targets.sort_values("rank")
     for wpt, (idx, row) in zip(gpx.waypoints, order.iterrows(), strict=True):
-        assert wpt.name.startswith(f"T{int(row['rank']):02d}")
+        assert wpt.name.split(" ")[0] == row["target_id"]
         x, y = _to_scene(targets, [wpt.longitude], [wpt.latitude])
         assert abs(x[0] - row["easting"]) < 0.01
         assert abs(y[0] - row["northing"]) < 0.01
@@ -326,7 +326,7 @@ def test_gpx_route(layers, tmp_path, route_top):
     assert len(route.points) == k
     assert route.name == f"Top {k} targets"
     assert route.points[0].name == gpx.waypoints[0].name  # rank 1 first
-    assert route.points[0].name.startswith("T01")
+    assert route.points[0].name.split(" ")[0] == "T001"
     assert {p.name for p in route.points} == {w.name for w in gpx.waypoints[:k]}
     assert "km" in route.description
 
@@ -379,20 +379,26 @@ def test_visit_order_bad_input():
 
 
 def test_waypoint_name():
-    assert waypoint_name(1, "PL 012/2021") == "T01 PL012/21"
-    assert waypoint_name(3, None) == "T03 no lic"
-    assert waypoint_name(3, float("nan")) == "T03 no lic"
-    assert waypoint_name(3, "  ") == "T03 no lic"
-    name = waypoint_name(7, "Licença Exploração Nº 0042/2019-ÁREA SUL")
-    assert name.isascii() and len(name) <= 14 and name.startswith("T07 Licenca")
-    assert waypoint_name(123, "PL 012/2021") == "T123 PL012/21"
-    assert len(waypoint_name(5, "X" * 50, max_len=10)) == 10
-    assert waypoint_name(5, "PL 012/2021", max_len=3) == "T05"
-    assert waypoint_name(5, "日本") == "T05 lic"
-    with pytest.raises(InvalidParameterError, match="rank"):
-        waypoint_name(0, "PL 1")
+    assert waypoint_name("T001", "PL 012/2021") == "T001 PL012/21"
+    assert waypoint_name("T003", None) == "T003 no lic"
+    assert waypoint_name("T003", float("nan")) == "T003 no lic"
+    assert waypoint_name("T003", "  ") == "T003 no lic"
+    # a licence that does not fit whole is left out, never cut
+    assert waypoint_name("T007", "Licença Exploração Nº 0042/2019-ÁREA SUL") == "T007"
+    assert waypoint_name("T007", "Lç 0042/2019") == "T007 Lc0042/19"  # 14: fits
+    assert waypoint_name("T1234", "PL 0042/2019") == "T1234"  # "T1234 PL0042/19" is 15
+    assert waypoint_name("T123", "PL 012/2021") == "T123 PL012/21"
+    assert waypoint_name("T005", "X" * 50, max_len=10) == "T005"
+    assert waypoint_name("T005", "PL 012/2021", max_len=3) == "T005"  # the id is never cut
+    assert waypoint_name("T005", "日本") == "T005 lic"
+    assert waypoint_name(12, "PL 1") == "12 PL1"  # an integer id is written as it is
+    long_id = "LC09_L2SP_170076:T001"
+    assert waypoint_name(long_id, "PL 012/2021") == long_id
+    for bad in ("", "  ", None, True, 1.5):
+        with pytest.raises(InvalidParameterError, match="target_id"):
+            waypoint_name(bad, "PL 1")
     with pytest.raises(InvalidParameterError, match="max_len"):
-        waypoint_name(1000, "PL 1", max_len=4)
+        waypoint_name("T001", "PL 1", max_len=0)
 
 
 # --------------------------------------------------------------------------- atomic writes
