@@ -135,8 +135,9 @@ pyogrio.list_layers(run_dir / "targets.gpkg")
 # ## 4. The GPS file
 #
 # A GPX file is a small text file of **waypoints** (one per target) and a **route** (a
-# visiting order through the best targets). Names are short because a GPS screen is small:
-# `T01 PL012/21` is target 1 on licence PL 012/2021. Let us read it back as the GPS will.
+# visiting order through the best targets). Names start with the target id printed on the
+# sheets: `T001 PL012/21` is target T001 on licence PL 012/2021 (the licence is added only
+# when the name fits a small GPS screen, 14 characters). Let us read it back as the GPS will.
 
 # %%
 waypoints = gpd.read_file(run_dir / "exports" / "targets.gpx", layer="waypoints")

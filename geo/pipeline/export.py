@@ -395,7 +395,8 @@ def _field_files(
                 field.targets,
                 route_top=route_top,
                 total_targets=field.total,
-                **({"start": field.start, "start_name": field.start_name} if field.start else {}),
+                start=field.start,
+                start_name=field.start_name,
             )
         ]
     if "geojson" in formats:

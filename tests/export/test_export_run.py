@@ -41,21 +41,66 @@ def test_every_run_writes_every_field_format(prospect_run):
     assert not [p for p in out.rglob("*") if ".partial" in p.name or p.name.startswith(".")]
 
 
-def test_all_formats_agree_on_the_targets(prospect_run):
+def _kml_points(text: str) -> dict[str, tuple[float, float]]:
+    """``{placemark name: (lon, lat)}`` of the point placemarks of a KML document."""
+    import xml.etree.ElementTree as ET
+
+    ns = {"k": "http://www.opengis.net/kml/2.2"}
+    found = {}
+    for mark in ET.fromstring(text).iter("{http://www.opengis.net/kml/2.2}Placemark"):
+        name, point = mark.find("k:name", ns), mark.find("k:Point/k:coordinates", ns)
+        if name is not None and point is not None:
+            lon, lat = map(float, point.text.strip().split(",")[:2])
+            found[name.text] = (lon, lat)
+    return found
+
+
+def test_one_identifier_and_one_position_in_every_format(prospect_run):
+    """A printed sheet's T001 is the GPS's, Google Earth's, the tables' and the report's T001."""
+    import zipfile
+
+    from pypdf import PdfReader
+
     out = prospect_run.out_dir
-    targets = prospect_run.targets
-    ids = targets["target_id"].tolist()
+    table = pd.read_csv(out / "targets.csv").set_index("target_id")
+    ids = table.index.tolist()
+    field = set(table.sort_values("rank").index[:50])  # field.top: the best 50
+    where = {t: (table.loc[t, "lon"], table.loc[t, "lat"]) for t in ids}
+
+    def agree(found: dict, expected: set, source: str) -> None:
+        assert set(found) == expected, source
+        for tid, (lon, lat) in found.items():
+            assert lon == pytest.approx(where[tid][0], abs=1e-6), (source, tid)
+            assert lat == pytest.approx(where[tid][1], abs=1e-6), (source, tid)
+
     gpx = gpxpy.parse((out / "exports" / "targets.gpx").read_text())
-    assert len(gpx.waypoints) == len(ids)
+    agree({w.name.split(" ")[0]: (w.longitude, w.latitude) for w in gpx.waypoints}, field, "gpx")
+    assert all(len(w.name) <= 14 for w in gpx.waypoints)
+    assert {p.name.split(" ")[0] for r in gpx.routes for p in r.points} <= field
+    # the KML's other points are the known occurrences, under their own names
+    known = set(gpd.read_file(out / "targets.gpkg", layer="occurrences")["name"])
+
+    def targets_of(points: dict) -> dict:
+        return {name: xy for name, xy in points.items() if name not in known}
+
+    agree(targets_of(_kml_points((out / "exports" / "targets.kml").read_text())), field, "kml")
+    with zipfile.ZipFile(out / "exports" / "targets.kmz") as kmz:
+        agree(targets_of(_kml_points(kmz.read("doc.kml").decode())), field, "kmz")
+    outlines = pyogrio.read_dataframe(out / "exports" / "targets.kml", layer=None)
+    assert set(outlines["Name"]) <= field  # outlines and points carry the same names
     csv = pd.read_csv(out / "exports" / "targets_field.csv", encoding="utf-8-sig")
-    assert csv["target_id"].tolist() == ids
-    geojson = pyogrio.read_dataframe(out / "exports" / "targets.geojson")
-    assert sorted(geojson["target_id"]) == sorted(ids)
-    kml_layers = [str(n) for n in pyogrio.list_layers(out / "exports" / "targets.kml")[:, 0]]
-    assert kml_layers  # GDAL's KML driver reads it
-    styled = gpd.read_file(out / "targets.gpkg", layer="targets")
-    assert styled["target_id"].tolist() == ids
-    assert "layer_styles" in [str(n) for n in pyogrio.list_layers(out / "targets.gpkg")[:, 0]]
+    agree(dict(zip(csv["target_id"], zip(csv["lon"], csv["lat"]))), set(ids), "field csv")
+    points = pyogrio.read_dataframe(out / "exports" / "target_points.geojson")
+    agree(
+        {t: (g.x, g.y) for t, g in zip(points["target_id"], points.geometry)}, set(ids), "geojson"
+    )
+    gpkg = gpd.read_file(out / "targets.gpkg", layer="targets")
+    assert gpkg["target_id"].tolist() == ids
+    assert gpkg["easting"].tolist() == table["easting"].tolist()
+    html = (out / "report.html").read_text()
+    pdf = " ".join(page.extract_text() for page in PdfReader(out / "report.pdf").pages)
+    for tid in field:
+        assert tid in html and tid in pdf, tid
 
 
 def test_geo_export_rewrites_chosen_formats(run_copy):
