@@ -1,7 +1,6 @@
 """Field exports as a run writes them, `geo export`, and what a failed export leaves behind."""
 
 import json
-import shutil
 import warnings
 
 import geopandas as gpd
@@ -20,13 +19,6 @@ from tests.conftest import ROOT
 
 pytestmark = pytest.mark.slow
 PROSPECT = ROOT / "pipelines" / "landsat_prospectivity.yaml"
-
-
-@pytest.fixture
-def run_copy(prospect_run, tmp_path):
-    dst = tmp_path / "run"
-    shutil.copytree(prospect_run.out_dir, dst)
-    return dst
 
 
 def test_every_run_writes_every_field_format(prospect_run):
@@ -89,10 +81,16 @@ def test_one_identifier_and_one_position_in_every_format(prospect_run):
     outlines = pyogrio.read_dataframe(out / "exports" / "targets.kml", layer=None)
     assert set(outlines["Name"]) <= field  # outlines and points carry the same names
     csv = pd.read_csv(out / "exports" / "targets_field.csv", encoding="utf-8-sig")
-    agree(dict(zip(csv["target_id"], zip(csv["lon"], csv["lat"]))), set(ids), "field csv")
+    agree(
+        dict(zip(csv["target_id"], zip(csv["lon"], csv["lat"], strict=True), strict=True)),
+        set(ids),
+        "field csv",
+    )
     points = pyogrio.read_dataframe(out / "exports" / "target_points.geojson")
     agree(
-        {t: (g.x, g.y) for t, g in zip(points["target_id"], points.geometry)}, set(ids), "geojson"
+        {t: (g.x, g.y) for t, g in zip(points["target_id"], points.geometry, strict=True)},
+        set(ids),
+        "geojson",
     )
     gpkg = gpd.read_file(out / "targets.gpkg", layer="targets")
     assert gpkg["target_id"].tolist() == ids

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import shutil
+import itertools
 
 import gpxpy
 import pytest
@@ -22,13 +22,6 @@ def _route(run_dir):
     return gpx, route.points
 
 
-@pytest.fixture
-def run_copy(prospect_run, tmp_path):
-    dst = tmp_path / "run"
-    shutil.copytree(prospect_run.out_dir, dst)
-    return dst
-
-
 def test_geo_export_start_puts_the_camp_first(run_copy):
     result = CliRunner().invoke(
         main, ["export", str(run_copy), "--to", "gpx", "--start", f"{CAMP[0]},{CAMP[1]}"]
@@ -42,7 +35,7 @@ def test_geo_export_start_puts_the_camp_first(run_copy):
 
     # a short walk from the camp: no longer than visiting the same targets by rank
     def length(order):
-        return sum(a.distance_2d(b) for a, b in zip(order, order[1:]))
+        return sum(a.distance_2d(b) for a, b in itertools.pairwise(order))
 
     by_rank = sorted(points[1:], key=lambda p: int(p.name.split(" ")[0][1:]))
     assert len(by_rank) > 3
