@@ -13,8 +13,10 @@ from numbers import Real
 
 import numpy as np
 import xarray as xr
+from matplotlib.artist import Artist
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.text import Annotation
 
 from geo.errors import InvalidParameterError
 from geo.prospectivity import curve_auc
@@ -30,6 +32,44 @@ def _fractions(values: Sequence[float], name: str, caller: str) -> list[float]:
             f"Got {list(values)!r} instead."
         )
     return [float(f) for f in values]
+
+
+def _percent(fraction: float) -> str:
+    """Write an area fraction as a short percentage: 0.05 -> '5%', 0.025 -> '2.5%'."""
+    return f"{fraction * 100:.3g}%"
+
+
+#: Vertical step (points) between the rows of capture-fraction labels.
+_ROW_PT = 10.0
+
+
+class _StackedMarks(Artist):
+    """Invisible artist that stacks the capture-fraction labels when the figure is drawn.
+
+    The labels hang from the top of the axes at their fractions; once the layout is final
+    (the axes' width in pixels is known), each goes on the highest row where it clears the
+    labels already there, left to right, so close fractions (2 %, 5 %) never overlap. Its
+    very low ``zorder`` makes the axes draw it before the labels.
+    """
+
+    def __init__(self, labels: list[Annotation]) -> None:
+        super().__init__()
+        self.labels = labels
+        self.set_zorder(-1e6)
+        self.set_in_layout(False)
+
+    def draw(self, renderer) -> None:
+        gap = renderer.points_to_pixels(3.0)  # the labels' white backings (1 pt) apart
+        rows: list[float] = []  # right edge (pixels) of the last label on each row
+        for label in sorted(self.labels, key=lambda a: a.xy[0]):
+            label.xyann = (label.xyann[0], -10.0)
+            box = label.get_window_extent(renderer)
+            row = next((i for i, right in enumerate(rows) if box.x0 >= right + gap), len(rows))
+            if row == len(rows):
+                rows.append(box.x1)
+            rows[row] = box.x1
+            label.xyann = (label.xyann[0], -10.0 - _ROW_PT * row)
+        self.stale = False
 
 
 def _figure(size: tuple[float, float]) -> Figure:
@@ -52,7 +92,8 @@ def plot_rate_curves(
     :func:`~geo.prospectivity.modelling.holdout_prediction_rate`. The legend gives each curve's
     AUC (:func:`~geo.prospectivity.curve_auc`, 3 decimals); the dashed 1:1
     diagonal is a random ranking (AUC 0.5); dotted verticals mark the area fractions at
-    which capture is reported.
+    which capture is reported, labelled at the top (the labels of close fractions are
+    stacked on rows so that they never overlap).
 
     Parameters
     ----------
@@ -120,17 +161,26 @@ def plot_rate_curves(
     for label, x, y, auc in prepared:
         ax.plot(x, y, linewidth=1.8, label=f"{label} (AUC = {auc:.3f})")
     ax.plot([0, 1], [0, 1], linestyle="--", color="0.5", linewidth=1, label="random (AUC = 0.500)")
+    labels = []
     for f in marks:
         ax.axvline(f, linestyle=":", color="0.3", linewidth=0.9)
-        ax.annotate(
-            f"{f:.0%}",
-            xy=(f, 1.0),
-            xycoords=("data", "axes fraction"),
-            xytext=(2, -10),
-            textcoords="offset points",
-            fontsize=7,
-            color="0.3",
+        right = f > 0.9  # near the right edge: the label goes left of its line
+        labels.append(
+            ax.annotate(
+                _percent(f),
+                xy=(f, 1.0),
+                xycoords=("data", "axes fraction"),
+                xytext=(-2 if right else 2, -10),
+                textcoords="offset points",
+                ha="right" if right else "left",
+                fontsize=7,
+                color="0.3",
+                # legible over the dotted lines and the curves
+                bbox={"boxstyle": "square,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.85},
+            )
         )
+    if labels:
+        ax.add_artist(_StackedMarks(labels))
     ax.set(xlim=(0, 1), ylim=(0, 1), title=title)
     ax.set_xlabel("cumulative fraction of area (highest score first)")
     ax.set_ylabel("cumulative fraction of occurrences")

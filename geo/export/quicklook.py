@@ -6,29 +6,50 @@ licences costs one artist, not one per licence. Licence labels: every licence in
 at most :data:`MAX_LICENCE_LABELS` are; otherwise those holding or touching a target (or,
 when even those are too many, the licences the targets are assigned to). Text from the
 layers is drawn as it is, never as mathtext (:func:`geo._text.mpl_text`).
+
+Labels (target ranks, licence ids) are placed when the figure is drawn, once its layout is
+final: each, best rank first, takes the free position nearest its anchor that keeps clear
+of the other labels, the occurrence stars, the other labelled targets, the scale bar and
+the north arrow, and crosses the fewest pixels of the drawn lines (faults, licence edges,
+target and zone outlines); a target label moved off its target gets a leader line, and a
+licence label stays inside its licence (:func:`map_labels` gives the labels as drawn).
+The axes are labelled in the standard UTM zone a GPS shows
+(:func:`standard_utm_formatter`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import geopandas as gpd
 import matplotlib.patheffects as pe
 import numpy as np
+import shapely
 import xarray as xr
+from matplotlib.artist import Artist
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
+from matplotlib.text import Text
+from matplotlib.ticker import FuncFormatter
 
 from geo._text import mpl_text
+from geo.errors import InvalidParameterError
 from geo.export._common import draw_lines, is_missing, licence_relevance
 
 __all__ = [
     "MAX_LICENCE_LABELS",
+    "UTMAxes",
     "decimated_rgb",
+    "map_labels",
     "render_quicklook",
     "render_score_map",
+    "standard_utm_formatter",
     "true_colour",
 ]
 
@@ -51,6 +72,8 @@ def _family(kind: str) -> str:
 
 
 _HALO = [pe.withStroke(linewidth=3, foreground="black")]
+_THIN_HALO = [pe.withStroke(linewidth=2.6, foreground="black")]
+_STAR_SIZE = 90.0  # occurrence star, marker area in points squared
 
 
 def _figure(width: float, height: float):
@@ -195,6 +218,437 @@ def _nice_length(span_m: float) -> float:
     return float(max(m * base for m in (1, 2, 5) if m * base <= target))
 
 
+# --------------------------------------------------------------------------- map grid
+
+#: False northing of the southern UTM zones (m): a point at the equator has northing 0 in zone
+#: zzN and 10 000 000 in zone zzS.
+UTM_FALSE_NORTHING_SOUTH = 10_000_000.0
+
+
+@dataclass(frozen=True)
+class UTMAxes:
+    """How a map in a projected CRS labels its axes: the standard UTM zone a GPS shows.
+
+    Made by :func:`standard_utm_formatter`; :meth:`apply` sets the tick formatters and
+    the axis labels of a matplotlib axes drawn in the scene CRS.
+
+    Attributes
+    ----------
+    zone : str or None
+        Standard UTM zone of the map, e.g. ``"35S"``; None when the CRS is not UTM.
+    northing_offset : float
+        Metres added to a northing of the scene CRS to give the zone's northing
+        (+10 000 000 for a southern map in a north zone, -10 000 000 for a northern map in
+        a south zone, else 0).
+    unit : {"m", "km"}
+        Unit of the tick labels.
+    xlabel, ylabel : str
+        Axis labels, naming the zone (and the offset from the scene grid, when there is one).
+    """
+
+    zone: str | None
+    northing_offset: float
+    unit: str
+    xlabel: str
+    ylabel: str
+
+    def easting(self, value: float, _pos: Any = None) -> str:
+        """Tick label of an easting of the scene CRS."""
+        return self._format(value)
+
+    def northing(self, value: float, _pos: Any = None) -> str:
+        """Tick label of a northing of the scene CRS, in the standard zone."""
+        return self._format(value + self.northing_offset)
+
+    def _format(self, value: float) -> str:
+        if not math.isfinite(value):
+            return ""
+        if self.unit == "km":
+            return f"{value / 1000:,.3f}".rstrip("0").rstrip(".").replace("-0", "0") or "0"
+        return f"{round(value) + 0:,}"
+
+    def apply(self, ax, *, fontsize: float | None = None) -> None:
+        """Set the tick formatters and axis labels of ``ax`` (drawn in the scene CRS)."""
+        ax.xaxis.set_major_formatter(FuncFormatter(self.easting))
+        ax.yaxis.set_major_formatter(FuncFormatter(self.northing))
+        extra = {} if fontsize is None else {"fontsize": fontsize}
+        ax.set_xlabel(self.xlabel, **extra)
+        ax.set_ylabel(self.ylabel, **extra)
+
+
+def standard_utm_formatter(crs: Any, bounds: Sequence[float], *, unit: str = "m") -> UTMAxes:
+    """Axis labels of a map in the standard UTM zone: the coordinates a handheld GPS shows.
+
+    Landsat delivers its southern scenes in north zones (EPSG:326zz) with negative
+    northings, which no GPS displays; a GPS south of the equator shows zone zzS, whose
+    northings are the same plus the 10 000 000 m false northing. Which hemisphere a map
+    is in is read from the centre of ``bounds``: a map centred south of the equator in a
+    north zone is labelled in zone zzS (northing + 10 000 000), one centred north of it in
+    a south zone in zzN (northing - 10 000 000); otherwise the zone is the CRS's own. A
+    UTM zone on another datum (NAD83, ETRS89...) is handled the same way and named with
+    its datum. A CRS that is not UTM keeps its own coordinates, named by the CRS.
+
+    Parameters
+    ----------
+    crs : pyproj.CRS, rasterio CRS, str or int
+        The map's CRS (anything :meth:`pyproj.CRS.from_user_input` reads); None for an
+        unknown CRS (plain coordinates).
+    bounds : sequence of 4 float
+        ``(left, bottom, right, top)`` of the map in ``crs``.
+    unit : {"m", "km"}
+        Unit of the tick labels.
+
+    Returns
+    -------
+    UTMAxes
+
+    Raises
+    ------
+    InvalidParameterError
+        ``crs`` is not a CRS, ``bounds`` is not four finite numbers with left < right and
+        bottom < top, or ``unit`` is neither "m" nor "km".
+
+    Examples
+    --------
+    >>> grid = standard_utm_formatter("EPSG:32635", (540000, -2390000, 560000, -2370000))
+    >>> grid.zone, grid.northing(-2287500), grid.easting(554850)
+    ('35S', '7,712,500', '554,850')
+    >>> grid.ylabel
+    'Northing (m), UTM 35S (scene grid EPSG:32635 + 10,000,000 m)'
+    """
+    from pyproj import CRS
+    from pyproj.exceptions import CRSError
+
+    if unit not in ("m", "km"):
+        raise InvalidParameterError(
+            f"The 'unit' parameter of standard_utm_formatter must be 'm' or 'km'. Got {unit!r}."
+        )
+    try:
+        left, bottom, right, top = (float(v) for v in bounds)
+    except (TypeError, ValueError) as exc:
+        raise InvalidParameterError(
+            "The 'bounds' parameter of standard_utm_formatter must be (left, bottom, right, "
+            f"top) in the map's CRS. Got {bounds!r} instead."
+        ) from exc
+    if not (all(map(math.isfinite, (left, bottom, right, top))) and left < right and bottom < top):
+        raise InvalidParameterError(
+            "The 'bounds' parameter of standard_utm_formatter must be four finite numbers "
+            f"with left < right and bottom < top. Got {tuple(bounds)!r} instead."
+        )
+    if crs is None:
+        return UTMAxes(None, 0.0, unit, f"Easting ({unit})", f"Northing ({unit})")
+    try:
+        parsed = CRS.from_user_input(crs)
+    except (CRSError, TypeError, ValueError) as exc:
+        raise InvalidParameterError(
+            "The 'crs' parameter of standard_utm_formatter must be a CRS (e.g. "
+            f"'EPSG:32635'). Got {mpl_text(str(crs)[:80])!r} instead."
+        ) from exc
+    code = parsed.to_epsg()
+    scene = f"EPSG:{code}" if code else parsed.name
+    utm = parsed.utm_zone
+    if not utm:
+        return UTMAxes(None, 0.0, unit, f"Easting ({unit}), {scene}", f"Northing ({unit})")
+    number, hemisphere = int(utm[:-1]), utm[-1]
+    centre = (bottom + top) / 2
+    offset = 0.0
+    if hemisphere == "N" and centre < 0:
+        hemisphere, offset = "S", UTM_FALSE_NORTHING_SOUTH
+    elif hemisphere == "S" and centre >= UTM_FALSE_NORTHING_SOUTH:
+        hemisphere, offset = "N", -UTM_FALSE_NORTHING_SOUTH
+    zone = f"{number}{hemisphere}"
+    datum = parsed.geodetic_crs.name if parsed.geodetic_crs is not None else ""
+    xlabel = f"Easting ({unit}), UTM {zone}" + (f", {datum}" if datum else "")
+    ylabel = f"Northing ({unit}), UTM {zone}"
+    if offset:
+        ylabel += f" (scene grid {scene} {'+' if offset > 0 else '-'} {abs(offset):,.0f} m)"
+    return UTMAxes(zone, offset, unit, xlabel, ylabel)
+
+
+# --------------------------------------------------------------------------- label placement
+
+# gaps (points) between a label and its anchor tried in turn, and the directions around it
+_RINGS_PT = (1.5, 4.0, 8.0, 13.0, 19.0, 27.0, 37.0, 50.0, 66.0, 86.0, 110.0)
+_ANGLES = np.deg2rad(np.arange(0, 360, 22.5))
+_LEADER_PT = 3.0  # a target label further than this from its target gets a leader line
+_FOOTPRINT_PT = 45.0  # a target larger than this is labelled round its anchor, not its box
+_DISTANCE_COST = 0.25  # cost of a pixel of distance, against a pixel of line under a label
+_HALO_PAD_PT = 2.0  # the halo's stroke around a label, kept clear of other labels
+_LABEL_CHARS = 40  # longer licence ids are cut (with an ellipsis) on the maps
+
+
+@dataclass
+class _Label:
+    """A label of a map: its text artist, its anchor (data) and where it may go."""
+
+    text: Text
+    anchor: tuple[float, float]
+    kind: str  # "target" (point label, leader line when moved) or "licence" (area label)
+    area: Any = None  # shapely geometry (data) the label's centre must stay in
+    #: (minx, miny, maxx, maxy) of what is labelled (data): the rings go round it
+    footprint: tuple[float, float, float, float] | None = None
+
+
+class _LabelLayer(Artist):
+    """Invisible artist that places the labels of its axes each time the figure is drawn.
+
+    Its very low ``zorder`` makes the axes draw it first, once the layout (tight layout,
+    colour bar, aspect) is final; it then moves the label texts, which are drawn after it.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.set_zorder(-1e6)
+        self.set_in_layout(False)
+        self.labels: list[_Label] = []
+        #: drawn lines a label should not cross, with the cost of a pixel of each
+        self.lines: list[tuple[LineCollection, float]] = []
+        #: points a label must not cover: ``(xy (n, 2) in data units, radius in points)``
+        self.points: list[tuple[np.ndarray, float]] = []
+        #: leader lines of the moved target labels, set at each draw
+        self.leaders: LineCollection | None = None
+        self._placed_for: tuple | None = None
+        #: :func:`_polylines` of each line collection, read once
+        self.polylines: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+    def draw(self, renderer) -> None:
+        ax = self.axes
+        if self.get_visible() and self.labels and ax is not None:
+            # the same map in pixels (savefig's bbox_inches="tight" draws twice, shifted):
+            # the labels, kept in data units, are where they were
+            x0, y0, x1, y1 = ax.viewLim.extents
+            key = (
+                renderer.points_to_pixels(1.0),
+                tuple(ax.bbox.size),
+                tuple((ax.transData.transform([(x1, y1)]) - ax.transData.transform([(x0, y0)]))[0]),
+                len(self.labels),
+            )
+            if key != self._placed_for:
+                _place_labels(ax, renderer, self)
+                self._placed_for = key
+        self.stale = False
+
+
+def _label_layer(ax) -> _LabelLayer:
+    """Return the label layer of ``ax``, added on first use."""
+    for artist in ax.artists:
+        if isinstance(artist, _LabelLayer):
+            return artist
+    layer = _LabelLayer()
+    ax.add_artist(layer)
+    return layer
+
+
+def map_labels(fig: Figure) -> list[Text]:
+    """Return the labels (target ranks, licence ids) of a map from this module, as drawn.
+
+    The labels are placed when the figure is drawn (``fig.canvas.draw()`` or
+    ``fig.savefig``); a label that found no free place is hidden and left out.
+
+    Returns
+    -------
+    list of matplotlib.text.Text
+        Target labels by rank, then licence labels; ``get_window_extent(renderer)`` gives
+        each one's box.
+    """
+    out = []
+    for ax in fig.axes:
+        for artist in ax.artists:
+            if isinstance(artist, _LabelLayer):
+                out += [lab.text for lab in artist.labels if lab.text.get_visible()]
+    return out
+
+
+def _integral(grid: np.ndarray) -> np.ndarray:
+    """Summed-area table: ``out[i, j]`` is the sum of ``grid[:i, :j]``.
+
+    float32 is exact here: the grids hold counts and multiples of 1/4 below 2**22.
+    """
+    out = np.zeros((grid.shape[0] + 1, grid.shape[1] + 1), dtype="float32")
+    np.cumsum(np.cumsum(grid, axis=0, dtype="float32"), axis=1, out=out[1:, 1:])
+    return out
+
+
+def _box_sums(table: np.ndarray, x0, y0, x1, y1) -> np.ndarray:
+    """Sum the grid behind ``table`` over pixel boxes (every pixel each one touches)."""
+    h, w = table.shape[0] - 1, table.shape[1] - 1
+    i0 = np.clip(np.floor(y0).astype(int), 0, h)
+    i1 = np.clip(np.ceil(y1).astype(int), 0, h)
+    j0 = np.clip(np.floor(x0).astype(int), 0, w)
+    j1 = np.clip(np.ceil(x1).astype(int), 0, w)
+    return table[i1, j1] - table[i0, j1] - table[i1, j0] + table[i0, j0]
+
+
+def _polylines(collection: LineCollection) -> tuple[np.ndarray, np.ndarray]:
+    """Vertices (data units) of a line collection's polylines, and which follow one another.
+
+    Read from the paths' vertex arrays (``get_segments`` walks them a vertex at a time).
+    """
+    parts = [np.asarray(p.vertices) for p in collection.get_paths()]
+    parts = [v for v in parts if len(v) >= 2]
+    if not parts:
+        return np.empty((0, 2)), np.empty(0, dtype=bool)
+    ends = np.cumsum([len(p) for p in parts])
+    joins = np.ones(int(ends[-1]) - 1, dtype=bool)
+    joins[ends[:-1] - 1] = False  # last point of a line to the first of the next
+    return np.concatenate(parts).astype("float64"), joins
+
+
+def _rasterize(lines: tuple[np.ndarray, np.ndarray], to_px: Callable, w: int, h: int) -> np.ndarray:
+    """Boolean ``(h, w)`` grid of the pixels crossed by polylines (:func:`_polylines`).
+
+    Each segment is clipped to the grid (Liang-Barsky) and sampled every pixel, so the cost
+    is the drawn length, not the length outside the map.
+    """
+    grid = np.zeros((h, w), dtype=bool)
+    vertices, joins = lines
+    if not joins.any():
+        return grid
+    pts = to_px(vertices)
+    p0, p1 = pts[:-1][joins], pts[1:][joins]
+    ok = np.isfinite(p0).all(1) & np.isfinite(p1).all(1)
+    p0, p1 = p0[ok], p1[ok]
+    d = p1 - p0
+    t0, t1 = np.zeros(len(d)), np.ones(len(d))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for p, q in ((-d[:, 0], p0[:, 0]), (d[:, 0], w - p0[:, 0]), (-d[:, 1], p0[:, 1])):
+            t0, t1 = _clip_step(p, q, t0, t1)
+        t0, t1 = _clip_step(d[:, 1], h - p0[:, 1], t0, t1)
+    keep = t0 <= t1
+    a = p0[keep] + t0[keep, None] * d[keep]
+    b = p0[keep] + t1[keep, None] * d[keep]
+    n = np.ceil(np.abs(b - a).max(axis=1)).astype(int) + 1
+    idx = np.repeat(np.arange(len(n)), n)
+    t = (np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n)) / np.maximum(n - 1, 1)[idx]
+    xy = a[idx] + t[:, None] * (b - a)[idx]
+    grid[
+        np.clip(xy[:, 1].astype(int), 0, h - 1),
+        np.clip(xy[:, 0].astype(int), 0, w - 1),
+    ] = True
+    return grid
+
+
+def _clip_step(p, q, t0, t1):
+    """One edge of the Liang-Barsky clip: parameters where ``p * t <= q`` holds."""
+    r = q / p
+    t0 = np.where(p < 0, np.maximum(t0, r), t0)
+    t1 = np.where(p > 0, np.minimum(t1, r), t1)
+    outside = (p == 0) & (q < 0)
+    return np.where(outside, 1.0, t0), np.where(outside, 0.0, t1)
+
+
+def _place_labels(ax, renderer, layer: _LabelLayer) -> None:
+    """Place the labels of ``layer`` (see the module doc); pixel space of the axes."""
+    frame = ax.bbox
+    w, h = max(1, math.ceil(frame.width)), max(1, math.ceil(frame.height))
+    origin = np.array([frame.x0, frame.y0])
+
+    def to_px(xy):
+        return ax.transData.transform(np.asarray(xy, dtype="float64").reshape(-1, 2)) - origin
+
+    scale = renderer.points_to_pixels(1.0)
+    texts = {id(lab.text) for lab in layer.labels}
+
+    # what a label should not cross: the drawn lines, a pixel of line costing its weight
+    cost = np.zeros((h, w), dtype="float32")
+    for collection, weight in layer.lines:
+        if id(collection) not in layer.polylines:
+            layer.polylines[id(collection)] = _polylines(collection)
+        cost += weight * _rasterize(layer.polylines[id(collection)], to_px, w, h)
+    line_table = _integral(cost)
+    # what a label must not cover: occurrence stars (a box reaching within a star's radius
+    # of its centre), the scale bar and the north arrow
+    stars = []
+    for xy, radius in layer.points:
+        r = radius * scale
+        px = to_px(xy)
+        px = px[(px[:, 0] > -r) & (px[:, 0] < w + r) & (px[:, 1] > -r) & (px[:, 1] < h + r)]
+        centres = np.zeros((h, w), dtype="float32")
+        np.add.at(
+            centres,
+            (np.clip(px[:, 1].astype(int), 0, h - 1), np.clip(px[:, 0].astype(int), 0, w - 1)),
+            1,
+        )
+        stars.append((_integral(centres), r))
+    hard = np.zeros((h, w), dtype=bool)
+    for artist in (*ax.texts, *ax.lines):
+        if id(artist) in texts or not artist.get_visible():
+            continue
+        bb = artist.get_window_extent(renderer).translated(-origin[0], -origin[1])
+        if bb.x1 > 0 and bb.y1 > 0 and bb.x0 < w and bb.y0 < h:
+            rows = slice(max(0, int(bb.y0)), max(0, math.ceil(bb.y1)))
+            hard[rows, max(0, int(bb.x0)) : max(0, math.ceil(bb.x1))] = True
+    hard_table = _integral(hard)
+
+    anchors = to_px([lab.anchor for lab in layer.labels])
+    targets = np.array([lab.kind == "target" for lab in layer.labels])
+    anchor_r = 2.0 * scale
+    pad = _HALO_PAD_PT * scale
+    rings = np.array(_RINGS_PT) * scale
+    placed: list[tuple[float, float, float, float]] = []
+    leaders = []
+    for i, lab in enumerate(layer.labels):
+        text = lab.text
+        text.set_visible(True)
+        extent = Text.get_window_extent(text, renderer)
+        half_w, half_h = extent.width / 2 + pad, extent.height / 2 + pad
+        ax_, ay = anchors[i]
+        # candidates: centred on the anchor, then rings of growing gap around the labelled
+        # feature (a small target's box; the anchor of a large one or of a licence)
+        fx, fy, fw, fh = ax_, ay, 0.0, 0.0
+        if lab.footprint is not None:
+            (bx0, by0), (bx1, by1) = to_px(np.reshape(lab.footprint, (2, 2)))
+            if max(abs(bx1 - bx0), abs(by1 - by0)) <= _FOOTPRINT_PT * scale:
+                fx, fy = (bx0 + bx1) / 2, (by0 + by1) / 2
+                fw, fh = abs(bx1 - bx0) / 2, abs(by1 - by0) / 2
+        gap = np.concatenate([[0.0], np.repeat(rings, len(_ANGLES))])
+        angle = np.concatenate([[0.0], np.tile(_ANGLES, len(rings))])
+        ring = gap > 0
+        cx = np.where(ring, fx + np.cos(angle) * (fw + half_w + gap), ax_)
+        cy = np.where(ring, fy + np.sin(angle) * (fh + half_h + gap), ay)
+        x0, x1, y0, y1 = cx - half_w, cx + half_w, cy - half_h, cy + half_h
+        valid = (x0 >= 0) & (y0 >= 0) & (x1 <= w) & (y1 <= h)
+        valid &= _box_sums(hard_table, x0, y0, x1, y1) == 0
+        for table, r in stars:
+            valid &= _box_sums(table, x0 - r, y0 - r, x1 + r, y1 + r) == 0
+        if placed:
+            p = np.array(placed)
+            valid &= ~(
+                (x0[:, None] < p[:, 2])
+                & (x1[:, None] > p[:, 0])
+                & (y0[:, None] < p[:, 3])
+                & (y1[:, None] > p[:, 1])
+            ).any(axis=1)
+        # not over another labelled target's anchor (it would read as that target's label)
+        other = targets.copy()
+        other[i] = False
+        if other.any():
+            a = anchors[other]
+            valid &= ~(
+                (a[:, 0] > x0[:, None] - anchor_r)
+                & (a[:, 0] < x1[:, None] + anchor_r)
+                & (a[:, 1] > y0[:, None] - anchor_r)
+                & (a[:, 1] < y1[:, None] + anchor_r)
+            ).any(axis=1)
+        data = ax.transData.inverted().transform(np.column_stack([cx, cy]) + origin)
+        if lab.area is not None:
+            valid &= shapely.contains_xy(lab.area, data[:, 0], data[:, 1])
+        if not valid.any():
+            text.set_visible(False)
+            continue
+        score = _box_sums(line_table, x0, y0, x1, y1) + _DISTANCE_COST * gap
+        k = int(np.argmin(np.where(valid, score, np.inf)))
+        text.set_position((float(data[k, 0]), float(data[k, 1])))
+        placed.append((x0[k], y0[k], x1[k], y1[k]))  # with the halo: halos do not touch
+        if lab.kind == "target" and gap[k] > _LEADER_PT * scale:
+            # from the anchor to the nearest point of the label's box
+            near = (np.clip(ax_, x0[k] + pad, x1[k] - pad), np.clip(ay, y0[k] + pad, y1[k] - pad))
+            ends = np.array([(ax_, ay), near]) + origin
+            leaders.append(ax.transData.inverted().transform(ends))
+    if layer.leaders is not None:
+        layer.leaders.set_segments(leaders)
+
+
 def render_quicklook(
     reflectance: xr.DataArray,
     *,
@@ -261,7 +715,11 @@ def render_quicklook(
         family = zones["kind"].map(_family)
         for name, group in zones.groupby(family):
             colour = _FAMILY_COLOURS[name]
-            draw_lines(ax, _outlines(group, tolerance).values, colors=colour, linewidths=0.9)
+            lines = draw_lines(
+                ax, _outlines(group, tolerance).values, colors=colour, linewidths=0.9
+            )
+            if lines is not None:
+                _label_layer(ax).lines.append((lines, 0.25))
             n = group["kind"].nunique()
             label = f"{name} zones ({n} layer{'s' if n > 1 else ''})"
             handles.append(Line2D([], [], color=colour, label=label))
@@ -375,22 +833,33 @@ def _overlay(
     """Draw licences, structures, occurrences and targets (labelled by rank).
 
     Target outlines are simplified by ``tolerance`` (CRS units), see :func:`_outlines`.
-    With ``bounds`` (left, bottom, right, top), only the licences in view are drawn.
+    With ``bounds`` (left, bottom, right, top), only the licences in view are drawn. The
+    labels are placed when the figure is drawn (see the module doc).
     """
+    layer = _label_layer(ax)
+    view = None
+    if bounds is not None:
+        from shapely.geometry import box
+
+        view = box(*bounds)
     if structures is not None and len(structures):
-        draw_lines(ax, structures.geometry.values, colors="#d62728", linewidths=1.1)
+        lines = draw_lines(ax, structures.geometry.values, colors="#d62728", linewidths=1.1)
+        if lines is not None:
+            layer.lines.append((lines, 1.0))
         handles.append(Line2D([], [], color="#d62728", label="faults / structures"))
     if occurrences is not None and len(occurrences):
         ax.scatter(
             occurrences.geometry.x,
             occurrences.geometry.y,
             marker="*",
-            s=90,
+            s=_STAR_SIZE,
             color="white",
             edgecolors="black",
             linewidths=0.8,
             zorder=5,
         )
+        xy = np.column_stack([occurrences.geometry.x, occurrences.geometry.y])
+        layer.points.append((xy[np.isfinite(xy).all(axis=1)], math.sqrt(_STAR_SIZE) / 2 + 0.4))
         handles.append(
             Line2D(
                 [],
@@ -403,42 +872,80 @@ def _overlay(
                 label="known occurrence",
             )
         )
+    area_labels: list[_Label] = []  # placed after the targets' labels
     if licences is not None and len(licences):
-        if bounds is not None:
-            from shapely.geometry import box
-
-            seen = np.sort(licences.sindex.query(box(*bounds), predicate="intersects"))
+        if view is not None:
+            seen = np.sort(licences.sindex.query(view, predicate="intersects"))
         else:
             seen = np.arange(len(licences))
-        draw_lines(
+        lines = draw_lines(
             ax, licences.geometry.values[seen], colors="white", linewidths=1.4, linestyles="--"
         )
+        if lines is not None:
+            layer.lines.append((lines, 1.0))
         labelled = licences.iloc[_licence_labels(licences, targets, seen)]
         ids = labelled["licence_id"] if "licence_id" in labelled else [None] * len(labelled)
-        for lic_id, point in zip(ids, labelled.geometry.representative_point(), strict=True):
-            ax.annotate(
-                mpl_text("" if is_missing(lic_id) else lic_id),
-                (point.x, point.y),
+        areas = labelled.geometry.values
+        if view is not None:
+            areas = shapely.intersection(areas, view)
+        for lic_id, area in zip(ids, areas, strict=True):
+            if area is None or area.is_empty:
+                continue
+            point = area.representative_point()
+            shapely.prepare(area)
+            text = ax.text(
+                point.x,
+                point.y,
+                _short("" if is_missing(lic_id) else str(lic_id)),
                 color="white",
                 fontsize=9,
                 ha="center",
+                va="center",
                 path_effects=_HALO,
+                zorder=7,
             )
+            area_labels.append(_Label(text, (point.x, point.y), "licence", area))
         handles.append(Line2D([], [], color="white", linestyle="--", label="licence"))
     if targets is not None and len(targets):
-        draw_lines(ax, _outlines(targets, tolerance).values, colors="yellow", linewidths=2.0)
+        lines = draw_lines(
+            ax, _outlines(targets, tolerance).values, colors="yellow", linewidths=2.0
+        )
+        if lines is not None:
+            layer.lines.append((lines, 0.5))
         handles.append(Line2D([], [], color="yellow", linewidth=2, label="target (label = rank)"))
-        for row in targets.sort_values("rank").head(label_top).itertuples():
-            ax.annotate(
+        if layer.leaders is None:
+            layer.leaders = LineCollection(
+                [], colors="yellow", linewidths=1.0, zorder=6, path_effects=_THIN_HALO
+            )
+            ax.add_collection(layer.leaders, autolim=False)
+        best = targets.sort_values("rank").head(label_top)
+        best = best.assign(bounds=list(best.geometry.bounds.itertuples(index=False, name=None)))
+        for row in best.itertuples():
+            if not (np.isfinite(row.easting) and np.isfinite(row.northing)):
+                continue
+            text = ax.text(
+                row.easting,
+                row.northing,
                 str(row.rank),
-                (row.easting, row.northing),
                 color="yellow",
                 fontsize=11,
                 fontweight="bold",
                 ha="center",
                 va="center",
                 path_effects=_HALO,
+                zorder=7,
             )
+            layer.labels.append(
+                _Label(text, (row.easting, row.northing), "target", footprint=row.bounds)
+            )
+    layer.labels += area_labels
+
+
+def _short(text: str) -> str:
+    """Make a licence id a map label: cut to :data:`_LABEL_CHARS` characters, drawn as text."""
+    if len(text) > _LABEL_CHARS:
+        text = text[: _LABEL_CHARS - 1] + "\u2026"
+    return mpl_text(text)
 
 
 def _decorate(ax, fig, handles, bounds, crs, title) -> None:
@@ -446,9 +953,7 @@ def _decorate(ax, fig, handles, bounds, crs, title) -> None:
     left, bottom, right, top = bounds
     ax.set_xlim(left, right)
     ax.set_ylim(bottom, top)
-    ax.set_xlabel(f"Easting (m), {crs}")
-    ax.set_ylabel("Northing (m)")
-    ax.ticklabel_format(style="plain", useOffset=False)
+    standard_utm_formatter(crs, (left, bottom, right, top)).apply(ax)
     ax.tick_params(labelsize=8)
     draw_scale_and_north(ax, (left, bottom, right, top))
     if handles:  # below the map, so it never hides a target

@@ -116,3 +116,46 @@ def test_score_histogram_without_cutoff_and_errors():
         plot_score_histogram(np.ones(3), bins=0)
     with pytest.raises(InvalidParameterError, match=r"'cutoff'.*finite.*Got nan"):
         plot_score_histogram(np.ones(3), cutoff=float("nan"))
+
+
+def _capture_labels(fig):
+    ax = fig.axes[0]
+    return [t for t in ax.texts if t.get_text().endswith("%")]
+
+
+@pytest.mark.parametrize(
+    "fractions",
+    [(0.02, 0.05), (0.02, 0.05, 0.10, 0.20), (0.01, 0.02, 0.025, 0.03), (0.5, 0.93, 0.95, 0.99)],
+)
+def test_capture_fraction_labels_never_overlap(curves, fractions, tmp_path):
+    fig = plot_rate_curves(curves, capture_fractions=fractions)
+    fig.savefig(tmp_path / "rate.png", dpi=110, bbox_inches="tight")
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    labels = _capture_labels(fig)
+    assert [t.get_text() for t in labels] == [f"{f * 100:.3g}%" for f in fractions]
+    boxes = [t.get_window_extent(renderer) for t in labels]
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1 :]:
+            assert not a.overlaps(b), (a, b)
+    frame = fig.axes[0].bbox
+    for t, box in zip(labels, boxes, strict=True):
+        assert frame.x0 <= box.x0 and box.x1 <= frame.x1, t.get_text()
+        assert frame.y0 <= box.y0 and box.y1 <= frame.y1, t.get_text()
+    # 2 % and 5 % of a ~400 px axes are ~13 px apart, less than "2%" is wide: two rows
+    if fractions[:2] == (0.02, 0.05):
+        assert boxes[1].y1 < boxes[0].y0 or boxes[0].y1 < boxes[1].y0
+    # well-separated fractions stay on the first row
+    if fractions == (0.02, 0.05, 0.10, 0.20):
+        assert boxes[2].y0 == boxes[3].y0 == boxes[0].y0
+
+
+def test_capture_fraction_labels_at_other_dpi(curves, tmp_path):
+    """The rows are worked out at each draw: a print at 300 dpi is as clear."""
+    fig = plot_rate_curves(curves, capture_fractions=(0.02, 0.05, 0.06))
+    fig.set_dpi(300)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    boxes = [t.get_window_extent(renderer) for t in _capture_labels(fig)]
+    assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1 :])
+    assert boxes[0].y0 > boxes[1].y1  # 2 % and 5 % on two rows
