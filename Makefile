@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: run test lint sample-data clean help browser notebooks exercises docs
+.PHONY: run test lint sample-data clean help browser qgis notebooks exercises docs
 
 help:
 	@echo "make run          set up .venv and run the default pipeline on the bundled sample (out/sample/)"
@@ -26,11 +26,14 @@ $(STAMP): pyproject.toml | $(BIN)/python
 run: $(STAMP)
 	$(BIN)/geo run pipelines/landsat_prospectivity.yaml --out out/sample --overwrite
 
-test: $(STAMP) lint browser  # CI (.ci/run) runs this: lint and types are enforced
+test: $(STAMP) lint browser qgis  # CI (.ci/run) runs this: lint and types are enforced
 	$(BIN)/python -m pytest
 
 browser:  # Debian's chromium for the report tests; skipped (with the reason) where impossible
 	@bash scripts/install_chromium.sh
+
+qgis:  # Debian's python3-qgis for the QGIS and QField tests; skipped (with the reason) where impossible
+	@bash scripts/install_qgis.sh
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

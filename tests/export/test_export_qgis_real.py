@@ -1,7 +1,8 @@
 """The styled GeoPackage and raster styles opened in real QGIS, where Debian's python3-qgis exists.
 
-Not installed by `make test` (QGIS is large); `apt-get install python3-qgis qgis-providers`
-enables it. Skips with that reason otherwise.
+`make test` installs it where it can (root and apt-get: ``scripts/install_qgis.sh``), as it
+does Chromium; elsewhere `apt-get install python3-qgis qgis-providers` enables it. Skips with
+that reason otherwise.
 """
 
 import json
