@@ -19,9 +19,10 @@
     var minW = 60, maxW = home[2] * 4;
 
     function unitsPerPx() {
-      var r = svg.getBoundingClientRect();
-      if (!r.width || !r.height) { return view[2] / 800; }
-      return Math.max(view[2] / r.width, view[3] / r.height);
+      /* the drawing area: the box inside the border */
+      var w = svg.clientWidth, h = svg.clientHeight;
+      if (!w || !h) { return view[2] / 800; }
+      return Math.max(view[2] / w, view[3] / h);
     }
 
     function starPath(x, y, r) {
