@@ -372,21 +372,47 @@ def _scene_crs_name(epsg: Any) -> str:
         return f"EPSG:{epsg}"
 
 
-def _gps_offset(epsg: Any, utm_zone: str) -> float | None:
-    """Northing offset from the scene CRS to the standard UTM zone a GPS shows, if it is one.
+def _utm_grid(epsg: Any, northing: float) -> tuple[str, float] | None:
+    """Return the UTM zone a GPS shows a scene-CRS point in, and the northing offset to it.
 
-    Landsat's southern scenes come in north zones (EPSG:326zz) with negative northings; the
-    standard zone (zzS) adds the 10 000 km false northing. ``None`` if the zones differ.
+    A UTM scene CRS (EPSG:326zz or 327zz) keeps its zone ``zz``; the hemisphere follows the
+    point: south of the equator the northing carries the 10 000 km false northing (Landsat
+    delivers southern scenes in north zones, EPSG:326zz, with negative northings, which no
+    GPS displays), north of it none. Returns ``(zone label, offset)`` with
+    ``shown northing = scene northing + offset``, or ``None`` for a CRS that is not UTM on
+    WGS 84.
+
+    Examples
+    --------
+    >>> _utm_grid(32635, -2_287_500.0)
+    ('35S', 10000000.0)
+    >>> _utm_grid(32735, 7_712_500.0), _utm_grid(32633, 4_500_000.0)
+    (('35S', 0.0), ('33N', 0.0))
     """
-    if is_missing(epsg) or not utm_zone:
+    if is_missing(epsg):
+        return None
+    try:
+        code = int(epsg)
+    except (TypeError, ValueError):
+        return None
+    if 32601 <= code <= 32660:
+        zone, base = code - 32600, 0.0
+    elif 32701 <= code <= 32760:
+        zone, base = code - 32700, -10_000_000.0
+    else:
+        return None
+    north = float(northing) + base  # the northing in the north zone: negative in the south
+    if north < 0:
+        return f"{zone}S", 10_000_000.0 + base
+    return f"{zone}N", base
+
+
+def _utm_params(epsg: Any) -> dict | None:
+    """Return what the page's script needs to show scene points in UTM (:func:`_utm_grid`)."""
+    if _utm_grid(epsg, 0.0) is None:
         return None
     code = int(epsg)
-    number, hemisphere = int(utm_zone[:-1]), utm_zone[-1]
-    if code == 32600 + number and hemisphere == "S":
-        return 10_000_000.0
-    if code == (32600 if hemisphere == "N" else 32700) + number:
-        return 0.0
-    return None
+    return {"zone": code % 100, "base": 0.0 if code < 32700 else -10_000_000.0}
 
 
 # --------------------------------------------------------------------------- map sheet
@@ -549,20 +575,23 @@ def _draw_map_sheet(
     ax.set_ylim(bottom, top)
     ax.set_aspect("equal")
     step = _nice_interval(2 * half)
-    fmt = FuncFormatter(lambda v, _pos: f"{v:.0f}")
-    for axis in (ax.xaxis, ax.yaxis):
-        axis.set_major_locator(MultipleLocator(step))
-        axis.set_major_formatter(fmt)
-    ax.tick_params(labelsize=7)
-    for label in ax.get_yticklabels():
-        label.set_rotation(90)
-        label.set_va("center")
-    ax.tick_params(axis="y", labelrotation=90)
-    ax.grid(True, color="white", alpha=0.35, linewidth=0.6)
     epsg = target.get("epsg")
+    # the grid is labelled as a GPS shows it: the scene's UTM zone with positive northings
+    # (every round step divides the 10 000 km false northing, so the labels stay round)
+    grid = _utm_grid(epsg, cy)
+    offset = grid[1] if grid is not None else 0.0
+    for axis, shift in ((ax.xaxis, 0.0), (ax.yaxis, offset)):
+        axis.set_major_locator(MultipleLocator(step))
+        axis.set_major_formatter(FuncFormatter(lambda v, _pos, d=shift: f"{v + d:.0f}"))
+    ax.tick_params(labelsize=7)
+    ax.tick_params(axis="y", labelrotation=90)
+    for label in ax.get_yticklabels():
+        label.set_va("center")
+    ax.grid(True, color="white", alpha=0.35, linewidth=0.6)
     crs_name = _scene_crs_name(epsg) if not is_missing(epsg) else "scene CRS"
-    ax.set_xlabel(f"Easting (m), {crs_name}, grid every {step:g} m", fontsize=8)
-    ax.set_ylabel("Northing (m)", fontsize=8)
+    grid_name = f"UTM {grid[0]} (WGS 84)" if grid is not None else crs_name
+    ax.set_xlabel(f"Easting (m), {grid_name}, grid every {step:g} m", fontsize=8)
+    ax.set_ylabel(f"Northing (m), {grid_name}", fontsize=8)
 
     draw_scale_and_north(
         ax,
@@ -575,24 +604,25 @@ def _draw_map_sheet(
 
     coords = field_coordinates(pd.DataFrame([target[["easting", "northing", "epsg"]]]))
     c = coords.iloc[0]
-    offset = _gps_offset(epsg, c["utm_zone"])
-    if offset:
-        sec = ax.secondary_yaxis("right", functions=(lambda y: y + offset, lambda y: y - offset))
-        sec.yaxis.set_major_locator(MultipleLocator(step))
-        sec.yaxis.set_major_formatter(fmt)
-        sec.tick_params(labelsize=7, labelrotation=90)
-        sec.set_ylabel(f"GPS northing (m), UTM {c['utm_zone']}", fontsize=8)
     licence = _text(target.get("licence_id"), "outside licences")
     title = (
         f"{tid} — rank {_text(target.get('rank'))}, score {_num(target.get('score'))} — "
         f"licence {licence}"
     )
+    if grid is None:
+        grid_text = f"Grid: {crs_name} (EPSG:{_text(epsg)}), the scene CRS. "
+    else:
+        grid_text = (
+            f"Grid: UTM zone {grid[0]}, WGS 84, as a GPS set to zone {grid[0]} shows it "
+            f"(scene CRS EPSG:{_text(epsg)}"
+            + (f", northing + {offset:,.0f} m" if offset else "")
+            + "). "
+        )
+        if grid[0] != c["utm_zone"]:
+            grid_text += f"The point's standard zone is {c['utm_zone']}. "
     caption = (
-        f"Grid: {crs_name} (EPSG:{_text(epsg)}), scene CRS. "
-        f"Standard UTM for GPS: zone {c['utm_zone']}, point {c['utm_easting']:.0f} E "
-        f"{c['utm_northing']:.0f} N ({c['lat_dms']} {c['lon_dms']})"
-        + (f"; GPS northing = grid northing + {offset:,.0f} m." if offset else ".")
-        + licence_note
+        grid_text + f"Target point: UTM {c['utm_zone']} {c['utm_easting']:.0f} E "
+        f"{c['utm_northing']:.0f} N ({c['lat_dms']} {c['lon_dms']})." + licence_note
     )
     ax.set_title(mpl_text(title), fontsize=11, fontweight="bold")
     return {"title": title, "caption": caption, "extent": (left, right, bottom, top)}
@@ -675,12 +705,48 @@ def render_map_sheet(
     )
 
 
+def _sheet_legend(fig: Figure, *, ncol: int, fontsize: float, **where) -> None:
+    """Draw the legend of a map sheet's symbols on ``fig`` (dark, like the map)."""
+    from matplotlib.lines import Line2D
+
+    target = Line2D([], [], color="#00e5ff", linewidth=2.4, label="this target (outline, + point)")
+    target.set_path_effects([pe.withStroke(linewidth=4.2, foreground="black")])
+    handles = [
+        target,
+        Line2D([], [], color="#ffd400", linewidth=1.2, label="other targets"),
+        Line2D([], [], color="white", linewidth=1.5, linestyle="--", label="licence boundary"),
+        Line2D(
+            [],
+            [],
+            linestyle="none",
+            marker="*",
+            markersize=10,
+            markerfacecolor="white",
+            markeredgecolor="black",
+            label="known occurrence",
+        ),
+        Line2D([], [], color="#ff3b3b", linewidth=1.5, label="fault"),
+    ]
+    fig.legend(
+        handles=handles,
+        ncol=ncol,
+        fontsize=fontsize,
+        facecolor="#1e1e1e",
+        edgecolor="#666666",
+        labelcolor="white",
+        framealpha=1,
+        handlelength=2.2,
+        **where,
+    )
+
+
 def _sheet_figure(target: pd.Series, **kwargs) -> Figure:
     """One target's map sheet as a figure (``true_colour`` None: no basemap)."""
-    fig = _figure(7.5, 7.7)
-    ax = fig.add_axes((0.1, 0.12, 0.78, 0.82))
+    fig = _figure(7.5, 8.2)
+    ax = fig.add_axes((0.1, 0.185, 0.8, 0.765))
     info = _draw_map_sheet(ax, target, **kwargs)
-    fig.text(0.5, 0.015, mpl_text(info["caption"]), ha="center", va="bottom", fontsize=7, wrap=True)
+    _sheet_legend(fig, ncol=3, fontsize=8, loc="lower center", bbox_to_anchor=(0.5, 0.05))
+    fig.text(0.5, 0.008, mpl_text(info["caption"]), ha="center", va="bottom", fontsize=7, wrap=True)
     return fig
 
 
@@ -728,6 +794,7 @@ class _Run:
         self.all_targets = targets.sort_values("rank", kind="stable").reset_index(drop=True)
         self.n_total = len(self.all_targets)
         self.per_licence = per_licence or None
+        self.field_top = field_top
         if field_top is None and not per_licence:
             self.targets = self.all_targets
         else:
@@ -824,14 +891,12 @@ def _summary(run: _Run) -> dict:
     pipeline = m.get("pipeline") or {}
     masks = m.get("masks") or {}
     tgt = m.get("targets") or {}
-    timings = m.get("timings_s") or {}
     valid = masks.get("valid_fraction")
     method = (m.get("prospectivity") or {}).get("method") or tgt.get("source") or "zones"
     if tgt.get("rule"):
         method = f"{method}; targets by {tgt['rule']}" + (
             f" (cutoff {tgt['cutoff']:.3g})" if isinstance(tgt.get("cutoff"), int | float) else ""
         )
-    total = sum(v for v in timings.values() if isinstance(v, int | float))
     rows = [
         ("Scene", _text(scene.get("scene_id"))),
         ("Date acquired", _text(scene.get("date_acquired"))),
@@ -839,15 +904,11 @@ def _summary(run: _Run) -> dict:
         ("Pipeline", _text(pipeline.get("name") or (pipeline.get("spec") or {}).get("name"))),
         ("geo version", _text(m.get("geo_version"))),
         ("Run at (UTC)", _text(m.get("created_utc"))),
-        ("Run time", f"{total:.1f} s" if timings else "—"),
+        ("Run time", _run_time(m)),
         ("Valid pixels", f"{valid:.1%}" if isinstance(valid, int | float) else "—"),
         ("Masked", _masked(masks)),
-        (
-            "Targets",
-            f"{run.n_total:,}; the best {len(run.targets):,} in this report (the field set)"
-            if run.partial
-            else str(len(run.targets)),
-        ),
+        ("Targets", _target_count(run)),
+        ("Full table", _full_table(run)),
         (
             "Targets outside licences",
             _text(
@@ -864,6 +925,7 @@ def _summary(run: _Run) -> dict:
     ]
     if run.licence_counts is not None:
         rows.append(("Licences", _licence_summary(run)))
+        rows.append(("Targets in each licence", _targets_by_licence(run)))
     ev = m.get("evaluation") or {}
     evaluation = []
     if ev:
@@ -922,6 +984,89 @@ def _summary(run: _Run) -> dict:
     return {"rows": rows, "evaluation": evaluation, "warnings": warnings, "note": run.field_note()}
 
 
+def _target_count(run: _Run) -> str:
+    """How many targets the run has, and how many the field set (this report) holds."""
+    n = len(run.targets)
+    if not run.partial:
+        return f"{n:,} (every target of the run is in this report)"
+    cap = f", at most {run.per_licence} a licence" if run.per_licence else ""
+    top = f"field.top {run.field_top}" if run.field_top else "the field set"
+    return (
+        f"{run.n_total:,} in the run; the field set ({top}{cap}) holds the best {n:,}: "
+        "this report's table and sheets"
+    )
+
+
+def _full_table(run: _Run) -> str:
+    """Where every target is (the files of the run folder that hold them)."""
+    files = ["targets.csv", "targets.gpkg (QGIS)"]
+    if (run.dir / "exports" / "targets_field.csv").exists():
+        files.append("exports/targets_field.csv (GPS coordinates)")
+    return ", ".join(files) + " in the run folder"
+
+
+#: Licences named one by one in the summary's per-licence count; the others are counted.
+_MAX_LISTED_LICENCES = 30
+
+
+def _targets_by_licence(run: _Run) -> str:
+    """How many targets each licence holds: ``PL 012/2021 3 (5 in the run), ...``.
+
+    The licences holding a target of the report, most targets first (then by id); at most
+    :data:`_MAX_LISTED_LICENCES` named, the rest counted; the targets outside every
+    licence last. ``licences.csv`` has the full table.
+    """
+    if "licence_id" not in run.targets.columns:
+        return "—"
+    field = run.targets["licence_id"]
+    everyone = run.all_targets["licence_id"]
+    in_field = field.dropna().astype(str).value_counts()
+    in_run = everyone.dropna().astype(str).value_counts()
+    order = sorted(in_field.index, key=lambda k: (-int(in_field[k]), k))
+    items = []
+    for lic in order[:_MAX_LISTED_LICENCES]:
+        text = f"{_text(lic)} {int(in_field[lic])}"
+        if run.partial:
+            text += f" ({int(in_run.get(lic, 0))} in the run)"
+        items.append(text)
+    if len(order) > _MAX_LISTED_LICENCES:
+        items.append(f"{len(order) - _MAX_LISTED_LICENCES:,} more licences")
+    outside = int(field.isna().sum())
+    if outside or (run.partial and everyone.isna().any()):
+        text = f"outside every licence {outside}"
+        if run.partial:
+            text += f" ({int(everyone.isna().sum())} in the run)"
+        items.append(text)
+    listed = "; ".join(items) if items else "no target"
+    if (run.dir / "licences.csv").exists():
+        listed += " (every licence: licences.csv)"
+    return listed
+
+
+def _run_time(manifest: dict) -> str:
+    """Return the run's time: its recorded wall time, else the sum of its ``timings_s``.
+
+    While ``geo run`` writes its field exports (this report among them), the manifest
+    holds the stages before them only; the text says so.
+    """
+    wall = manifest.get("wall_time_s")
+    timings = manifest.get("timings_s")
+    stages = {
+        str(k): float(v)
+        for k, v in (timings.items() if isinstance(timings, dict) else ())
+        if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+    }
+    if isinstance(wall, int | float) and not isinstance(wall, bool) and math.isfinite(wall):
+        return f"{wall:.1f} s (wall time)"
+    if not stages:
+        return "—"
+    parts = ", ".join(f"{_text(k)} {v:.1f}" for k, v in stages.items())
+    text = f"{sum(stages.values()):.1f} s in all ({parts} s)"
+    if "field_exports" not in stages and "export" in stages:
+        text += "; the field exports that write this report come on top"
+    return text
+
+
 def _licence_summary(run: _Run) -> str:
     """One line on the licence layer: how many, which are drawn and how."""
     c = run.licence_counts
@@ -957,14 +1102,16 @@ def _attributes(run: _Run, i: int) -> list[tuple[str, str]]:
         ("Rank", _text(g("rank"))),
         ("Score", _num(g("score"))),
         ("Area", _num(g("area_ha"), ".1f") + " ha"),
-        ("Scene CRS E / N", f"{_num(g('easting'), '.0f')} E  {_num(g('northing'), '.0f')} N"),
-        ("Scene CRS", f"EPSG:{_text(g('epsg'))}"),
         (
             "UTM (GPS)",
             f"zone {_text(c['utm_zone'])}  {_num(c['utm_easting'], '.0f')} E  {_num(c['utm_northing'], '.0f')} N",
         ),
         ("Lat / lon", f"{_num(c['lat'], '.6f')}, {_num(c['lon'], '.6f')}"),
         ("Lat / lon (DMS)", f"{_text(c['lat_dms'])} {_text(c['lon_dms'])}"),
+        (
+            "Scene CRS (GIS)",
+            f"{_num(g('easting'), '.0f')} E  {_num(g('northing'), '.0f')} N  EPSG:{_text(g('epsg'))}",
+        ),
         ("Licence", _text(g("licence_id"), "outside licences")),
         ("Holder", _text(g("holder"))),
         ("Status", _text(g("licence_status"))),
@@ -1020,10 +1167,12 @@ def _map_data(run: _Run) -> dict:
     bounds = None
     shape = None  # the basemap picture's (rows, columns)
     picture_px = 0.0  # its pixel size
+    epsg = run.targets["epsg"].dropna().iloc[0] if run.targets["epsg"].notna().any() else None
     if run.true_colour.exists():
         with rasterio.open(run.true_colour) as src:
             b = src.bounds
             res = abs(src.transform.a)
+            epsg = (src.crs.to_epsg() if src.crs is not None else None) or epsg
         read = _read_window(run.true_colour, (b.left, b.bottom, b.right, b.top), _MAP_MAX_PX)
         if read is not None:
             from PIL import Image
@@ -1050,6 +1199,9 @@ def _map_data(run: _Run) -> dict:
         bounds = (0.0, -1000.0, 1000.0, 0.0)
     left, bottom, right, top = bounds
     out["view"] = [left, -top, right - left, top - bottom]
+    # the cursor readout shows UTM as a GPS does (see _utm_grid); other CRSs as they are
+    out["utm"] = _utm_params(epsg)
+    out["crs"] = f"EPSG:{_text(epsg)}" if epsg is not None and not is_missing(epsg) else "scene CRS"
     tol, digits = res / 4, 1
     if picture_px > 1.01 * res:
         # a decimated picture (a large scene): outlines finer than its pixels, or
@@ -1246,7 +1398,7 @@ def _table(run: _Run) -> tuple[list[dict], list[dict]]:
         rows.append(
             {
                 "id": _text(row["target_id"]),
-                "cells": [{"text": cells[k][0], "key": cells[k][1]} for k, _, _ in cols],
+                "cells": [{"text": cells[k][0], "key": cells[k][1], "col": k} for k, _, _ in cols],
             }
         )
     return [{"key": k, "label": lab, "type": t} for k, lab, t in cols], rows
@@ -1351,6 +1503,9 @@ def _html_template(run: _Run, *, top: int, self_test: bool, max_bytes: int | Non
         for i in range(n_sheets):
             sections.append(_html_section(run, i))
             advance()
+    with_sheet = {s["id"] for s in sections}
+    for r in rows:
+        r["sheet"] = r["id"] in with_sheet  # its id links to its sheet
     scene = (run.manifest.get("scene") or {}).get("scene_id") or run.dir.name
     map_data = _map_data(run)
     data = {
@@ -1358,6 +1513,8 @@ def _html_template(run: _Run, *, top: int, self_test: bool, max_bytes: int | Non
         # in the SVG already; repeating them here doubled the page)
         "map": {
             "view": map_data["view"],
+            "utm": map_data["utm"],
+            "crs": map_data["crs"],
             "targets": [{"id": t["id"], "bbox": t["bbox"]} for t in map_data["targets"]],
         },
         "info": {
@@ -1397,69 +1554,355 @@ def _html_template(run: _Run, *, top: int, self_test: bool, max_bytes: int | Non
 # --------------------------------------------------------------------------- PDF
 
 _A4 = (8.27, 11.69)
+#: A4 in points (1/72 in): the PDF pages' coordinates.
+_PAGE_W, _PAGE_H = _A4[0] * 72, _A4[1] * 72
+_MARGIN = 34.0  # left/right margin, pt
+_TOP = 36.0  # first baseline region from the top, pt
+_BOTTOM = 40.0  # the footer's band, pt
+_MONO = "DejaVu Sans Mono"
+_MONO_ADVANCE = 0.602  # DejaVu Sans Mono's advance width, in em
+#: The cover's target table: (key, heading, width in characters (0: the rest), alignment).
+_TABLE_COLS = (
+    ("rank", "Rank", 4, "right"),
+    ("id", "Target", 9, "left"),
+    ("score", "Score", 5, "right"),
+    ("licence", "Licence", 14, "left"),
+    ("status", "Status", 9, "left"),
+    ("zone", "Zone", 4, "left"),
+    ("easting", "Easting", 7, "right"),
+    ("northing", "Northing", 8, "right"),
+    ("lat", "Lat", 10, "right"),
+    ("lon", "Lon", 11, "right"),
+    ("evidence", "Main evidence", 0, "left"),
+)
+_TABLE_FONT = 6.8  # pt
+_TABLE_ROW = 9.6  # pt
+_TABLE_GAP = 1.5  # characters between columns
+_SUMMARY_FONT = 7.5
+_SUMMARY_LINE = 10.0
+_SUMMARY_LABEL = 26  # characters of the label column
+#: Longest text of one summary value or attribute on the PDF (a hostile layer can hold
+#: megabyte strings); the HTML report and the tables carry the whole value.
+_PDF_VALUE_CHARS = 400
+_NOTE_LINE = 21.0  # pt between the ruled lines of the notes box (handwriting)
 
 
-def _pdf_summary_page(pdf: PdfPages, run: _Run) -> None:
-    fig = _figure(*_A4)
-    s = _summary(run)
-    fig.text(0.06, 0.965, "geo field report", fontsize=16, fontweight="bold", va="top")
-    lines = [f"{k}: {v}" for k, v in s["rows"]]
-    lines += [f"{k}: {v}" for k, v in s["evaluation"]]
-    if s["note"]:
-        lines.append(s["note"])
-    if s["warnings"]:
-        lines.append("Warnings:")
-        lines += [f"  • {w}" for w in s["warnings"]]
-    import textwrap
-
-    wrapped = []
-    for line in lines:
-        wrapped += textwrap.wrap(line, 105, subsequent_indent="    ") or [""]
-    fig.text(
-        0.06, 0.93, mpl_text("\n".join(wrapped)), fontsize=7.5, va="top", family="DejaVu Sans Mono"
-    )
-    height = 0.93 - 0.0125 * (len(wrapped) + 1)
-    ql = run.png("quicklook.png")
-    if ql is not None and height > 0.15:
-        from PIL import Image
-
-        image = np.asarray(Image.open(io.BytesIO(ql)).convert("RGB"))
-        ax = fig.add_axes((0.04, 0.02, 0.92, height - 0.02))
-        # embedded as it is (the viewer scales it): resampling it for the page first cost
-        # matplotlib 4 float64 copies of the picture (+84 MB on a 1089 x 1130 quicklook)
-        ax.imshow(image, interpolation="none")
-        ax.set_axis_off()
-    if not len(run.targets):
-        fig.text(0.5, 0.5 * height, "no targets", ha="center", fontsize=14)
-    pdf.savefig(fig)
+def _clip(text: str, chars: int) -> str:
+    """``text`` on one line, cut to ``chars`` characters with an ellipsis."""
+    text = " ".join(str(text).split())
+    return text if len(text) <= chars else text[: max(chars - 1, 0)] + "…"
 
 
-def _pdf_target_page(pdf: PdfPages, run: _Run, i: int) -> None:
+def _fy(y_pt: float) -> float:
+    """Figure fraction of a height given in points from the page's top."""
+    return 1 - y_pt / _PAGE_H
+
+
+def _fx(x_pt: float) -> float:
+    return x_pt / _PAGE_W
+
+
+def _table_layout() -> list[tuple[str, str, float, float, int, str]]:
+    """Columns of the cover table: ``(key, heading, left pt, right pt, chars, align)``."""
+    char = _MONO_ADVANCE * _TABLE_FONT
+    total = int((_PAGE_W - 2 * _MARGIN) / char)
+    fixed = sum(w for _, _, w, _ in _TABLE_COLS) + _TABLE_GAP * (len(_TABLE_COLS) - 1)
+    out = []
+    x = _MARGIN
+    for key, heading, width, align in _TABLE_COLS:
+        chars = width or int(total - fixed)
+        out.append((key, heading, x, x + chars * char, chars, align))
+        x += (chars + _TABLE_GAP) * char
+    return out
+
+
+def _table_cells(run: _Run, i: int) -> dict[str, str]:
+    """One row of the cover table, as text."""
     row = run.targets.iloc[i]
-    fig = _figure(*_A4)
-    ax = fig.add_axes((0.1, 0.42, 0.78, 0.53))
+    c = run.coords.iloc[i]
+    evidence = _text(row.get("evidence"), "") or ", ".join(
+        f"{k} {v:.2f}" for k, v in _evidence(row, run.components)[:3]
+    )
+    return {
+        "rank": _text(row["rank"]),
+        "id": _text(row["target_id"]),
+        "score": _num(row["score"]),
+        "licence": _text(row.get("licence_id"), "outside"),
+        "status": _text(row.get("licence_status")),
+        "zone": _text(c["utm_zone"]),
+        "easting": _num(c["utm_easting"], ".0f"),
+        "northing": _num(c["utm_northing"], ".0f"),
+        "lat": _num(c["lat"], ".6f"),
+        "lon": _num(c["lon"], ".6f"),
+        "evidence": evidence or "—",
+    }
+
+
+class _PdfPlan:
+    """The pages of the PDF before any is drawn, so every footer can say "page N of M".
+
+    ``pages`` lists the front pages: each a list of ``(kind, y, payload)`` items placed at
+    ``y`` points from the top (kinds ``title``, ``line``, ``heading``, ``table_head``,
+    ``row``, ``overview``); the target sheets follow, one page each.
+    """
+
+    def __init__(self, run: _Run, top: int) -> None:
+        self.run = run
+        self.pages: list[list[tuple[str, float, Any]]] = [[]]
+        self.y = _TOP
+        self.sheets = min(top, len(run.targets))
+        s = _summary(run)
+        scene = (run.manifest.get("scene") or {}).get("scene_id") or run.dir.name
+        self._put("title", 22.0, "geo field report")
+        meta = run.manifest.get("scene") or {}
+        pipeline = run.manifest.get("pipeline") or {}
+        subtitle = " · ".join(
+            _text(v)
+            for v in (pipeline.get("name"), scene, meta.get("date_acquired"))
+            if not is_missing(v) and str(v).strip()
+        )
+        self._put("subtitle", 16.0, _clip(subtitle, 100))
+        self.y += 4
+        rows = list(s["rows"]) + list(s["evaluation"])
+        for label, value in rows:
+            self._summary_line(label, value)
+        if s["note"]:
+            self._summary_line("Field set", s["note"])
+        for w in s["warnings"]:
+            self._summary_line("Warning", w)
+        self.y += 6
+        if len(run.targets):
+            self._table()
+        else:
+            self._put(
+                "heading", 16.0, "No targets: this run found no area above the target cutoff."
+            )
+        if run.png("quicklook.png") is not None:
+            if _PAGE_H - _BOTTOM - self.y < 300:
+                self._new_page()
+            self.pages[-1].append(("overview", self.y, None))
+
+    @property
+    def total(self) -> int:
+        return len(self.pages) + self.sheets
+
+    def _new_page(self) -> None:
+        self.pages.append([])
+        self.y = _TOP
+
+    def _put(self, kind: str, height: float, payload: Any) -> None:
+        if self.y + height > _PAGE_H - _BOTTOM:
+            self._new_page()
+        self.pages[-1].append((kind, self.y, payload))
+        self.y += height
+
+    def _summary_line(self, label: str, value: str) -> None:
+        import textwrap
+
+        width = int((_PAGE_W - 2 * _MARGIN) / (_MONO_ADVANCE * _SUMMARY_FONT)) - _SUMMARY_LABEL
+        text = _clip(_text(value), _PDF_VALUE_CHARS)
+        lines = textwrap.wrap(text, width, break_long_words=True) or [""]
+        for k, line in enumerate(lines):
+            self._put(
+                "line", _SUMMARY_LINE, (_clip(label, _SUMMARY_LABEL - 1) if k == 0 else "", line)
+            )
+
+    def _table(self) -> None:
+        heading = (
+            f"Targets of the field set ({len(self.run.targets):,} of {self.run.n_total:,}), best first"
+            if self.run.partial
+            else f"Targets ({len(self.run.targets):,}), best first"
+        )
+        note = (
+            "Zone / Easting / Northing: standard UTM (WGS 84), as a GPS shows it. "
+            "Lat / Lon: WGS 84 decimal degrees."
+        )
+        # the heading, the column heads and a row stay together
+        if self.y + 28 + 2 * _TABLE_ROW > _PAGE_H - _BOTTOM:
+            self._new_page()
+        self._put("heading", 16.0, heading)
+        self._put("note", 12.0, note)
+        self._put("table_head", _TABLE_ROW + 2, None)
+        for i in range(len(self.run.targets)):
+            if self.y + _TABLE_ROW > _PAGE_H - _BOTTOM:
+                self._new_page()
+                self._put("heading", 16.0, "Targets (continued)")
+                self._put("table_head", _TABLE_ROW + 2, None)
+            self._put("row", _TABLE_ROW, i)
+
+
+def _pdf_footer(fig: Figure, page: int, total: int, scene: str, generated: str) -> None:
+    y = _fy(_PAGE_H - 20)
+    fig.add_artist(
+        _line((_fx(_MARGIN), _fx(_PAGE_W - _MARGIN)), (_fy(_PAGE_H - 30), _fy(_PAGE_H - 30)))
+    )
+    fig.text(
+        _fx(_MARGIN),
+        y,
+        mpl_text(_clip(f"geo field report · {scene}", 70)),
+        fontsize=7,
+        color="#444444",
+    )
+    fig.text(0.5, y, f"page {page} of {total}", fontsize=8, ha="center", fontweight="bold")
+    fig.text(_fx(_PAGE_W - _MARGIN), y, generated, fontsize=7, ha="right", color="#444444")
+
+
+def _line(xs, ys, **kwargs):
+    from matplotlib.lines import Line2D
+
+    kwargs.setdefault("color", "#888888")
+    kwargs.setdefault("linewidth", 0.5)
+    return Line2D(xs, ys, **kwargs)
+
+
+def _pdf_front_page(fig: Figure, plan: _PdfPlan, items: list) -> None:
+    """Draw one page of the cover and target table (see :class:`_PdfPlan`)."""
+    from matplotlib.patches import Rectangle
+    from matplotlib.transforms import Bbox, TransformedBbox
+
+    run = plan.run
+    columns = _table_layout()
+    char = _MONO_ADVANCE * _TABLE_FONT
+    for kind, y, payload in items:
+        if kind == "title":
+            fig.text(_fx(_MARGIN), _fy(y), payload, fontsize=16, fontweight="bold", va="top")
+        elif kind == "subtitle":
+            fig.text(_fx(_MARGIN), _fy(y), mpl_text(payload), fontsize=10, va="top")
+        elif kind == "line":
+            label, value = payload
+            fig.text(
+                _fx(_MARGIN),
+                _fy(y),
+                mpl_text(label),
+                fontsize=_SUMMARY_FONT,
+                family=_MONO,
+                va="top",
+                fontweight="bold",
+            )
+            fig.text(
+                _fx(_MARGIN + _SUMMARY_LABEL * _MONO_ADVANCE * _SUMMARY_FONT),
+                _fy(y),
+                mpl_text(value),
+                fontsize=_SUMMARY_FONT,
+                family=_MONO,
+                va="top",
+            )
+        elif kind == "heading":
+            fig.text(
+                _fx(_MARGIN),
+                _fy(y + 3),
+                mpl_text(_clip(payload, 130)),
+                fontsize=8.5,
+                fontweight="bold",
+                va="top",
+            )
+        elif kind == "note":
+            fig.text(_fx(_MARGIN), _fy(y + 1), payload, fontsize=7, va="top", color="#333333")
+        elif kind in ("table_head", "row"):
+            colour: str | None
+            if kind == "table_head":
+                texts = {key: heading for key, heading, *_ in columns}
+                weight, colour = "bold", "#dde5ea"
+            else:
+                texts = _table_cells(run, payload)
+                weight, colour = "normal", "#f0f3f5" if payload % 2 else None
+            if colour:
+                fig.add_artist(
+                    Rectangle(
+                        (_fx(_MARGIN - 2), _fy(y + _TABLE_ROW - 1)),
+                        _fx(_PAGE_W - 2 * _MARGIN + 4),
+                        _TABLE_ROW / _PAGE_H,
+                        transform=fig.transFigure,
+                        facecolor=colour,
+                        edgecolor="none",
+                        zorder=0,
+                    )
+                )
+            for key, _heading, left, right, chars, align in columns:
+                text = _clip(texts[key], chars)
+                t = fig.text(
+                    _fx(right if align == "right" else left),
+                    _fy(y + _TABLE_ROW - 3),
+                    mpl_text(text),
+                    fontsize=_TABLE_FONT,
+                    family=_MONO,
+                    fontweight=weight,
+                    ha=align,
+                    va="baseline",
+                )
+                # a glyph wider than the monospace cell (CJK, emoji) never spills over the next
+                box = Bbox([[_fx(left - 1), 0.0], [_fx(right + 0.5 * char), 1.0]])
+                t.set_clip_box(TransformedBbox(box, fig.transFigure))
+        elif kind == "overview":
+            from PIL import Image
+
+            png = run.png("quicklook.png")
+            if png is None:
+                continue
+            fig.text(
+                _fx(_MARGIN), _fy(y + 4), "Overview map", fontsize=8.5, fontweight="bold", va="top"
+            )
+            image = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
+            top = y + 18
+            height = _PAGE_H - _BOTTOM - 6 - top
+            ax = fig.add_axes(
+                (_fx(_MARGIN), _fy(top + height), _fx(_PAGE_W - 2 * _MARGIN), height / _PAGE_H)
+            )
+            # embedded as it is (the viewer scales it): resampling it for the page first cost
+            # matplotlib 4 float64 copies of the picture (+84 MB on a 1089 x 1130 quicklook)
+            ax.imshow(image, interpolation="none")
+            ax.set_axis_off()
+
+
+def _pdf_target_page(fig: Figure, run: _Run, i: int) -> None:
+    """Draw target ``i``'s sheet: map, legend, caption, attributes, evidence, notes box."""
+    from matplotlib.patches import Rectangle
+
+    row = run.targets.iloc[i]
+    ax = fig.add_axes((0.085, 0.515, 0.6, 0.425))
     info = run.sheet(row, ax=ax)
-    fig.text(0.06, 0.385, mpl_text(info["caption"]), fontsize=7, va="top", wrap=True)
+    _sheet_legend(fig, ncol=1, fontsize=7, loc="upper left", bbox_to_anchor=(0.735, 0.94))
+    c = run.coords.iloc[i]
+    fig.text(0.735, 0.79, "Go to (GPS)", fontsize=8, fontweight="bold", va="top")
+    goto = [
+        f"UTM {_text(c['utm_zone'])}",
+        f"{_num(c['utm_easting'], '.0f')} E",
+        f"{_num(c['utm_northing'], '.0f')} N",
+        "",
+        _text(c["lat_dms"]),
+        _text(c["lon_dms"]),
+        f"{_num(c['lat'], '.6f')}, {_num(c['lon'], '.6f')}",
+    ]
+    fig.text(
+        0.735,
+        0.772,
+        mpl_text("\n".join(goto)),
+        fontsize=9,
+        family=_MONO,
+        va="top",
+        linespacing=1.25,
+    )
+    fig.text(0.06, 0.474, mpl_text(_clip(info["caption"], 600)), fontsize=6.5, va="top", wrap=True)
     attrs = _attributes(run, i)
-    text = "\n".join(f"{k:<17} {v}" for k, v in attrs)
-    fig.text(0.06, 0.355, mpl_text(text), fontsize=8.5, va="top", family="DejaVu Sans Mono")
+    text = "\n".join(f"{k:<16} {_clip(v, 62)}" for k, v in attrs)
+    fig.text(0.06, 0.445, mpl_text(text), fontsize=7, va="top", family=_MONO, linespacing=1.1)
     ev = _evidence(row, run.components)
     if ev:
-        bax = fig.add_axes((0.68, 0.2, 0.27, 0.14))
-        names = [mpl_text(k) for k, _ in ev][::-1]
-        vals = [v for _, v in ev][::-1]
+        bax = fig.add_axes((0.72, 0.345, 0.24, 0.09))
+        names = [mpl_text(_clip(k, 22)) for k, _ in ev[:6]][::-1]
+        vals = [v for _, v in ev[:6]][::-1]
         bax.barh(names, vals, color="#d9822b")
-        bax.tick_params(labelsize=7)
+        bax.tick_params(labelsize=6.5)
         label = (
             "contribution to score"
             if any(str(k).startswith("contrib_") for k in row.index)
             else "score component"
         )
-        bax.set_title(f"Evidence ({label})", fontsize=8)
-        for y, v in enumerate(vals):
+        bax.set_title(f"Evidence ({label})", fontsize=7.5)
+        for yy, v in enumerate(vals):
             bax.annotate(
                 f"{v:+.2f}",
-                (v, y),
+                (v, yy),
                 xytext=(2, 0),
                 textcoords="offset points",
                 fontsize=6,
@@ -1468,8 +1911,45 @@ def _pdf_target_page(pdf: PdfPages, run: _Run, i: int) -> None:
         bax.margins(x=0.25)
     text = _text(row.get("evidence"), "")
     if text:
-        fig.text(0.68, 0.17, mpl_text("\n".join(_wrap(text, 40))), fontsize=7, va="top")
-    pdf.savefig(fig)
+        fig.text(
+            0.6, 0.33, mpl_text("\n".join(_wrap(_clip(text, 150), 50))), fontsize=6.5, va="top"
+        )
+    # the notes box: ruled lines for the geologist's handwriting
+    top, bottom = 0.262, 0.045
+    fig.add_artist(
+        Rectangle(
+            (0.06, bottom),
+            0.88,
+            top - bottom,
+            transform=fig.transFigure,
+            facecolor="none",
+            edgecolor="#333333",
+            linewidth=0.8,
+        )
+    )
+    fig.text(
+        0.07,
+        top - 0.006,
+        f"Field notes — {mpl_text(_clip(_text(row['target_id']), 40))}",
+        fontsize=8,
+        fontweight="bold",
+        va="top",
+    )
+    step = _NOTE_LINE / _PAGE_H
+    labels = ["Date", "Observations", "", "", "", "Samples", ""]
+    y = top - 0.022 - step
+    for k, lab in enumerate(labels):
+        if k == 0:
+            fig.text(0.07, y + 0.003, "Date", fontsize=7.5, va="bottom")
+            fig.add_artist(_line((0.12, 0.42), (y, y), color="#777777"))
+            fig.text(0.45, y + 0.003, "Geologist", fontsize=7.5, va="bottom")
+            fig.add_artist(_line((0.54, 0.93), (y, y), color="#777777"))
+        else:
+            if lab:
+                fig.text(0.07, y + 0.003, lab, fontsize=7.5, va="bottom")
+            start = 0.07 + (0.11 if lab == "Observations" else 0.075 if lab else 0.0)
+            fig.add_artist(_line((start, 0.93), (y, y), color="#777777"))
+        y -= step
 
 
 def _wrap(text: str, width: int) -> list[str]:
@@ -1480,6 +1960,9 @@ def _wrap(text: str, width: int) -> list[str]:
 
 def _write_pdf(run: _Run, pdf_path: Path, top: int) -> None:
     scene = (run.manifest.get("scene") or {}).get("scene_id") or run.dir.name
+    plan = _PdfPlan(run, top)
+    total = plan.total
+    generated = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     with atomic_path(pdf_path) as tmp:
         with PdfPages(tmp) as pdf:
             meta = pdf.infodict()
@@ -1495,11 +1978,20 @@ def _write_pdf(run: _Run, pdf_path: Path, top: int) -> None:
                 f"{(run.manifest.get('pipeline') or {}).get('name', '?')} on scene {scene}"
             )
             meta["Creator"] = f"geo {run.manifest.get('geo_version', '')}".strip()
-            _pdf_summary_page(pdf, run)
-            n = min(top, len(run.targets))
-            with reporter().task("report: PDF pages", total=n) as advance:
-                for i in range(n):
-                    _pdf_target_page(pdf, run, i)
+            page = 0
+            for items in plan.pages:
+                page += 1
+                fig = _figure(*_A4)
+                _pdf_front_page(fig, plan, items)
+                _pdf_footer(fig, page, total, _text(scene), generated)
+                pdf.savefig(fig)
+            with reporter().task("report: PDF pages", total=plan.sheets) as advance:
+                for i in range(plan.sheets):
+                    page += 1
+                    fig = _figure(*_A4)
+                    _pdf_target_page(fig, run, i)
+                    _pdf_footer(fig, page, total, _text(scene), generated)
+                    pdf.savefig(fig)
                     advance()
 
 

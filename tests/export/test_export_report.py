@@ -22,6 +22,7 @@ def _copy_run(src, dst):
     for name in (
         "manifest.json",
         "targets.gpkg",
+        "targets.csv",
         "quicklook.png",
         "prospectivity.png",
         "evaluation.png",
@@ -176,12 +177,64 @@ def test_table_sorts_in_chromium(report, tmp_path):
     assert re.search(r'<pre id="js-errors"></pre>', done.stdout)
 
 
+def _pdf_rows(page) -> list[list[str]]:
+    """The text of a PDF page as rows of cells: strings grouped by baseline, left to right."""
+    found: list[tuple[float, float, str]] = []
+
+    def visit(text, cm, tm, _font, _size):
+        if text.strip():
+            x = cm[0] * tm[4] + cm[2] * tm[5] + cm[4]
+            y = cm[1] * tm[4] + cm[3] * tm[5] + cm[5]
+            found.append((round(y, 1), x, text.strip()))
+
+    page.extract_text(visitor_text=visit)
+    rows: dict[float, list[tuple[float, str]]] = {}
+    for y, x, text in found:
+        rows.setdefault(y, []).append((x, text))
+    return [[t for _, t in sorted(cells)] for _, cells in sorted(rows.items(), reverse=True)]
+
+
+def _cover_table(reader) -> list[list[str]]:
+    """The rows of the cover's target table, over every page that continues it."""
+    table: list[list[str]] = []
+    for page in reader.pages:
+        rows = _pdf_rows(page)
+        heads = [i for i, r in enumerate(rows) if r[:3] == ["Rank", "Target", "Score"]]
+        if not heads:
+            if table:
+                break
+            continue
+        for row in rows[heads[0] + 1 :]:
+            if not re.fullmatch(r"\d+", row[0]):
+                break
+            table.append(row)
+    return table
+
+
+def _footers(reader) -> list[tuple[int, int]]:
+    out = []
+    for page in reader.pages:
+        found = re.findall(r"page (\d+) of (\d+)", page.extract_text())
+        assert len(found) == 1, found
+        out.append((int(found[0][0]), int(found[0][1])))
+    return out
+
+
 def test_pdf_pages_and_metadata(report):
     from pypdf import PdfReader
 
     reader = PdfReader(report["paths"]["pdf"])
     targets = report["targets"].sort_values("rank")
-    assert len(reader.pages) == 1 + min(10, len(targets))
+    n = len(reader.pages)
+    assert _footers(reader) == [(i, n) for i in range(1, n + 1)]
+    # the cover (with the table and the overview map, a short table) then one sheet a target
+    sheets = min(10, len(targets))
+    assert n == 1 + sheets
+    for page, tid in zip(reader.pages[1:], targets["target_id"], strict=False):
+        text = page.extract_text()
+        assert f"Field notes — {tid}" in text
+        for word in ("Date", "Geologist", "Observations", "Samples", "licence boundary", "fault"):
+            assert word in text
     first = targets.iloc[0]
     text = reader.pages[1].extract_text()
     assert first["target_id"] in text
@@ -189,6 +242,115 @@ def test_pdf_pages_and_metadata(report):
     assert "geo field report" in reader.metadata.title
     assert reader.metadata.author == "geo"
     assert reader.metadata.subject
+
+
+@pytest.fixture(scope="module")
+def field_pdf(prospect_run, tmp_path_factory):
+    """A report of a field set smaller than the run, whose table runs over several pages."""
+    import pandas as pd
+
+    run = _copy_run(prospect_run.out_dir, tmp_path_factory.mktemp("field_pdf") / "run")
+    n = len(pd.read_csv(run / "targets.csv"))
+    assert n >= 4
+    paths = write_report(run, html_path=False, top=2, field_top=n - 1)
+    return {"run": run, "pdf": paths["pdf"], "field_top": n - 1}
+
+
+def test_pdf_cover_table_is_the_field_set_of_targets_csv(field_pdf):
+    import pandas as pd
+    from pypdf import PdfReader
+    from pyproj import Transformer
+
+    reader = PdfReader(field_pdf["pdf"])
+    csv = pd.read_csv(field_pdf["run"] / "targets.csv").sort_values("rank", kind="stable")
+    field = csv.iloc[: field_pdf["field_top"]]
+    table = _cover_table(reader)
+    assert [r[1] for r in table] == list(field["target_id"])
+    assert [int(r[0]) for r in table] == list(field["rank"])
+    # standard UTM: the sample is EPSG:32635 south of the equator, so zone 35S, the same
+    # eastings and the northings plus the 10 000 km false northing
+    assert set(field["epsg"]) == {32635}
+    assert {r[5] for r in table} == {"35S"}
+    assert [float(r[6]) for r in table] == list(field["easting"].round())
+    assert [float(r[7]) for r in table] == list((field["northing"] + 10_000_000).round())
+    # and pyproj agrees from the CSV's WGS 84 point (EPSG:32735: UTM 35S)
+    e, n = Transformer.from_crs(4326, 32735, always_xy=True).transform(field["lon"], field["lat"])
+    np.testing.assert_allclose([float(r[6]) for r in table], e, atol=1.0)
+    np.testing.assert_allclose([float(r[7]) for r in table], n, atol=1.0)
+    np.testing.assert_allclose([float(r[8]) for r in table], field["lat"], atol=1e-6)
+    np.testing.assert_allclose([float(r[9]) for r in table], field["lon"], atol=1e-6)
+    # the cover says how many targets the run has and where the full table is
+    cover = reader.pages[0].extract_text()
+    assert f"{len(csv):,} in the run" in cover and "targets.csv" in cover
+    assert f"field.top {field_pdf['field_top']}" in cover
+
+
+def test_pdf_table_continues_with_page_footers(prospect_run, tmp_path, monkeypatch):
+    """A field set longer than a page: the table runs on, every footer counts the pages."""
+    import pandas as pd
+    from pypdf import PdfReader
+
+    import geo.export.report as report_mod
+
+    run = _copy_run(prospect_run.out_dir, tmp_path / "run")
+    n = len(pd.read_csv(run / "targets.csv"))
+    # rows as tall as a fifth of the page's body: a handful a page, so the table continues
+    monkeypatch.setattr(report_mod, "_TABLE_ROW", (report_mod._PAGE_H - 76) / 5)
+    pdf = write_report(run, html_path=False, top=1)["pdf"]
+    reader = PdfReader(pdf)
+    pages = len(reader.pages)
+    assert pages > 3
+    assert _footers(reader) == [(i, pages) for i in range(1, pages + 1)]
+    continued = [p for p in reader.pages if "Targets (continued)" in p.extract_text()]
+    assert continued
+    assert "Field notes" in reader.pages[-1].extract_text()
+    assert [r[1] for r in _cover_table(reader)] == list(
+        pd.read_csv(run / "targets.csv").sort_values("rank")["target_id"]
+    )
+    assert n > 5
+
+
+def test_pdf_pages_render(field_pdf, tmp_path):
+    pdfium = pytest.importorskip("pypdfium2", reason="pypdfium2 renders the PDF pages")
+    from pypdf import PdfReader
+
+    doc = pdfium.PdfDocument(str(field_pdf["pdf"]))
+    try:
+        assert len(doc) == len(PdfReader(field_pdf["pdf"]).pages)
+        for i in range(len(doc)):
+            page = doc[i]
+            w, h = page.get_size()
+            assert abs(w - 595.4) < 1 and abs(h - 841.7) < 1  # A4 portrait, in points
+            image = page.render(scale=100 / 72).to_pil().convert("L")
+            image.save(tmp_path / f"page{i + 1}.png")
+            pixels = np.asarray(image, dtype=float)
+            assert pixels.std() > 20, f"page {i + 1} is blank"
+            # the footer band holds ink (the "page i of N" line)
+            assert pixels[-40:].min() < 128
+    finally:
+        doc.close()
+
+
+def test_run_time_adds_the_stages():
+    from geo.export.report import _run_time
+
+    stages = {"ingest": 0.31, "masks_indices": 1.45, "export": 1.2, "field_exports": 8.7}
+    assert _run_time({"timings_s": stages}).startswith("11.7 s in all (ingest 0.3, ")
+    during = {k: v for k, v in stages.items() if k != "field_exports"}
+    text = _run_time({"timings_s": during})
+    assert text.startswith("3.0 s in all") and "field exports" in text
+    assert _run_time({"timings_s": stages, "wall_time_s": 12.25}) == "12.2 s (wall time)"
+    assert _run_time({}) == "—"
+
+
+def test_utm_grid_is_what_a_gps_shows():
+    from geo.export.report import _utm_grid
+
+    assert _utm_grid(32635, -2_287_500.0) == ("35S", 10_000_000.0)  # shown 7 712 500
+    assert _utm_grid(32735, 7_712_500.0) == ("35S", 0.0)
+    assert _utm_grid(32735, 10_100_000.0) == ("35N", -10_000_000.0)
+    assert _utm_grid(32633, 4_500_000.0) == ("33N", 0.0)
+    assert _utm_grid(3857, 1.0) is None and _utm_grid(None, 1.0) is None
 
 
 def test_map_sheet_of_first_target(report, monkeypatch):
@@ -221,7 +383,8 @@ def test_map_sheet_of_first_target(report, monkeypatch):
     assert len(windows) == 1 and windows[0] is not None
     with rasterio.open(run / "rasters" / "true_colour.tif") as src:
         assert windows[0].width < src.width and windows[0].height < src.height
-    # grid labels are whole metres of the scene CRS at a round interval, around the target
+    # grid labels are whole metres of the standard zone (positive northings: the scene's
+    # north zone plus the 10 000 km false northing) at a round interval, around the target
     fig.canvas.draw()
     xs = [float(t.get_text().replace("−", "-")) for t in ax.get_xticklabels() if t.get_text()]
     ys = [float(t.get_text().replace("−", "-")) for t in ax.get_yticklabels() if t.get_text()]
@@ -229,9 +392,13 @@ def test_map_sheet_of_first_target(report, monkeypatch):
     step = np.diff(xs)[0]
     assert step in (100, 200, 250, 500, 1000, 2000, 2500)
     assert all(x % step == 0 for x in xs + ys)
-    assert min(xs) < first["easting"] < max(xs) and min(ys) < first["northing"] < max(ys)
+    assert min(xs) < first["easting"] < max(xs)
+    assert min(ys) > 0 and min(ys) < first["northing"] + 10_000_000 < max(ys)
+    assert "UTM 35S" in ax.get_ylabel() and "UTM 35S" in ax.get_xlabel()
     caption = " ".join(t.get_text() for t in fig.texts)
-    assert "EPSG:" in caption and "35S" in caption
+    assert "EPSG:" in caption and "zone 35S" in caption
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert {"other targets", "licence boundary", "known occurrence", "fault"} <= set(legend)
 
 
 def test_report_without_targets_or_pictures(empty_report, tmp_path):
@@ -241,7 +408,8 @@ def test_report_without_targets_or_pictures(empty_report, tmp_path):
     _assert_offline(html)
     assert "No targets" in html
     assert "prospectivity.png" not in html and "evaluation.png" not in html
-    assert len(PdfReader(empty_report["paths"]["pdf"]).pages) == 1
+    reader = PdfReader(empty_report["paths"]["pdf"])
+    assert len(reader.pages) == 1 and "page 1 of 1" in reader.pages[0].extract_text()
     done = _chromium(tmp_path, "--dump-dom", empty_report["paths"]["html"].resolve().as_uri())
     assert re.search(r'<body[^>]*data-ready="1"', done.stdout)
     assert re.search(r'<pre id="js-errors"></pre>', done.stdout)

@@ -19,9 +19,10 @@
     var minW = 60, maxW = home[2] * 4;
 
     function unitsPerPx() {
-      var r = svg.getBoundingClientRect();
-      if (!r.width || !r.height) { return view[2] / 800; }
-      return Math.max(view[2] / r.width, view[3] / r.height);
+      /* the drawing area: the box inside the border */
+      var w = svg.clientWidth, h = svg.clientHeight;
+      if (!w || !h) { return view[2] / 800; }
+      return Math.max(view[2] / w, view[3] / h);
     }
 
     function starPath(x, y, r) {
@@ -33,13 +34,60 @@
       return d + "Z";
     }
 
+    var styledAt = null;  /* the scale (map units a screen pixel) the labels were sized for */
     function restyle() {
       var u = unitsPerPx();
+      if (styledAt !== null && Math.abs(u - styledAt) <= 1e-9 * u) { return; }  /* a pan */
+      styledAt = u;
       $all(".target-label", svg).forEach(function (t) { t.setAttribute("font-size", (14 * u).toFixed(2)); t.setAttribute("stroke-width", (3 * u).toFixed(2)); });
       $all(".licence-label", svg).forEach(function (t) { t.setAttribute("font-size", (12 * u).toFixed(2)); t.setAttribute("stroke-width", (3 * u).toFixed(2)); });
       $all(".occurrence", svg).forEach(function (p) {
         p.setAttribute("d", starPath(parseFloat(p.getAttribute("data-x")), parseFloat(p.getAttribute("data-y")), 9 * u));
       });
+      declutter(u);
+    }
+
+    /* Hide the labels that would overlap a label already shown: target labels first, best
+       rank first (their order in the page), then licence labels. Boxes are estimated from the
+       text length (no layout read), kept in a grid of cells, so a zoom costs O(labels). */
+    function declutter(u) {
+      var cell = 60 * u, grid = {};
+      function key(i, j) { return i + ":" + j; }
+      var labels = $all(".target-label", svg).concat($all(".licence-label", svg));
+      labels.forEach(function (t) {
+        var size = parseFloat(t.getAttribute("font-size")) || 12 * u;
+        var x = parseFloat(t.getAttribute("x")), y = parseFloat(t.getAttribute("y"));
+        var w = (t.textContent.length * 0.7 + 0.5) * size + 4 * u, h = 1.35 * size + 4 * u;
+        var b = [x - w / 2, y - h / 2, x + w / 2, y + h / 2];
+        var i0 = Math.floor(b[0] / cell), i1 = Math.floor(b[2] / cell);
+        var j0 = Math.floor(b[1] / cell), j1 = Math.floor(b[3] / cell);
+        var clash = false, i, j, k;
+        if ((i1 - i0 + 1) * (j1 - j0 + 1) > 400) { i1 = i0 + 19; j1 = j0 + 19; }  /* a very long label */
+        for (i = i0; i <= i1 && !clash; i++) {
+          for (j = j0; j <= j1 && !clash; j++) {
+            var boxes = grid[key(i, j)] || [];
+            for (k = 0; k < boxes.length; k++) {
+              var o = boxes[k];
+              if (b[0] < o[2] && o[0] < b[2] && b[1] < o[3] && o[1] < b[3]) { clash = true; break; }
+            }
+          }
+        }
+        t.classList.toggle("cluttered", clash);
+        if (clash) { return; }
+        for (i = i0; i <= i1; i++) {
+          for (j = j0; j <= j1; j++) { (grid[key(i, j)] = grid[key(i, j)] || []).push(b); }
+        }
+      });
+    }
+
+    var utm = data.map.utm;
+    /* a scene point as a GPS shows it: UTM with the zone named and positive northings */
+    function readout(p) {
+      var e = p.x, n = -p.y;
+      if (!utm) { return (data.map.crs || "scene CRS") + "  E " + e.toFixed(0) + "  N " + n.toFixed(0); }
+      var north = n + utm.base;  /* the north-zone northing: negative south of the equator */
+      var south = north < 0;
+      return "UTM " + utm.zone + (south ? "S" : "N") + "  E " + e.toFixed(0) + "  N " + (south ? north + 10000000 : north).toFixed(0);
     }
 
     function setView(v) {
@@ -78,15 +126,38 @@
     }
 
     var drag = null;
+    var touches = {};  /* pointers down on the map, for a two-finger pinch */
+    var pinch = null;
+    function showCoords(e) {
+      var coords = $("#map-coords");
+      if (coords) { coords.textContent = readout(toMap(e)); }
+    }
     svg.addEventListener("pointerdown", function (e) {
       if (e.button !== 0) { return; }
+      touches[e.pointerId] = { x: e.clientX, y: e.clientY };
+      showCoords(e);
+      var ids = Object.keys(touches);
+      if (ids.length === 2) {
+        var a = touches[ids[0]], b = touches[ids[1]];
+        pinch = { d: Math.hypot(a.x - b.x, a.y - b.y) || 1, view: view.slice() };
+        drag = null;
+        return;
+      }
       drag = { x: e.clientX, y: e.clientY, view: view.slice(), moved: false, u: unitsPerPx(), target: e.target };
       try { svg.setPointerCapture(e.pointerId); } catch (err) { /* not capturable */ }
     });
     svg.addEventListener("pointermove", function (e) {
-      var p = toMap(e);
-      var coords = $("#map-coords");
-      if (coords) { coords.textContent = "E " + p.x.toFixed(0) + "  N " + (-p.y).toFixed(0); }
+      showCoords(e);
+      if (touches[e.pointerId]) { touches[e.pointerId] = { x: e.clientX, y: e.clientY }; }
+      var ids = Object.keys(touches);
+      if (pinch && ids.length === 2) {
+        var a = touches[ids[0]], b = touches[ids[1]];
+        var d = Math.hypot(a.x - b.x, a.y - b.y) || 1;
+        var mid = toMap({ clientX: (a.x + b.x) / 2, clientY: (a.y + b.y) / 2 });
+        var f = (pinch.d / d) * pinch.view[2] / view[2];
+        zoomAt(f, mid.x, mid.y);
+        return;
+      }
       if (!drag) { return; }
       var dx = e.clientX - drag.x, dy = e.clientY - drag.y;
       if (!drag.moved && Math.abs(dx) + Math.abs(dy) < 4) { return; }
@@ -95,6 +166,8 @@
       setView([drag.view[0] - dx * drag.u, drag.view[1] - dy * drag.u, drag.view[2], drag.view[3]]);
     });
     function endDrag(e) {
+      delete touches[e.pointerId];
+      if (Object.keys(touches).length < 2) { pinch = null; }
       if (!drag) { return; }
       var d = drag; drag = null;
       svg.classList.remove("dragging");
@@ -115,6 +188,7 @@
     $("#zoom-out").addEventListener("click", function () { zoomCentre(1.5); });
     $("#zoom-reset").addEventListener("click", function () { setView(home); });
     window.addEventListener("resize", restyle);
+    api.readout = readout;
     setView(home);
     api.zoomTo = zoomTo;
     api.view = function () { return view.slice(); };
@@ -133,7 +207,7 @@
     body.innerHTML = "<h3>" + esc(info.id) + "</h3><table>" + rows.map(function (r) {
       return "<tr><th>" + esc(r[0]) + "</th><td>" + esc(r[1]) + "</td></tr>";
     }).join("") + "</table>" +
-      (document.getElementById("target-" + info.id) ? "<p><a href=\"#target-" + esc(info.id) + "\">map sheet</a></p>" : "");
+      (document.getElementById("target-" + info.id) ? "<p><a class=\"sheet-link\" href=\"#target-" + esc(info.id) + "\">Open the map sheet of " + esc(info.id) + " ›</a></p>" : "");
     body.hidden = false;
     if (empty) { empty.hidden = true; }
   }
@@ -191,7 +265,10 @@
     });
     table.tBodies[0].addEventListener("click", function (e) {
       var tr = e.target.closest ? e.target.closest("tr") : null;
-      if (tr && tr.getAttribute("data-target-id")) { api.select(tr.getAttribute("data-target-id"), true); }
+      if (!tr || !tr.getAttribute("data-target-id")) { return; }
+      /* the id links to the sheet (the browser follows it); elsewhere the row shows the map */
+      var link = e.target.closest("a.sheet-link");
+      api.select(tr.getAttribute("data-target-id"), !link);
     });
   }
 
