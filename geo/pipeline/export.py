@@ -16,7 +16,7 @@ geojson    RFC 7946 polygons and points (WGS 84)                       ``exports
 shp        zipped Shapefiles (targets, points, licences in play)       ``exports/targets_shp.zip``
 csv        field table: scene CRS, standard UTM, WGS 84, DMS           ``exports/targets_field.csv``
 html       offline report with interactive map and target sheets      ``report.html``
-pdf        printable report, one page per target                       ``report.pdf``
+pdf        printable report: cover, target table, a sheet per target   ``report.pdf``
 qfield     QGIS project for QField on a phone: styled layers, basemap  ``exports/qfield/``
 geopdf     georeferenced PDF map of the field targets (Avenza Maps)    ``exports/targets_map.pdf``
 =========  ==========================================================  =====================
