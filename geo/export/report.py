@@ -189,12 +189,19 @@ def _png_data_uri(data: bytes, mime: str = "image/png") -> str:
 
 def _drawn_png(fig: Figure) -> bytes:
     """PNG of a figure drawn once: the bytes of ``savefig(format="png")``, one draw fewer."""
-    import matplotlib.image as mimage
-
     fig.canvas.draw()
-    buf = io.BytesIO()
     canvas: Any = fig.canvas  # a FigureCanvasAgg (see _figure)
-    mimage.imsave(buf, np.asarray(canvas.buffer_rgba()), format="png", origin="upper", dpi=fig.dpi)
+    return _png_bytes(np.asarray(canvas.buffer_rgba()))
+
+
+def _png_bytes(pixels: np.ndarray, *, fast: bool = False) -> bytes:
+    """PNG of an RGB(A) uint8 array; ``fast``: zlib level 1 (a picture kept a moment)."""
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(pixels)).save(
+        buf, format="PNG", compress_level=1 if fast else 6
+    )
     return buf.getvalue()
 
 
@@ -742,12 +749,17 @@ def _sheet_legend(fig: Figure, *, ncol: int, fontsize: float, **where) -> None:
 
 def _sheet_figure(target: pd.Series, **kwargs) -> Figure:
     """One target's map sheet as a figure (``true_colour`` None: no basemap)."""
+    return _sheet_figure_info(target, **kwargs)[0]
+
+
+def _sheet_figure_info(target: pd.Series, **kwargs) -> tuple[Figure, dict]:
+    """:func:`_sheet_figure` and what :func:`_draw_map_sheet` returned (caption, extent)."""
     fig = _figure(7.5, 8.2)
     ax = fig.add_axes((0.1, 0.185, 0.8, 0.765))
     info = _draw_map_sheet(ax, target, **kwargs)
     _sheet_legend(fig, ncol=3, fontsize=8, loc="lower center", bbox_to_anchor=(0.5, 0.05))
     fig.text(0.5, 0.008, mpl_text(info["caption"]), ha="center", va="bottom", fontsize=7, wrap=True)
-    return fig
+    return fig, info
 
 
 # --------------------------------------------------------------------------- run folder
@@ -766,6 +778,9 @@ class _Run:
     ) -> None:
         self.dir = run_dir
         self._given = layers  # the run's layers already read by the caller (export_run)
+        #: the HTML sheets' maps kept for the PDF's sheets: {target index: (PNG, info)}
+        self.maps: dict[int, tuple[bytes, dict]] = {}
+        self.keep_maps = False
         if not run_dir.is_dir():
             raise InputNotFoundError(
                 f"write_report: run folder {run_dir} does not exist (expected the --out folder of `geo run`)."
@@ -857,18 +872,45 @@ class _Run:
         return p.read_bytes() if p.exists() else None
 
     def sheet(self, row: pd.Series, ax=None):
-        basemap = self.true_colour if self.true_colour.exists() else None
-        kwargs = {
-            "true_colour": basemap,
+        kwargs = self._sheet_kwargs()
+        if ax is None:
+            return _sheet_figure(row, **kwargs)
+        return _draw_map_sheet(ax, row, **kwargs)
+
+    def sheet_picture(self, i: int) -> bytes:
+        """PNG of target ``i``'s sheet figure for the HTML page.
+
+        When the PDF is written too (``keep_maps``), the map of the same drawing (its axes
+        with the grid labels, cropped from the picture) is kept for the PDF's sheet, so each
+        map is drawn once for both (the maps are most of the report's time).
+        """
+        fig, info = _sheet_figure_info(self.targets.iloc[i], **self._sheet_kwargs())
+        fig.canvas.draw()
+        canvas: Any = fig.canvas  # a FigureCanvasAgg (see _figure)
+        rgba = np.asarray(canvas.buffer_rgba())
+        if self.keep_maps:
+            # the map with its title, grid labels and axis labels: the figure above the
+            # x-axis label (below it: the legend and caption the PDF page draws itself).
+            # Extents of the drawn texts only: a tight bounding box would lay it all out again
+            ax = fig.axes[0]
+            renderer = canvas.get_renderer()
+            bottom = ax.xaxis.label.get_window_extent(renderer).y0 - 2
+            height = rgba.shape[0]
+            self.maps[i] = (
+                _png_bytes(rgba[: height - max(int(bottom), 0), :, :3], fast=True),
+                info,
+            )
+        return _png_bytes(rgba)
+
+    def _sheet_kwargs(self) -> dict:
+        return {
+            "true_colour": self.true_colour if self.true_colour.exists() else None,
             "targets": self.all_targets,
             "licences": self.licences,
             "occurrences": self.occurrences,
             "structures": self.structures,
             "margin_m": 600,
         }
-        if ax is None:
-            return _sheet_figure(row, **kwargs)
-        return _draw_map_sheet(ax, row, **kwargs)
 
 
 def _masked(masks: dict) -> str:
@@ -1463,7 +1505,7 @@ def _check_top(top: int) -> None:
 def _html_section(run: _Run, i: int) -> dict:
     """Return the report section of the ``i``-th target, with its map sheet."""
     row = run.targets.iloc[i]
-    sheet = _Picture(_drawn_png(run.sheet(row)))
+    sheet = _Picture(run.sheet_picture(i))
     ev = _evidence(row, run.components)
     return {
         "id": _text(row["target_id"]),
@@ -1860,7 +1902,16 @@ def _pdf_target_page(fig: Figure, run: _Run, i: int) -> None:
 
     row = run.targets.iloc[i]
     ax = fig.add_axes((0.085, 0.515, 0.6, 0.425))
-    info = run.sheet(row, ax=ax)
+    drawn = run.maps.pop(i, None)
+    if drawn is not None:  # the HTML page's drawing of the same map
+        from PIL import Image
+
+        with Image.open(io.BytesIO(drawn[0])) as picture:
+            ax.imshow(np.asarray(picture), interpolation="none")
+        ax.set_axis_off()
+        info = drawn[1]
+    else:
+        info = run.sheet(row, ax=ax)
     _sheet_legend(fig, ncol=1, fontsize=7, loc="upper left", bbox_to_anchor=(0.735, 0.94))
     c = run.coords.iloc[i]
     fig.text(0.735, 0.79, "Go to (GPS)", fontsize=8, fontweight="bold", va="top")
@@ -2044,6 +2095,7 @@ def write_report(
     """
     _check_top(top)
     run = _Run(Path(run_dir), layers, field_top=field_top, per_licence=per_licence)
+    run.keep_maps = html_path is not False and pdf_path is not False  # one drawing for both
     written: dict[str, Path] = {}
     if html_path is not False:
         html_file = (
