@@ -242,6 +242,7 @@ def summarise_licences(
     fill_bit: int = 1,
     score=None,
     cutoff: float | None = None,
+    disjoint_kinds: bool = False,
 ) -> gpd.GeoDataFrame:
     """Per-licence targets, scores, anomalous area and evidence coverage.
 
@@ -313,13 +314,25 @@ def summarise_licences(
 
     # zones: area inside each licence, from the disjoint parts of their union
     kinds = sorted(set(zones["kind"])) if len(zones) else []
-    out["anomalous_area_ha"] = (
-        _round(_area_inside(geoms, zones.geometry.values) / 1e4, 4)
-        if len(zones)
-        else np.zeros(len(geoms))
-    )
+    of_kind = {k: zones.loc[zones["kind"] == k].geometry.values for k in kinds}
+    inside = {k: _area_inside(geoms, of_kind[k], disjoint=disjoint_kinds) for k in kinds}
+    if not len(zones):
+        anomalous = np.zeros(len(geoms))
+    elif len(kinds) == 1:
+        anomalous = inside[kinds[0]]
+    elif disjoint_kinds and len(kinds) == 2:
+        # |A ∪ B| = |A| + |B| - |A ∩ B| inside each licence; the pieces of A ∩ B are
+        # disjoint (each kind's zones are), so no union of every zone is ever built
+        a, b = of_kind[kinds[0]], of_kind[kinds[1]]
+        left, right = shapely.STRtree(b).query(a, predicate="intersects")
+        both = shapely.intersection(a[left], b[right])
+        anomalous = inside[kinds[0]] + inside[kinds[1]]
+        anomalous -= _area_inside(geoms, both, disjoint=True)
+    else:
+        anomalous = _area_inside(geoms, zones.geometry.values)
+    out["anomalous_area_ha"] = _round(anomalous / 1e4, 4)
     for k in kinds:
-        out[f"{k}_pct"] = share(_area_inside(geoms, zones.loc[zones["kind"] == k].geometry.values))
+        out[f"{k}_pct"] = share(inside[k])
 
     if reasons is not None or score is not None:
         grid = reasons if reasons is not None else score
@@ -376,15 +389,17 @@ def _round(values: np.ndarray, digits: int) -> np.ndarray:
     return out
 
 
-def _area_inside(geoms: np.ndarray, zones) -> np.ndarray:
+def _area_inside(geoms: np.ndarray, zones, *, disjoint: bool = False) -> np.ndarray:
     """Area of the union of ``zones`` inside each of ``geoms`` (overlaps counted once).
 
     The union's parts are disjoint, so each geometry's area is the sum of its
     intersections with the parts it meets, found with a spatial index: geometries away
-    from every zone cost nothing.
+    from every zone cost nothing. ``disjoint``: the zones do not overlap (the components
+    of one kind of one scene), so they are the parts and no union is built (the union of
+    a full scene's zones took seconds).
     """
-    union = shapely.union_all(np.asarray(zones, dtype=object))
-    parts = shapely.get_parts(union)
+    zones = np.asarray(zones, dtype=object)
+    parts = shapely.get_parts(zones if disjoint else shapely.union_all(zones))
     parts = parts[np.isin(shapely.get_type_id(parts), (3, 6))]
     area = np.zeros(len(geoms))
     if not len(parts) or not len(geoms):

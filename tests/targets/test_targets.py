@@ -267,3 +267,48 @@ def test_tiled_zones_equal_the_whole_raster_result(seed, shape, density, sieve, 
     b = tiled[key].sort_values(key).to_numpy(dtype="float64")
     assert np.allclose(a, b, equal_nan=True)
     assert whole.union_all().symmetric_difference(tiled.union_all()).area < 1e-6
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["iron", "clay"]),
+            st.integers(0, 40),
+            st.integers(0, 40),
+            st.integers(1, 12),
+            st.integers(1, 12),
+        ),
+        min_size=1,
+        max_size=25,
+    )
+)
+@settings(deadline=None, max_examples=60)
+def test_licence_areas_without_the_union_equal_those_with_it(boxes):
+    """Zones of one kind never overlap (components of one mask): the union can be skipped."""
+    rows = []
+    for kind in ("iron", "clay"):
+        # one kind's boxes, made disjoint (as the components of one mask are)
+        taken = None
+        for k, x, y, w, h in boxes:
+            if k != kind:
+                continue
+            shape = box(x, y, x + w, y + h)
+            if taken is not None:
+                shape = shape.difference(taken)
+            if shape.is_empty or shape.area == 0:
+                continue
+            taken = shape if taken is None else taken.union(shape)
+            rows.append({"kind": kind, "geometry": shape})
+    zones = gpd.GeoDataFrame(rows, geometry="geometry", crs=32735)
+    licences = gpd.GeoDataFrame(
+        {"licence_id": ["A", "B", "C"]},
+        geometry=[box(0, 0, 25, 25), box(20, 10, 52, 52), box(100, 100, 110, 110)],
+        crs=32735,
+    )
+    targets = gpd.GeoDataFrame(
+        {"target_id": [], "rank": [], "score": [], "licence_id": []}, geometry=[], crs=32735
+    )
+    exact = summarise_licences(licences, targets, zones)
+    fast = summarise_licences(licences, targets, zones, disjoint_kinds=True)
+    for column in [c for c in exact.columns if c.endswith("_pct") or c == "anomalous_area_ha"]:
+        np.testing.assert_allclose(fast[column], exact[column], atol=1e-9, err_msg=column)

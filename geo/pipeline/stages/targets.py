@@ -187,6 +187,7 @@ def _summary(ctx: RunContext, cutoff) -> gpd.GeoDataFrame | None:
         fill_bit=1 << MASK_RULES.index("fill"),
         score=ctx.prospect.score if ctx.prospect is not None else None,
         cutoff=cutoff,
+        disjoint_kinds=True,  # the zones of one kind are the components of one mask
     )
 
 
