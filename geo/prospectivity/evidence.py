@@ -717,14 +717,14 @@ def _distance_strips(
             for r0 in range(0, ny, _EDT_TILE_PX)
         )
     elif n_burned <= _EDT_FEW_PX:
-        strips = _few_edt_strips(burned, (dy, dx), pad)
+        strips = _few_edt_strips(burned, (dy, dx), pad, rows=_EDT_TILE_PX)
     else:
-        strips = _edt_strips(burned, (dy, dx), pad)
+        strips = _edt_strips(burned, (dy, dx), pad, tile=_EDT_TILE_PX)
     half = math.hypot(dx, dy) / 2
     for r0, r1, out in strips:
         if tree is not None:
-            for s0 in range(0, r1 - r0, 256):  # 256 rows at a time: small temporaries
-                s1 = min(s0 + 256, r1 - r0)
+            for s0 in range(0, r1 - r0, 64):  # 64 rows at a time: small temporaries
+                s1 = min(s0 + 64, r1 - r0)
                 rr = np.arange(r0 + s0, r0 + s1)[:, None]
                 cc = np.arange(nx)[None, :]
                 to_edge = np.minimum(
@@ -769,7 +769,7 @@ def _few_edt_strips(
             np.add(col_term[None, :], ((r - a) * dy)[:, None] ** 2, out=term)
             np.minimum(best, term, out=best)
         del term
-        yield r0, r1, np.sqrt(best).astype("float32")
+        yield r0, r1, np.sqrt(best, out=best).astype("float32")
         del best
 
 
@@ -901,65 +901,70 @@ def _lower_envelope(sq: np.ndarray, x: np.ndarray, c0: int, n_out: int) -> np.nd
     """Row by row ``min over q of sq[:, q] + (x[p] - x[q])**2`` for ``p`` in ``c0 .. c0+n_out``.
 
     The lower envelope of parabolas of Felzenszwalb & Huttenlocher (2012), vectorised over
-    the rows: one pass over the columns builds every row's envelope (vertices ``v``,
-    boundaries ``z``), then each row reads its envelope at every output column with one
-    binary search (the boundaries increase). ``inf`` in ``sq`` is a column without a burned
-    pixel. Arrays are indexed flat (row offset + position): faster than 2-D fancy indexing.
+    the rows: one pass over the columns builds every row's envelope (vertices ``v``, their
+    values ``fv = sq + x²`` and boundaries ``z``), then each row reads its envelope at every
+    output column with one binary search (the boundaries increase). ``inf`` in ``sq`` is a
+    column without a burned pixel. The envelopes are stored flat, position ``i`` of row
+    ``r`` at ``i * n_rows + r``, so one index serves ``v``, ``fv`` and ``z``.
     """
     n_rows, n = sq.shape
     k = np.full(n_rows, -1, dtype=np.int64)  # index of the last parabola of each envelope
-    v = np.zeros(n_rows * n, dtype=np.int32)  # row r's vertices at r * n + i
-    z = np.empty(n_rows * (n + 1), dtype=np.float64)  # its boundaries at r * (n + 1) + i
+    v = np.zeros(n * n_rows, dtype=np.int32)  # vertices
+    fv = np.empty(n * n_rows, dtype=np.float64)  # sq + x**2 at the vertices
+    z = np.empty((n + 1) * n_rows, dtype=np.float64)  # boundaries
     x2 = x * x
-    sq_flat = sq.ravel()  # row r, column q at r * n + q
-    row_v = np.arange(n_rows, dtype=np.int64) * n
-    row_z = np.arange(n_rows, dtype=np.int64) * (n + 1)
     whole = np.isfinite(sq).all(axis=0)  # columns finite in every row
-    every = np.arange(n_rows)
+    every = np.arange(n_rows, dtype=np.int64)
     started = False  # every row has its first parabola
     for q in range(n):
+        col = sq[:, q]
         if whole[q]:
             act = every
         else:
-            act = np.flatnonzero(np.isfinite(sq[:, q]))
+            act = np.flatnonzero(np.isfinite(col))
             if not act.size:
                 continue
-        kk = k[act] if act is not every else k.copy()
+            col = col[act]
+        fq = col + x2[q]
+        kk = k[act]
         if not started:
             first = kk < 0
             if first.any():  # the first parabola of these rows
                 a = act[first]
-                v[row_v[a]] = q
-                z[row_z[a]] = -np.inf
-                z[row_z[a] + 1] = np.inf
+                v[a] = q
+                fv[a] = fq[first]
+                z[a] = -np.inf
+                z[n_rows + a] = np.inf
                 k[a] = 0
-                act, kk = act[~first], kk[~first]
+                act, kk, fq = act[~first], kk[~first], fq[~first]
                 started = bool((k >= 0).all())
                 if not act.size:
                     continue
-        bv, bz = row_v[act], row_z[act]
         xq = x[q]
-        fq = sq_flat[bv + q] + x2[q]
+        pos = kk * n_rows + act
         while True:  # drop the parabolas the new one hides
-            vk = v[bv + kk]
-            s = (fq - (sq_flat[bv + vk] + x2[vk])) / (2.0 * (xq - x[vk]))
-            hidden = s <= z[bz + kk]
+            s = (fq - fv[pos]) / (2.0 * (xq - x[v[pos]]))
+            hidden = s <= z[pos]
             if not hidden.any():
                 break
-            kk = kk - hidden
-        kk = kk + 1
-        v[bv + kk] = q
-        z[bz + kk] = s
-        z[bz + kk + 1] = np.inf
-        k[act] = kk
+            pos -= hidden * n_rows
+        pos += n_rows
+        v[pos] = q
+        fv[pos] = fq
+        z[pos] = s
+        z[pos + n_rows] = np.inf
+        k[act] = (pos - act) // n_rows
+    del fv
     d2 = np.full((n_rows, n_out), np.inf)
     xs = x[c0 : c0 + n_out]
+    vr = v.reshape(n, n_rows)
+    zr = z.reshape(n + 1, n_rows)
     for r in np.flatnonzero(k >= 0):
         # the parabola of each output column: the number of boundaries z[1..k] left of it
-        j = np.searchsorted(z[row_z[r] + 1 : row_z[r] + k[r] + 1], xs, side="left")
-        vq = v[row_v[r] + j]
+        j = np.searchsorted(zr[1 : k[r] + 1, r], xs, side="left")
+        vq = vr[j, r]
         d = xs - x[vq]
-        d2[r] = d * d + sq_flat[row_v[r] + vq]
+        d2[r] = d * d + sq[r, vq]
     return d2
 
 

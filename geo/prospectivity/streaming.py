@@ -329,11 +329,21 @@ def _median_float32(layer, valid, rows, histogram: KeyHistogram | None) -> float
     bins = [int(np.searchsorted(cum, k, side="right")) for k in ranks]  # bin of each rank
     low_bits = np.uint32((1 << _KEY_BITS) - 1)
     low = {b: np.zeros(1 << _KEY_BITS, dtype=np.int64) for b in bins}
+    # each bin's values lie in a range of finite values: select by value first (cheap),
+    # then by key (exact: -0.0 and 0.0 are equal values but in different bins)
+    first, last = 0x00800000, 0xFF7FFFFF  # keys of the lowest and highest finite float32
+    ranges = {
+        b: (
+            _key_value(max(b << _KEY_BITS, first)),
+            _key_value(min((b << _KEY_BITS) | int(low_bits), last)),
+        )
+        for b in low
+    }
     for _, values, keep in _strips(layer, valid, rows, native=True):
-        keys = _order_keys(values[keep])
-        top = keys >> _KEY_BITS
         for b, held in low.items():
-            held += np.bincount(keys[top == b] & low_bits, minlength=1 << _KEY_BITS)
+            lo, hi = ranges[b]
+            keys = _order_keys(values[keep & (values >= lo) & (values <= hi)])
+            held += np.bincount(keys[(keys >> _KEY_BITS) == b] & low_bits, minlength=1 << _KEY_BITS)
     picked = []
     for k, b in zip(ranks, bins, strict=True):
         below = int(cum[b] - counts[b])  # values in lower bins

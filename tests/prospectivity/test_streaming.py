@@ -141,3 +141,22 @@ def test_float32_evaluation_equals_the_float64_one(seed):
     assert np.array_equal(a.deposit_fraction, b.deposit_fraction)
     assert np.array_equal(a.background, b.background)
     assert a.roc_auc() == b.roc_auc() and a.scored_cells == b.scored_cells
+
+
+def test_float32_median_at_the_ends_of_the_float32_range():
+    """Largest finite, denormal, signed-zero values: each median is numpy's, bit for bit."""
+    f32 = np.finfo(np.float32)
+    pool = np.array(
+        [-f32.max, -1e30, -1.5, -1e-45, -0.0, 0.0, 1e-45, 1e-38, 2.5, 1e30, f32.max],
+        dtype="float32",
+    )
+    rng = np.random.default_rng(11)
+    for _ in range(60):
+        v = rng.choice(pool, size=(7, 5)).astype("float32")
+        v[rng.random(v.shape) < 0.15] = np.nan
+        v[0, 0] = rng.choice([np.inf, -np.inf, np.nan])  # never counted
+        finite = v[np.isfinite(v)].astype("float64")
+        if finite.size == 0:
+            continue
+        got = streaming_median(xr.DataArray(v, dims=("y", "x")), rows=3)
+        assert got == np.median(finite)
