@@ -418,7 +418,7 @@ def _model_inputs(spec, template, in_study, rasters: Path, out_dir: Path, chunk:
             infos[name] = info
             del da, layers_out, taps
         finally:
-            scratch.unlink(missing_ok=True)
+            _drop_scratch(scratch)
         release_memory()
     inputs: dict[str, xr.DataArray] = {}
     for name, ev in spec.evidence.items():
@@ -429,6 +429,17 @@ def _model_inputs(spec, template, in_study, rasters: Path, out_dir: Path, chunk:
         if not inputs[name].chunks:
             inputs[name] = _chunked_view(inputs[name], chunk)
     return inputs, infos, structures, counted
+
+
+def _drop_scratch(path: Path) -> None:
+    """Delete a scratch distance file, once its readers are gone (Windows keeps open files)."""
+    import gc
+
+    try:
+        path.unlink(missing_ok=True)
+    except PermissionError:  # still open through a reader not yet collected
+        gc.collect()
+        path.unlink(missing_ok=True)
 
 
 def _deposits(occurrences, template, study):
