@@ -22,6 +22,7 @@ import xarray as xr
 from geo._memory import release_memory
 from geo.errors import GeoWarning, InvalidParameterError
 from geo.io.layers import open_run_layer, read_raster_layer
+from geo.io.runfolder import safe_child
 from geo.io.stack import Grid, reproject_to_grid
 from geo.io.vector import read_vector
 from geo.io.writers import RasterLayer, write_rasters
@@ -42,11 +43,11 @@ from geo.prospectivity.evidence import (
     distance_to_points,
     line_density,
     line_intersections,
-    points_to_mask,
+    point_pixels,
     rasterize_attribute,
     slope_degrees,
 )
-from geo.prospectivity.streaming import evaluate_score, streaming_median
+from geo.prospectivity.streaming import KeyHistogram, evaluate_score, streaming_median
 
 __all__ = ["Prospect", "read_occurrences", "run_prospectivity"]
 
@@ -138,10 +139,12 @@ def _on_grid(da: xr.DataArray, template: xr.DataArray, resampling: str, chunk: i
     return reproject_to_grid(da, _grid_of(template), resampling=resampling, chunk=chunk)
 
 
-def _evidence_values(name, ev, template, rasters: Path, chunk: int):
+def _evidence_values(name, ev, template, rasters: Path, chunk: int, scratch: Path | None = None):
     """One evidence layer's values on the scene grid, its info, category codes and line vector.
 
-    The last two are None when they do not apply.
+    The last two are None when they do not apply. A distance is written strip by strip to
+    ``scratch`` when given (the caller deletes it) and read back lazily, so its grid is
+    never held whole.
     """
     info: dict = {"measure": ev.measure}
     codes = None
@@ -190,11 +193,11 @@ def _evidence_values(name, ev, template, rasters: Path, chunk: int):
     if ev.measure == "distance":
         kind = set(gdf.geom_type)
         if kind <= {"Point", "MultiPoint"}:
-            da = distance_to_points(gdf, template, name=name)
+            da = distance_to_points(gdf, template, name=name, path=scratch, chunk=chunk)
         else:
             # lines, or polygon outlines (contacts): distance to the nearest boundary
             lines = gdf.boundary if not kind <= {"LineString", "MultiLineString"} else gdf
-            da = distance_to_lines(lines, template, name=name)
+            da = distance_to_lines(lines, template, name=name, path=scratch, chunk=chunk)
     elif ev.measure == "intersection_distance":
         nodes = line_intersections(gdf)
         info["intersections"] = len(nodes)
@@ -203,7 +206,7 @@ def _evidence_values(name, ev, template, rasters: Path, chunk: int):
                 f"{ev.vector}: evidence {name!r}: the lines never cross, so there is no "
                 "intersection to measure a distance to."
             )
-        da = distance_to_points(nodes, template, name=name)
+        da = distance_to_points(nodes, template, name=name, path=scratch, chunk=chunk)
     elif ev.measure == "density":
         da = line_density(gdf, template, radius_m=ev.radius_m, name=name)
         info["radius_m"] = ev.radius_m
@@ -322,7 +325,9 @@ def run_prospectivity(
     in_study = (reasons & fill_bit) == 0  # lazy, for the layers written chunk by chunk
     study = in_study.compute()  # in memory (bool), for the statistics
     pixel_m = abs(float(reasons.rio.resolution()[0]))
-    inputs, infos, structures = _model_inputs(spec, template, in_study, rasters, out_dir, chunk)
+    inputs, infos, structures, counted = _model_inputs(
+        spec, template, in_study, rasters, out_dir, chunk
+    )
     deposits, occ_info = _deposits(occurrences, template, study)
     method = _section(spec).method
     combination, extra, in_memory = _combine(spec, inputs, study, deposits, pixel_m, notes)
@@ -336,9 +341,10 @@ def run_prospectivity(
     write_rasters(out, out_dir)
     score_disk = open_run_layer(out_dir / "prospectivity.tif", chunk)
     # a typical location, for the per-target contributions: each input's median in the study area
+    # (strip by strip, exact; the first pass of a layer written here was counted as it was)
     baseline = {}
     for name, da in inputs.items():
-        median = streaming_median(da, study.values)  # strip by strip, exact
+        median = streaming_median(da, study.values, histogram=counted.get(name))
         baseline[name] = median if np.isfinite(median) else 0.0
     info = {
         "method": method,
@@ -363,39 +369,56 @@ def _model_inputs(spec, template, in_study, rasters: Path, out_dir: Path, chunk:
     """Every evidence layer on the scene grid as the model's input (membership or values).
 
     Layers computed here (outside sources, memberships) are written to ``out_dir`` one at a
-    time and re-opened, so no two whole grids are held at once. Returns the inputs, the
-    evidence infos for the manifest and the line vectors (``structures``) by source.
+    time and re-opened, so no two whole grids are held at once (a distance is not held
+    whole at all: it is written strip by strip to a scratch file, read back chunk by chunk
+    and deleted). Returns the inputs, the evidence infos for the manifest, the line vectors
+    (``structures``) by source, and for each input written here the
+    :class:`~geo.prospectivity.streaming.KeyHistogram` of its values counted in the pass
+    that wrote it (the first pass of its median).
     """
     kept: dict[str, xr.DataArray] = {}  # inputs used as they are (not written here)
     infos: dict[str, dict] = {}
     written: set[str] = set()
     structures = {}
+    counted: dict[str, KeyHistogram] = {}
     for name, ev in spec.evidence.items():
-        da, info, codes, lines = _evidence_values(name, ev, template, rasters, chunk)
-        if lines is not None:
-            structures[(str(ev.vector), ev.vector_layer)] = lines.assign(
-                source=Path(str(ev.vector)).name
+        scratch = safe_child(out_dir, f"scratch_distance_{name}", ".tif")
+        try:
+            da, info, codes, lines = _evidence_values(
+                name, ev, template, rasters, chunk, scratch=scratch
             )
-        if not da.chunks:  # a computed grid (distance, density...): transform it chunk by chunk
-            da = _chunked_view(da, chunk)
-        layers_out = {}
-        if ev.layer is None:
-            layers_out[f"evidence_{name}"] = RasterLayer(
-                da.where(in_study), description=f"evidence {name}: {ev.measure}"
-            )
-        membership = _membership(name, ev, codes)
-        if membership is not None:
-            info["membership"] = membership.describe()
-            layers_out[f"membership_{name}"] = RasterLayer(
-                membership.apply(da).where(in_study), description=f"membership of {name}"
-            )
-        # written now, one evidence layer at a time, so no two whole grids are held at once
-        write_rasters(layers_out, out_dir)
-        written.update(layers_out)
-        if not layers_out:
-            kept[name] = da
-        infos[name] = info
-        del da, layers_out
+            if lines is not None:
+                structures[(str(ev.vector), ev.vector_layer)] = lines.assign(
+                    source=Path(str(ev.vector)).name
+                )
+            if not da.chunks:  # a computed grid (density...): transform it chunk by chunk
+                da = _chunked_view(da, chunk)
+            layers_out = {}
+            if ev.layer is None:
+                layers_out[f"evidence_{name}"] = RasterLayer(
+                    da.where(in_study), description=f"evidence {name}: {ev.measure}"
+                )
+            membership = _membership(name, ev, codes)
+            if membership is not None:
+                info["membership"] = membership.describe()
+                layers_out[f"membership_{name}"] = RasterLayer(
+                    membership.apply(da).where(in_study), description=f"membership of {name}"
+                )
+            taps = []
+            key = f"membership_{name}" if membership is not None else f"evidence_{name}"
+            if key in layers_out and layers_out[key].data.dtype == np.float32:
+                # the model input: its values counted as they are written (median, 1st pass)
+                counted[name] = KeyHistogram()
+                taps.append((layers_out[key].data.data, counted[name]))
+            # written now, one evidence layer at a time, so no two whole grids are held at once
+            write_rasters(layers_out, out_dir, taps=taps)
+            written.update(layers_out)
+            if not layers_out:
+                kept[name] = da
+            infos[name] = info
+            del da, layers_out, taps
+        finally:
+            _drop_scratch(scratch)
         release_memory()
     inputs: dict[str, xr.DataArray] = {}
     for name, ev in spec.evidence.items():
@@ -405,7 +428,18 @@ def _model_inputs(spec, template, in_study, rasters: Path, out_dir: Path, chunk:
         )
         if not inputs[name].chunks:
             inputs[name] = _chunked_view(inputs[name], chunk)
-    return inputs, infos, structures
+    return inputs, infos, structures, counted
+
+
+def _drop_scratch(path: Path) -> None:
+    """Delete a scratch distance file, once its readers are gone (Windows keeps open files)."""
+    import gc
+
+    try:
+        path.unlink(missing_ok=True)
+    except PermissionError:  # still open through a reader not yet collected
+        gc.collect()
+        path.unlink(missing_ok=True)
 
 
 def _deposits(occurrences, template, study):
@@ -413,7 +447,10 @@ def _deposits(occurrences, template, study):
     if occurrences is None:
         return None, None
     gdf, occ_info = occurrences
-    deposits = points_to_mask(gdf, template).values.astype(bool) & study.values
+    rows, cols = point_pixels(gdf, template)  # no grid of the points: only their cells
+    inside = np.asarray(study.values[rows, cols], dtype=bool)
+    deposits = np.zeros(study.shape, dtype=bool)
+    deposits[rows[inside], cols[inside]] = True
     occ_info = {**occ_info, "cells_in_study_area": int(deposits.sum())}
     if deposits.sum() == 0:
         raise InvalidParameterError(

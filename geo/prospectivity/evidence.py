@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Iterator
+from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
@@ -32,6 +34,7 @@ __all__ = [
     "distance_to_points",
     "line_density",
     "line_intersections",
+    "point_pixels",
     "points_to_mask",
     "rasterize_attribute",
     "slope_degrees",
@@ -46,6 +49,7 @@ _EDT_PAD_PX = 64  # halo (pixels) rasterized around the grid before the distance
 _EDT_TILE_PX = 512  # distance transform strip height and tile width (pixels)
 _EDT_COARSE = 16  # pixels per coarse cell edge of the distance bound
 _EDT_WINDOW_PX = 2048 * 2048  # largest grown tile (~40 MB); beyond, the separable transform
+_EDT_FEW_PX = 64  # at most this many burned pixels (points): brute force, not the transform
 
 
 def distance_to_lines(
@@ -54,6 +58,8 @@ def distance_to_lines(
     *,
     reproject: bool = True,
     name: str = "distance_to_lines",
+    path: str | Path | None = None,
+    chunk: int = 1024,
 ) -> xr.DataArray:
     """Euclidean distance in metres from each pixel centre to the nearest line.
 
@@ -75,11 +81,18 @@ def distance_to_lines(
         Reproject a layer in another CRS (logged); False raises CRSError instead.
     name : str
         Name of the result.
+    path : str or pathlib.Path, optional
+        Write the distances to this (uncompressed, tiled) GeoTIFF a strip of rows at a
+        time and return it opened lazily in ``chunk`` x ``chunk`` blocks: the grid is never
+        held whole (a Landsat scene's float32 grid is 0.24 GB). The caller deletes the file.
+    chunk : int
+        Block size of the returned array when ``path`` is given.
 
     Returns
     -------
     xarray.DataArray
-        float32 ``(y, x)`` distances in metres on the template grid, no NaN.
+        float32 ``(y, x)`` distances in metres on the template grid, no NaN (dask-backed,
+        read from ``path``, when ``path`` is given; else in memory).
 
     Raises
     ------
@@ -99,6 +112,8 @@ def distance_to_lines(
     [[0.0, 10.0, 20.0, 30.0]]
     """
     geoms = _prepare(lines, template, kinds=_LINES, what="lines", reproject=reproject)
+    if path is not None:
+        return _distance_file(geoms, template, Path(path), chunk, name=name)
     out = _distance(geoms, template.rio.transform(), template.shape)
     return _wrap(out, template, name=name, units="m")
 
@@ -109,6 +124,8 @@ def distance_to_points(
     *,
     reproject: bool = True,
     name: str = "distance_to_points",
+    path: str | Path | None = None,
+    chunk: int = 1024,
 ) -> xr.DataArray:
     """Euclidean distance in metres from each pixel centre to the nearest point.
 
@@ -125,11 +142,18 @@ def distance_to_points(
         Reproject a layer in another CRS (logged); False raises CRSError instead.
     name : str
         Name of the result.
+    path : str or pathlib.Path, optional
+        Write the distances to this (uncompressed, tiled) GeoTIFF a strip of rows at a
+        time and return it opened lazily in ``chunk`` x ``chunk`` blocks: the grid is never
+        held whole (a Landsat scene's float32 grid is 0.24 GB). The caller deletes the file.
+    chunk : int
+        Block size of the returned array when ``path`` is given.
 
     Returns
     -------
     xarray.DataArray
-        float32 ``(y, x)`` distances in metres on the template grid, no NaN.
+        float32 ``(y, x)`` distances in metres on the template grid, no NaN (dask-backed,
+        read from ``path``, when ``path`` is given; else in memory).
 
     Raises
     ------
@@ -148,6 +172,8 @@ def distance_to_points(
     [[0.0, 10.0, 20.0]]
     """
     geoms = _prepare(points, template, kinds=_POINTS, what="points", reproject=reproject)
+    if path is not None:
+        return _distance_file(geoms, template, Path(path), chunk, name=name)
     out = _distance(geoms, template.rio.transform(), template.shape)
     return _wrap(out, template, name=name, units="m")
 
@@ -430,6 +456,37 @@ def points_to_mask(
     >>> points_to_mask(p, t).values.tolist()
     [[1.0, 0.0, 0.0]]
     """
+    rows, cols = point_pixels(points, template, reproject=reproject)
+    mask = np.zeros(template.shape, dtype="float32")
+    mask[rows, cols] = 1.0
+    return _wrap(mask, template, name=name, units="1")
+
+
+def point_pixels(
+    points: gpd.GeoDataFrame | gpd.GeoSeries,
+    template: xr.DataArray,
+    *,
+    reproject: bool = True,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Row and column of the pixels that hold at least one point (each pixel once).
+
+    The pixels :func:`points_to_mask` marks, without a grid in memory. Points outside
+    the grid are ignored and their count is logged.
+
+    Raises
+    ------
+    VectorError, CRSError
+        As for :func:`distance_to_points`.
+
+    Examples
+    --------
+    >>> from shapely.geometry import Point
+    >>> from geo.testing import make_raster
+    >>> t = make_raster(np.zeros((2, 3)), res=10.0, origin=(0.0, 20.0))
+    >>> p = gpd.GeoSeries([Point(25, 5), Point(26, 4), Point(5, 15), Point(99, 5)], crs=t.rio.crs)
+    >>> [a.tolist() for a in point_pixels(p, t)]
+    [[0, 1], [0, 2]]
+    """
     geoms = _prepare(points, template, kinds=_POINTS, what="points", reproject=reproject)
     xy = shapely.get_coordinates(geoms)
     rows, cols = _pixel_index(xy, template.rio.transform())
@@ -437,9 +494,8 @@ def points_to_mask(
     inside = (rows >= 0) & (rows < ny) & (cols >= 0) & (cols < nx)
     if not inside.all():
         logger.info("points_to_mask: %d point(s) fall outside the grid.", (~inside).sum())
-    mask = np.zeros(template.shape, dtype="float32")
-    mask[rows[inside], cols[inside]] = 1.0
-    return _wrap(mask, template, name=name, units="1")
+    flat = np.unique(rows[inside] * nx + cols[inside])  # row-major order, each pixel once
+    return flat // nx, flat % nx
 
 
 def slope_degrees(dem: xr.DataArray, *, name: str = "slope") -> xr.DataArray:
@@ -582,6 +638,52 @@ def _no_crs_message(what: str) -> str:
 
 def _distance(geoms: np.ndarray, transform: Affine, shape: tuple[int, ...]) -> np.ndarray:
     """Distance transform of ``geoms`` on a haloed grid; exact distance where that can err."""
+    out = np.empty(shape, dtype="float32")
+    for r0, r1, strip in _distance_strips(geoms, transform, shape):
+        out[r0:r1] = strip
+    return out
+
+
+def _distance_file(
+    geoms: np.ndarray, template: xr.DataArray, path: Path, chunk: int, *, name: str
+) -> xr.DataArray:
+    """Write :func:`_distance` of ``geoms`` to ``path`` strip by strip; return it opened lazily."""
+    import rasterio
+    from rasterio.windows import Window
+
+    from geo.io.layers import open_run_layer
+
+    transform = template.rio.transform()
+    ny, nx = template.shape
+    profile = {
+        "driver": "GTiff",
+        "height": ny,
+        "width": nx,
+        "count": 1,
+        "dtype": "float32",
+        "crs": template.rio.crs,
+        "transform": transform,
+        "nodata": np.nan,
+        "tiled": True,
+        "blockxsize": 512,
+        "blockysize": 512,
+        "BIGTIFF": "IF_SAFER",
+    }
+    with rasterio.open(path, "w", **profile) as dst:
+        for r0, r1, strip in _distance_strips(geoms, transform, (ny, nx)):
+            dst.write(strip, 1, window=Window(0, r0, nx, r1 - r0))
+    out = open_run_layer(path, chunk).assign_coords(x=template.x, y=template.y).rename(name)
+    out.attrs["units"] = "m"
+    return out
+
+
+def _distance_strips(
+    geoms: np.ndarray, transform: Affine, shape: tuple[int, ...]
+) -> Iterator[tuple[int, int, np.ndarray]]:
+    """Yield ``(first row, end row, float32 distances)`` of :func:`_distance`, strip by strip.
+
+    Memory: the rasterized features (one byte a pixel of the haloed grid) and one strip.
+    """
     ny, nx = shape
     dx, dy = abs(transform.a), abs(transform.e)
     pad = _EDT_PAD_PX
@@ -593,10 +695,6 @@ def _distance(geoms: np.ndarray, transform: Affine, shape: tuple[int, ...]) -> n
         all_touched=True,
         dtype="uint8",
     )
-    out = np.full(shape, np.inf, dtype="float32")
-    if burned.any():
-        _tiled_edt(burned, (dy, dx), pad, out)
-    del burned
     # A geometry beyond the halo can only be nearer than the rasterized ones where the EDT
     # distance exceeds the way out of the halo; there (and only if some geometry reaches
     # beyond it) the exact shapely distance replaces the EDT value.
@@ -607,32 +705,72 @@ def _distance(geoms: np.ndarray, transform: Affine, shape: tuple[int, ...]) -> n
         transform.f + pad * dy,
     )
     beyond = ~shapely.contains_properly(shapely.box(left, bottom, right, top), geoms)
-    if beyond.any():
-        half = math.hypot(dx, dy) / 2
-        unsure_rows, unsure_cols = [], []
-        for r0 in range(0, ny, 256):  # a strip at a time: no whole-grid temporaries
-            r1 = min(r0 + 256, ny)
-            rr = np.arange(r0, r1)[:, None]
-            cc = np.arange(nx)[None, :]
-            to_edge = np.minimum(
-                np.minimum(rr + pad + 0.5, ny - rr + pad - 0.5) * dy,
-                np.minimum(cc + pad + 0.5, nx - cc + pad - 0.5) * dx,
+    tree = shapely.STRtree(geoms) if beyond.any() else None
+    n_burned = int(np.count_nonzero(burned))
+    if n_burned == 0:
+        strips: Iterator[tuple[int, int, np.ndarray]] = (
+            (
+                r0,
+                min(r0 + _EDT_TILE_PX, ny),
+                np.full((min(r0 + _EDT_TILE_PX, ny) - r0, nx), np.inf, "float32"),
             )
-            r, c = np.nonzero(out[r0:r1] + half > to_edge)
-            unsure_rows.append(r + r0)
-            unsure_cols.append(c)
-        rows, cols = np.concatenate(unsure_rows), np.concatenate(unsure_cols)
-        if rows.size:
-            tree = shapely.STRtree(geoms)
-            for i in range(0, rows.size, 1 << 20):  # bounded batches of query points
-                r, c = rows[i : i + (1 << 20)], cols[i : i + (1 << 20)]
-                # affine maps arrays of points as it does one point; its overloads name floats
-                xs, ys = transform * (c + 0.5, r + 0.5)  # type: ignore[operator]
-                _, dist = tree.query_nearest(
-                    shapely.points(xs, ys), return_distance=True, all_matches=False
+            for r0 in range(0, ny, _EDT_TILE_PX)
+        )
+    elif n_burned <= _EDT_FEW_PX:
+        strips = _few_edt_strips(burned, (dy, dx), pad, rows=_EDT_TILE_PX)
+    else:
+        strips = _edt_strips(burned, (dy, dx), pad, tile=_EDT_TILE_PX)
+    half = math.hypot(dx, dy) / 2
+    for r0, r1, out in strips:
+        if tree is not None:
+            for s0 in range(0, r1 - r0, 64):  # 64 rows at a time: small temporaries
+                s1 = min(s0 + 64, r1 - r0)
+                rr = np.arange(r0 + s0, r0 + s1)[:, None]
+                cc = np.arange(nx)[None, :]
+                to_edge = np.minimum(
+                    np.minimum(rr + pad + 0.5, ny - rr + pad - 0.5) * dy,
+                    np.minimum(cc + pad + 0.5, nx - cc + pad - 0.5) * dx,
                 )
-                out[r, c] = dist
-    return out
+                r, c = np.nonzero(out[s0:s1] + half > to_edge)
+                r += s0
+                for i in range(0, r.size, 1 << 20):  # bounded batches of query points
+                    ri, ci = r[i : i + (1 << 20)], c[i : i + (1 << 20)]
+                    # affine maps arrays of points as it does one point; its overloads name floats
+                    xs, ys = transform * (ci + 0.5, ri + r0 + 0.5)  # type: ignore[operator]
+                    _, dist = tree.query_nearest(
+                        shapely.points(xs, ys), return_distance=True, all_matches=False
+                    )
+                    out[ri, ci] = dist
+        yield r0, r1, out
+
+
+def _few_edt_strips(
+    burned: np.ndarray, sampling: tuple[float, float], pad: int, *, rows: int = _EDT_TILE_PX
+) -> Iterator[tuple[int, int, np.ndarray]]:
+    """Yield the distance transform of a few burned pixels (points) by brute force, by strips.
+
+    Each pixel's squared distance to every burned pixel, ``(Δc·dx)² + (Δr·dy)²`` in float64
+    as the separable transform sums it, the least kept: exact, and faster than the
+    separable transform when the burned pixels are few (points, fault intersections).
+    """
+    dy, dx = sampling
+    big_y, big_x = burned.shape
+    ny, nx = big_y - 2 * pad, big_x - 2 * pad
+    br, bc = np.nonzero(burned)
+    x = np.arange(big_x) * dx
+    cols = x[pad : pad + nx]
+    col_terms = [(cols - x[c]) ** 2 for c in bc]  # (Δc·dx)², per burned pixel
+    for r0 in range(0, ny, rows):
+        r1 = min(r0 + rows, ny)
+        r = np.arange(r0 + pad, r1 + pad, dtype="float64")
+        best = np.full((r1 - r0, nx), np.inf)
+        term = np.empty_like(best)
+        for a, col_term in zip(br, col_terms, strict=True):
+            np.add(col_term[None, :], ((r - a) * dy)[:, None] ** 2, out=term)
+            np.minimum(best, term, out=best)
+        del term
+        yield r0, r1, np.sqrt(best, out=best).astype("float32")
+        del best
 
 
 def _tiled_edt(
@@ -645,10 +783,27 @@ def _tiled_edt(
 ) -> None:
     """Fill ``out`` with the distance from each pixel to the nearest nonzero pixel of ``burned``.
 
-    ``burned`` is ``out``'s grid grown by ``pad`` pixels on every side. The result equals one
-    Euclidean distance transform of the whole grid, computed a strip of ``tile`` rows at a
-    time so memory follows the strip, not the scene (a whole-grid feature transform of a
-    Landsat scene holds 0.5 GB of int32 indices):
+    ``burned`` is ``out``'s grid grown by ``pad`` pixels on every side; see
+    :func:`_edt_strips`, whose strips this writes into ``out``.
+    """
+    for r0, r1, strip in _edt_strips(burned, sampling, pad, tile=tile):
+        out[r0:r1] = strip
+
+
+def _edt_strips(
+    burned: np.ndarray,
+    sampling: tuple[float, float],
+    pad: int,
+    *,
+    tile: int = _EDT_TILE_PX,
+) -> Iterator[tuple[int, int, np.ndarray]]:
+    """Yield the distance from each pixel to the nearest nonzero pixel of ``burned``, by strips.
+
+    ``burned`` is the output grid grown by ``pad`` pixels on every side. The strips
+    (``(first row, end row, float32 distances)``, ``tile`` rows each) equal one Euclidean
+    distance transform of the whole grid, computed a strip at a time so memory follows
+    the strip, not the scene (a whole-grid feature transform of a Landsat scene holds
+    0.5 GB of int32 indices):
 
     1. a coarse grid (``_EDT_COARSE`` pixels a cell) marks the cells holding a burned pixel;
        its distance transform bounds, for every pixel, the distance to its nearest burned
@@ -663,8 +818,8 @@ def _tiled_edt(
        of parabolas. Also exact.
     """
     dy, dx = sampling
-    ny, nx = out.shape
     big_y, big_x = burned.shape
+    ny, nx = big_y - 2 * pad, big_x - 2 * pad
     f = _EDT_COARSE
     # any burned pixel in each f x f cell (max over rows, then over columns)
     coarse = np.maximum.reduceat(burned, np.arange(0, big_y, f), axis=0)
@@ -695,6 +850,7 @@ def _tiled_edt(
             w0, w1 = max(R0 - hy, 0), min(R1 + hy, big_y)
             v0, v1 = max(C0 - hx, 0), min(C1 + hx, big_x)
             windows.append((c0, c1, w0, w1, v0, v1))
+        out = np.empty((r1 - r0, nx), dtype="float32")
         if all((w1 - w0) * (v1 - v0) <= _EDT_WINDOW_PX for *_, w0, w1, v0, v1 in windows):
             rows = np.arange(R0, R1, dtype="float64")[:, None]
             for c0, c1, w0, w1, v0, v1 in windows:
@@ -703,7 +859,7 @@ def _tiled_edt(
                 near_r = near_r[R0 - w0 : R1 - w0, C0 - v0 : C1 - v0]
                 near_c = near_c[R0 - w0 : R1 - w0, C0 - v0 : C1 - v0]
                 cols = np.arange(C0, C1, dtype="float64")[None, :]
-                out[r0:r1, c0:c1] = np.hypot((near_r + w0 - rows) * dy, (near_c + v0 - cols) * dx)
+                out[:, c0:c1] = np.hypot((near_r + w0 - rows) * dy, (near_c + v0 - cols) * dx)
                 del near_r, near_c
         else:
             strip = burned[R0:R1] != 0
@@ -717,9 +873,11 @@ def _tiled_edt(
             sq = np.where(g < none_below // 2, (g * dy) ** 2, np.inf)  # vertical part, squared
             del g
             d2 = _lower_envelope(sq, np.arange(big_x) * dx, pad, nx)
-            out[r0:r1] = np.sqrt(d2)
+            out[:] = np.sqrt(d2)
             del sq, d2
         above = np.maximum(above, _last_burned(burned[R0:R1], R0, -none_below))
+        yield r0, r1, out
+        del out
 
 
 def _first_burned(rows: np.ndarray, start: int, none: int) -> np.ndarray:
@@ -743,64 +901,70 @@ def _lower_envelope(sq: np.ndarray, x: np.ndarray, c0: int, n_out: int) -> np.nd
     """Row by row ``min over q of sq[:, q] + (x[p] - x[q])**2`` for ``p`` in ``c0 .. c0+n_out``.
 
     The lower envelope of parabolas of Felzenszwalb & Huttenlocher (2012), vectorised over
-    the rows: one pass over the columns builds every row's envelope (vertices ``v``,
-    boundaries ``z``), a second reads it. ``inf`` in ``sq`` is a column without a burned pixel.
-    Arrays are indexed flat (row offset + position): faster than 2-D fancy indexing.
+    the rows: one pass over the columns builds every row's envelope (vertices ``v``, their
+    values ``fv = sq + x²`` and boundaries ``z``), then each row reads its envelope at every
+    output column with one binary search (the boundaries increase). ``inf`` in ``sq`` is a
+    column without a burned pixel. The envelopes are stored flat, position ``i`` of row
+    ``r`` at ``i * n_rows + r``, so one index serves ``v``, ``fv`` and ``z``.
     """
     n_rows, n = sq.shape
     k = np.full(n_rows, -1, dtype=np.int64)  # index of the last parabola of each envelope
-    v = np.zeros(n_rows * n, dtype=np.int32)  # row r's vertices at r * n + i
-    z = np.empty(n_rows * (n + 1), dtype=np.float64)  # its boundaries at r * (n + 1) + i
-    fx = (sq + x * x).ravel()  # row r, column q at r * n + q
-    row_v = np.arange(n_rows, dtype=np.int64) * n
-    row_z = np.arange(n_rows, dtype=np.int64) * (n + 1)
-    finite = np.isfinite(sq)
+    v = np.zeros(n * n_rows, dtype=np.int32)  # vertices
+    fv = np.empty(n * n_rows, dtype=np.float64)  # sq + x**2 at the vertices
+    z = np.empty((n + 1) * n_rows, dtype=np.float64)  # boundaries
+    x2 = x * x
+    whole = np.isfinite(sq).all(axis=0)  # columns finite in every row
+    every = np.arange(n_rows, dtype=np.int64)
+    started = False  # every row has its first parabola
     for q in range(n):
-        act = np.flatnonzero(finite[:, q])
-        if not act.size:
-            continue
-        kk = k[act]
-        first = kk < 0
-        if first.any():  # the first parabola of these rows
-            a = act[first]
-            v[row_v[a]] = q
-            z[row_z[a]] = -np.inf
-            z[row_z[a] + 1] = np.inf
-            k[a] = 0
-            act, kk = act[~first], kk[~first]
+        col = sq[:, q]
+        if whole[q]:
+            act = every
+        else:
+            act = np.flatnonzero(np.isfinite(col))
             if not act.size:
                 continue
-        bv, bz = row_v[act], row_z[act]
-        fq = fx[bv + q]
+            col = col[act]
+        fq = col + x2[q]
+        kk = k[act]
+        if not started:
+            first = kk < 0
+            if first.any():  # the first parabola of these rows
+                a = act[first]
+                v[a] = q
+                fv[a] = fq[first]
+                z[a] = -np.inf
+                z[n_rows + a] = np.inf
+                k[a] = 0
+                act, kk, fq = act[~first], kk[~first], fq[~first]
+                started = bool((k >= 0).all())
+                if not act.size:
+                    continue
         xq = x[q]
+        pos = kk * n_rows + act
         while True:  # drop the parabolas the new one hides
-            vk = v[bv + kk]
-            s = (fq - fx[bv + vk]) / (2.0 * (xq - x[vk]))
-            hidden = s <= z[bz + kk]
+            s = (fq - fv[pos]) / (2.0 * (xq - x[v[pos]]))
+            hidden = s <= z[pos]
             if not hidden.any():
                 break
-            kk = kk - hidden
-        kk = kk + 1
-        v[bv + kk] = q
-        z[bz + kk] = s
-        z[bz + kk + 1] = np.inf
-        k[act] = kk
-    del fx, finite
+            pos -= hidden * n_rows
+        pos += n_rows
+        v[pos] = q
+        fv[pos] = fq
+        z[pos] = s
+        z[pos + n_rows] = np.inf
+        k[act] = (pos - act) // n_rows
+    del fv
     d2 = np.full((n_rows, n_out), np.inf)
-    live = np.flatnonzero(k >= 0)
-    bv, bz = row_v[live], row_z[live]
-    sq_flat = sq.ravel()
-    j = np.zeros(live.size, dtype=np.int64)
-    for p in range(n_out):
-        xp = x[c0 + p]
-        while True:
-            ahead = z[bz + j + 1] < xp
-            if not ahead.any():
-                break
-            j = j + ahead
-        vq = v[bv + j]
-        d = xp - x[vq]
-        d2[live, p] = d * d + sq_flat[bv + vq]
+    xs = x[c0 : c0 + n_out]
+    vr = v.reshape(n, n_rows)
+    zr = z.reshape(n + 1, n_rows)
+    for r in np.flatnonzero(k >= 0):
+        # the parabola of each output column: the number of boundaries z[1..k] left of it
+        j = np.searchsorted(zr[1 : k[r] + 1, r], xs, side="left")
+        vq = vr[j, r]
+        d = xs - x[vq]
+        d2[r] = d * d + sq[r, vq]
     return d2
 
 

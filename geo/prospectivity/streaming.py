@@ -12,14 +12,21 @@ same numbers as the in-memory functions of :mod:`geo.prospectivity` and
 * ROC-AUC draws its background cells with the same generator call as
   :func:`~geo.prospectivity.roc_auc` (positions in the row-major order of the
   background cells), then collects their values in a second pass;
-* the median is found by a coarse histogram, then the exact order statistic among the
-  values of the one bin that holds it.
+* the median of a float32 layer (every layer the stage writes) is found in two passes
+  by the bits of its values: a histogram of the top 16 bits of each value's order key
+  (its float32 bit pattern made unsigned and increasing with the value: 65 536 bins,
+  which :class:`KeyHistogram` can also count in the pass that writes the layer), then,
+  in the one bin holding each middle rank, a histogram of the 16 low bits, which names
+  the value exactly. Other layers: a coarse histogram of the values, then the exact
+  order statistic among the values of the one bin that holds it.
 
-Memory is one strip (``rows`` × the grid's width) plus the deposit cells.
+Memory is one strip (``rows`` × the grid's width; by default one chunk row of a
+dask-backed layer, so each chunk is read once a pass) plus the deposit cells.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -29,23 +36,96 @@ import xarray as xr
 from geo.errors import InvalidParameterError
 from geo.prospectivity import draw_positions
 
-__all__ = ["ScoreEvaluation", "evaluate_score", "streaming_median"]
+__all__ = ["KeyHistogram", "ScoreEvaluation", "evaluate_score", "streaming_median"]
 
 _STRIP_ROWS = 512
+_KEY_BITS = 16  # top bits of the order key counted by the first pass of the median
+_SIGN = np.uint32(0x80000000)
+
+
+def _strip_rows(layer: xr.DataArray, rows: int | None) -> int:
+    """Rows of a strip: ``rows``, else one chunk row of a dask-backed layer (each chunk read once)."""
+    if rows is not None:
+        return int(rows)
+    chunks = layer.chunks
+    return int(chunks[0][0]) if chunks else _STRIP_ROWS
 
 
 def _strips(
-    layer: xr.DataArray, valid: np.ndarray | None, rows: int
+    layer: xr.DataArray, valid: np.ndarray | None, rows: int | None, *, native: bool = False
 ) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
-    """Yield ``(first row, values float64 (r, x), keep bool (r, x))`` strip by strip."""
+    """Yield ``(first row, values (r, x), keep bool (r, x))`` strip by strip.
+
+    Values are float64, or with ``native`` float32 when the layer is float32 (exact
+    either way; half the memory).
+    """
     ny = layer.shape[0]
+    rows = _strip_rows(layer, rows)
+    dtype = "float32" if native and layer.dtype == np.float32 else "float64"
     for r0 in range(0, ny, rows):
         r1 = min(r0 + rows, ny)
-        values = np.asarray(layer[r0:r1].values, dtype="float64")
+        values = np.asarray(layer[r0:r1].values, dtype=dtype)
         keep = np.isfinite(values)
         if valid is not None:
             keep &= np.asarray(valid[r0:r1], dtype=bool)
         yield r0, values, keep
+
+
+def _order_keys(x: np.ndarray) -> np.ndarray:
+    """uint32 keys of float32 values that increase with the value (-0.0 just below 0.0).
+
+    >>> k = _order_keys(np.array([-2.0, -0.5, 0.0, 1e-30, 3.0], dtype="float32"))
+    >>> bool(np.all(np.diff(k.astype("int64")) > 0))
+    True
+    """
+    bits = np.ascontiguousarray(x, dtype=np.float32).view(np.uint32)
+    return np.where(bits & _SIGN, ~bits, bits | _SIGN)
+
+
+def _key_value(key: int) -> float:
+    """Return the float32 value of an order key (:func:`_order_keys` inverted) as a float."""
+    bits = key & 0x7FFFFFFF if key & 0x80000000 else ~key & 0xFFFFFFFF
+    return float(np.array([bits], dtype=np.uint32).view(np.float32)[0])
+
+
+class KeyHistogram:
+    """Counts of finite float32 values by the top 16 bits of their order key.
+
+    The first pass of :func:`streaming_median`; thread-safe, and a
+    :func:`dask.array.store` target (``hist[key] = block``), so the chunked pass that writes
+    a layer can count its values (a ``tap`` of :func:`geo.io.writers.write_rasters`).
+
+    Examples
+    --------
+    >>> h = KeyHistogram()
+    >>> h.add(np.array([[1.0, np.nan], [2.0, np.inf]], dtype="float32"))
+    >>> h.count
+    2
+    """
+
+    def __init__(self) -> None:
+        self.counts = np.zeros(1 << _KEY_BITS, dtype=np.int64)
+        self._lock = threading.Lock()
+
+    @property
+    def count(self) -> int:
+        """Number of values counted."""
+        return int(self.counts.sum())
+
+    def __setitem__(self, key, block: np.ndarray) -> None:
+        """``dask.array.store`` target: count ``block`` (its position does not matter)."""
+        self.add(block)
+
+    def add(self, block: np.ndarray, keep: np.ndarray | None = None) -> None:
+        """Count the finite values of ``block`` (float32; where ``keep``, when given)."""
+        x = np.asarray(block)
+        if x.dtype != np.float32:
+            raise TypeError(f"KeyHistogram counts float32 values; got {x.dtype}")
+        x = x[keep] if keep is not None else x.ravel()
+        x = x[np.isfinite(x)]
+        counts = np.bincount(_order_keys(x) >> _KEY_BITS, minlength=1 << _KEY_BITS)
+        with self._lock:
+            self.counts += counts
 
 
 @dataclass
@@ -87,7 +167,7 @@ def evaluate_score(
     *,
     n_background: int = 10000,
     random_state: int = 0,
-    rows: int = _STRIP_ROWS,
+    rows: int | None = None,
 ) -> ScoreEvaluation:
     """Success-rate curve and ROC-AUC sample of ``score`` (dask or numpy backed), by strips.
 
@@ -104,6 +184,8 @@ def evaluate_score(
         Deposit cells, on the score's grid.
     valid : numpy.ndarray of bool, optional
         Study area.
+    rows : int, optional
+        Rows per strip (default: one chunk row of a dask-backed score).
 
     Raises
     ------
@@ -124,7 +206,7 @@ def evaluate_score(
     dep_scores = np.full(rr.size, np.nan)
     n_cells = n_background_cells = 0
     dep_keep = np.zeros(rr.size, bool)
-    for r0, values, keep in _strips(score, valid, rows):
+    for r0, values, keep in _strips(score, valid, rows, native=True):
         sel = (rr >= r0) & (rr < r0 + values.shape[0])
         dep_scores[sel] = values[rr[sel] - r0, cc[sel]]
         dep_keep[sel] = keep[rr[sel] - r0, cc[sel]]
@@ -147,10 +229,11 @@ def evaluate_score(
     n_draw = drawn_pos.size
     background = np.empty(n_draw)
     seen = 0
-    for r0, values, keep in _strips(score, valid, rows):
+    for r0, values, keep in _strips(score, valid, rows, native=True):
         v = np.sort(values[keep])
-        above += v.size - np.searchsorted(v, levels, side="right")
-        at_or_above += v.size - np.searchsorted(v, levels, side="left")
+        lv = levels.astype(v.dtype)  # float32 scores: their levels are float32 values (exact)
+        above += v.size - np.searchsorted(v, lv, side="right")
+        at_or_above += v.size - np.searchsorted(v, lv, side="left")
         bg = values[keep & ~deposits[r0 : r0 + values.shape[0]]]  # row-major order
         lo, hi = np.searchsorted(drawn_pos, [seen, seen + bg.size])
         background[lo:hi] = bg[drawn_pos[lo:hi] - seen]
@@ -181,20 +264,43 @@ def evaluate_score(
 
 
 def streaming_median(
-    layer: xr.DataArray, valid: np.ndarray | None = None, *, rows: int = _STRIP_ROWS
+    layer: xr.DataArray,
+    valid: np.ndarray | None = None,
+    *,
+    rows: int | None = None,
+    histogram: KeyHistogram | None = None,
 ) -> float:
     """Exact median of the finite values of ``layer`` in ``valid``, in bounded memory.
 
     Equal to ``numpy.median`` of those values (the mean of the two middle values for an
-    even count); NaN when there is none. Each order statistic is found by narrowing a
-    value range with histograms until the values left in it are few (or all equal), so a
-    layer that is mostly one value (a membership clipped at 0) costs no more memory.
+    even count); NaN when there is none. A float32 layer takes two passes over its
+    strips (one when ``histogram`` already counted it): the 16 top bits of the values'
+    order keys, then the 16 low bits inside the bin of each middle rank. Other layers:
+    each order statistic is found by narrowing a value range with histograms until the
+    values left in it are few (or all equal). Either way a layer that is mostly one
+    value (a membership clipped at 0) costs no more memory.
+
+    Parameters
+    ----------
+    layer : xarray.DataArray
+        ``(y, x)`` layer, numpy or dask backed.
+    valid : numpy.ndarray of bool, optional
+        Cells to take the median of (with a finite value).
+    rows : int, optional
+        Rows per strip (default: one chunk row of a dask-backed layer).
+    histogram : KeyHistogram, optional
+        The first pass of a float32 layer, counted elsewhere (e.g. while the layer was
+        written); it must count exactly the finite values of ``layer`` in ``valid``.
 
     Examples
     --------
     >>> streaming_median(xr.DataArray(np.array([[5.0, 1.0], [np.nan, 3.0]]), dims=("y", "x")), rows=1)
     3.0
+    >>> streaming_median(xr.DataArray(np.array([[5, 1], [2, 3]], dtype="float32"), dims=("y", "x")))
+    2.5
     """
+    if layer.dtype == np.float32:
+        return _median_float32(layer, valid, rows, histogram)
     lo, hi, n = np.inf, -np.inf, 0
     for _, values, keep in _strips(layer, valid, rows):
         if keep.any():
@@ -202,8 +308,47 @@ def streaming_median(
             lo, hi, n = min(lo, v.min()), max(hi, v.max()), n + v.size
     if n == 0:
         return float("nan")
+    rows = _strip_rows(layer, rows)
     ranks = [(n - 1) // 2, n // 2]  # 0-based order statistics whose mean is the median
     picked = [_order_statistic(layer, valid, rows, k, lo, hi) for k in sorted(set(ranks))]
+    return float((picked[0] + picked[-1]) / 2)
+
+
+def _median_float32(layer, valid, rows, histogram: KeyHistogram | None) -> float:
+    """:func:`streaming_median` of a float32 layer by the bits of its values (exact)."""
+    if histogram is None:
+        histogram = KeyHistogram()
+        for _, values, keep in _strips(layer, valid, rows, native=True):
+            histogram.add(values, keep)
+    counts = histogram.counts
+    n = int(counts.sum())
+    if n == 0:
+        return float("nan")
+    cum = np.cumsum(counts)
+    ranks = sorted({(n - 1) // 2, n // 2})  # 0-based order statistics whose mean is the median
+    bins = [int(np.searchsorted(cum, k, side="right")) for k in ranks]  # bin of each rank
+    low_bits = np.uint32((1 << _KEY_BITS) - 1)
+    low = {b: np.zeros(1 << _KEY_BITS, dtype=np.int64) for b in bins}
+    # each bin's values lie in a range of finite values: select by value first (cheap),
+    # then by key (exact: -0.0 and 0.0 are equal values but in different bins)
+    first, last = 0x00800000, 0xFF7FFFFF  # keys of the lowest and highest finite float32
+    ranges = {
+        b: (
+            _key_value(max(b << _KEY_BITS, first)),
+            _key_value(min((b << _KEY_BITS) | int(low_bits), last)),
+        )
+        for b in low
+    }
+    for _, values, keep in _strips(layer, valid, rows, native=True):
+        for b, held in low.items():
+            lo, hi = ranges[b]
+            keys = _order_keys(values[keep & (values >= lo) & (values <= hi)])
+            held += np.bincount(keys[(keys >> _KEY_BITS) == b] & low_bits, minlength=1 << _KEY_BITS)
+    picked = []
+    for k, b in zip(ranks, bins, strict=True):
+        below = int(cum[b] - counts[b])  # values in lower bins
+        j = int(np.searchsorted(np.cumsum(low[b]), k - below, side="right"))
+        picked.append(_key_value((b << _KEY_BITS) | j))
     return float((picked[0] + picked[-1]) / 2)
 
 

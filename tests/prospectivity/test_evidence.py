@@ -308,3 +308,60 @@ def test_tiled_distance_transform_equals_one_whole_grid_transform(density, windo
     out = np.full((137, 211), np.inf, dtype="float32")
     ev._tiled_edt(burned, sampling, pad, out, tile=32)
     np.testing.assert_allclose(out, want.astype("float32"), rtol=1e-6, atol=1e-3)
+
+
+@pytest.mark.parametrize("n_points", [1, 5, 40])
+def test_few_points_brute_force_equals_one_whole_grid_transform(n_points, monkeypatch):
+    """Few burned pixels (points): brute force, strip by strip = scipy's whole-grid EDT."""
+    from scipy import ndimage
+
+    import geo.prospectivity.evidence as ev
+
+    rng = np.random.default_rng(n_points)
+    pad, sampling = 3, (30.0, 20.0)
+    burned = np.zeros((97 + 2 * pad, 61 + 2 * pad), dtype="uint8")
+    burned[
+        rng.integers(0, burned.shape[0], n_points), rng.integers(0, burned.shape[1], n_points)
+    ] = 1
+    want = ndimage.distance_transform_edt(burned == 0, sampling=sampling)[pad:-pad, pad:-pad]
+    got = np.concatenate(
+        [strip for _, _, strip in ev._few_edt_strips(burned, sampling, pad, rows=16)]
+    )
+    assert got.dtype == np.float32
+    np.testing.assert_allclose(got, want.astype("float32"), rtol=1e-6, atol=1e-3)
+
+
+@pytest.mark.parametrize("kind", ["lines", "points"])
+def test_distance_written_strip_by_strip_equals_the_in_memory_one(kind, tmp_path, monkeypatch):
+    """With ``path`` the distance goes to a GeoTIFF strip by strip and comes back lazily."""
+    import geo.prospectivity.evidence as ev
+
+    monkeypatch.setattr(ev, "_EDT_TILE_PX", 16)  # several strips on a small grid
+    t = grid(ny=70, nx=45)
+    if kind == "lines":
+        layer = series([LineString([(X0 + 33, Y0 + 40), (X0 + 400, Y0 - 650)])])
+        fn = distance_to_lines
+    else:
+        layer = series([Point(X0 + 55, Y0 - 95), Point(X0 + 5000, Y0 - 300)])  # one off the grid
+        fn = distance_to_points
+    want = fn(layer, t)
+    got = fn(layer, t, path=tmp_path / "d.tif", chunk=32)
+    assert got.chunks is not None and got.dtype == np.float32
+    assert got.rio.crs == t.rio.crs and got.rio.transform() == t.rio.transform()
+    np.testing.assert_array_equal(got.values, want.values)
+    assert np.array_equal(got.x.values, t.x.values) and np.array_equal(got.y.values, t.y.values)
+
+
+def test_point_pixels_are_the_cells_points_to_mask_marks():
+    from geo.prospectivity.evidence import point_pixels
+
+    t = grid(ny=9, nx=13)
+    rng = np.random.default_rng(2)
+    pts = series(
+        [Point(X0 + x, Y0 - y) for x, y in rng.uniform(-20, 140, size=(30, 2))]  # some outside
+    )
+    rows, cols = point_pixels(pts, t)
+    mask = np.zeros(t.shape, bool)
+    mask[rows, cols] = True
+    assert np.array_equal(mask, points_to_mask(pts, t).values == 1)
+    assert len(rows) == mask.sum()  # each cell once

@@ -84,3 +84,79 @@ def test_streaming_median_of_a_mostly_constant_layer_narrows_instead_of_sorting_
     w[300:1400] = 0.25  # the median falls among 1.1 M equal values
     da = xr.DataArray(dsa.from_array(w, chunks=400), dims=("y", "x"))
     assert streaming_median(da, rows=256) == np.median(w[np.isfinite(w)])
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_float32_median_by_bits_is_numpys_median(seed):
+    """The two-pass median of a float32 layer (16 + 16 bits of the order key) is exact."""
+    from geo.prospectivity.streaming import KeyHistogram
+
+    rng = np.random.default_rng(seed)
+    v = (rng.normal(size=(53, 31)) * 10.0 ** rng.integers(-3, 4)).astype("float32")
+    if seed % 2:
+        v = np.round(v, 1)  # ties
+    if seed % 3 == 0:
+        v[:20] = 0.0  # a clipped membership: most cells one value, some -0.0
+        v[0, :5] = -0.0
+    v[rng.random(v.shape) < 0.1] = np.nan
+    v[1, 1], v[2, 2] = np.inf, -np.inf  # not finite: not counted
+    valid = rng.random(v.shape) < 0.85
+    da = xr.DataArray(dsa.from_array(v, chunks=(16, 16)), dims=("y", "x"))
+    keep = valid & np.isfinite(v)
+    want = np.median(v[keep].astype("float64"))
+    assert streaming_median(da, valid, rows=5) == want
+    assert streaming_median(da, valid) == want  # strips of one chunk row
+    assert streaming_median(da) == np.median(v[np.isfinite(v)].astype("float64"))
+    # the first pass counted elsewhere (as the pass that writes the layer does)
+    hist = KeyHistogram()
+    dsa.store(dsa.where(dsa.from_array(valid, chunks=(16, 16)), da.data, np.nan), hist)
+    assert hist.count == keep.sum()
+    assert streaming_median(da, valid, histogram=hist) == want
+
+
+def test_float32_median_single_value_and_empty():
+    one = xr.DataArray(np.array([[np.nan, -3.25]], dtype="float32"), dims=("y", "x"))
+    assert streaming_median(one) == -3.25
+    none = xr.DataArray(np.full((2, 2), np.nan, dtype="float32"), dims=("y", "x"))
+    assert np.isnan(streaming_median(none))
+
+
+def test_key_histogram_takes_float32_only():
+    from geo.prospectivity.streaming import KeyHistogram
+
+    with pytest.raises(TypeError, match="float32"):
+        KeyHistogram().add(np.zeros(3))
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_float32_evaluation_equals_the_float64_one(seed):
+    """A float32 score is streamed as float32: the same curve, counts and draw as float64."""
+    score, deposits, valid = _case(seed, ties=True)
+    s32 = score.astype("float32")
+    da32 = xr.DataArray(dsa.from_array(s32, chunks=(8, 8)), dims=("y", "x"))
+    da64 = xr.DataArray(dsa.from_array(s32.astype("float64"), chunks=(8, 8)), dims=("y", "x"))
+    a = evaluate_score(da32, deposits, valid, n_background=50, random_state=seed)
+    b = evaluate_score(da64, deposits, valid, n_background=50, random_state=seed, rows=3)
+    assert np.array_equal(a.area_fraction, b.area_fraction)
+    assert np.array_equal(a.deposit_fraction, b.deposit_fraction)
+    assert np.array_equal(a.background, b.background)
+    assert a.roc_auc() == b.roc_auc() and a.scored_cells == b.scored_cells
+
+
+def test_float32_median_at_the_ends_of_the_float32_range():
+    """Largest finite, denormal, signed-zero values: each median is numpy's, bit for bit."""
+    f32 = np.finfo(np.float32)
+    pool = np.array(
+        [-f32.max, -1e30, -1.5, -1e-45, -0.0, 0.0, 1e-45, 1e-38, 2.5, 1e30, f32.max],
+        dtype="float32",
+    )
+    rng = np.random.default_rng(11)
+    for _ in range(60):
+        v = rng.choice(pool, size=(7, 5)).astype("float32")
+        v[rng.random(v.shape) < 0.15] = np.nan
+        v[0, 0] = rng.choice([np.inf, -np.inf, np.nan])  # never counted
+        finite = v[np.isfinite(v)].astype("float64")
+        if finite.size == 0:
+            continue
+        got = streaming_median(xr.DataArray(v, dims=("y", "x")), rows=3)
+        assert got == np.median(finite)
