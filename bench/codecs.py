@@ -120,7 +120,10 @@ def _check(staged: str, out: str, options: dict) -> tuple[float, float]:
         both = np.isfinite(ref) & np.isfinite(got)
         assert np.array_equal(np.isnan(ref), np.isnan(got)), "LERC changed the nodata"
         err = float(np.max(np.abs(ref[both].astype("float64") - got[both]))) if both.any() else 0.0
-        assert err <= float(options["MAX_Z_ERROR"]) * 1.0001, err
+        # LERC quantises in float64 and the result is stored as float32: one float32
+        # rounding step of the largest value on top of the stated error
+        slack = float(np.max(np.abs(ref[both]))) * np.finfo(np.float32).eps if both.any() else 0
+        assert err <= float(options["MAX_Z_ERROR"]) + slack, err
     else:
         assert np.array_equal(ref, got, equal_nan=ref.dtype.kind == "f"), "not lossless"
         err = 0.0
