@@ -146,6 +146,23 @@ _LICENCE_FIELDS_HELP = (
 )
 
 
+#: Options of ``geo run`` and ``geo export`` (the field set and the GPX route's start).
+_FIELD_TOP_OPTION = click.option(
+    "--field-top",
+    type=click.IntRange(1, 2000),
+    default=None,
+    help="How many of the best targets go to the field files: report, PDF, GPX, KML "
+    "(default: the pipeline's field.top, 50).",
+)
+_START_OPTION = click.option(
+    "--start",
+    metavar="LON,LAT",
+    default=None,
+    help="Where the GPX route starts (camp, airstrip), in decimal degrees, e.g. 27.51,-21.47 "
+    "(default: the pipeline's field.start, else the best target).",
+)
+
+
 def _parse_start(text: str) -> tuple[float, float]:
     """``"27.51,-21.47"`` → ``(27.51, -21.47)``; anything else is a usage error (exit 2)."""
     parts = [p.strip() for p in text.split(",")]
@@ -245,20 +262,8 @@ def _layer_names(path: Path) -> list[str]:
     is_flag=True,
     help="Skip the field exports (KML, GPX, report...); `geo export RUN_DIR` writes them later.",
 )
-@click.option(
-    "--field-top",
-    type=click.IntRange(1, 2000),
-    default=None,
-    help="How many of the best targets go to the field files: report, PDF, GPX, KML "
-    "(default: pipeline's field.top, 50).",
-)
-@click.option(
-    "--start",
-    metavar="LON,LAT",
-    default=None,
-    help="Where the GPX route starts (camp, airstrip), in decimal degrees, e.g. 27.51,-21.47 "
-    "(default: the pipeline's field.start, else the best target).",
-)
+@_FIELD_TOP_OPTION
+@_START_OPTION
 @click.option("--licence-fields", metavar="FIELD=COLUMN,...", help=_LICENCE_FIELDS_HELP)
 @_friendly
 def run(
@@ -552,13 +557,7 @@ def _recorded_spec(run_dir: Path):
     show_default=True,
     help="Comma-separated formats: qgis, kml, kmz, gpx, geojson, shp, csv, html, pdf, qfield, geopdf (or all).",
 )
-@click.option(
-    "--field-top",
-    type=click.IntRange(1, 2000),
-    default=None,
-    help="How many of the best targets go to the field files: report, PDF, GPX, KML "
-    "(default: the run's field.top, 50).",
-)
+@_FIELD_TOP_OPTION
 @click.option(
     "--top",
     type=click.IntRange(0, 200),
@@ -571,13 +570,7 @@ def _recorded_spec(run_dir: Path):
     default=None,
     help="Targets in the GPX route (default: the run's export.route_top, else every field target).",
 )
-@click.option(
-    "--start",
-    metavar="LON,LAT",
-    default=None,
-    help="Where the GPX route starts (camp, airstrip), in decimal degrees, e.g. 27.51,-21.47 "
-    "(default: the pipeline's field.start, else the best target).",
-)
+@_START_OPTION
 @_friendly
 def export_cmd(
     run_dir: Path,

@@ -65,6 +65,7 @@ from matplotlib.ticker import FuncFormatter, MultipleLocator
 
 from geo._memory import release_memory
 from geo._text import mpl_text, xml_chars
+from geo._vectorfile import dates_as_text
 from geo.errors import InputNotFoundError, InvalidParameterError, ProductError, VectorError
 from geo.export._common import (
     atomic_path,
@@ -367,7 +368,7 @@ def _read_layer(gpkg: Path, layer: str) -> gpd.GeoDataFrame | None:
     names = {str(n) for n, _ in pyogrio.list_layers(gpkg)}
     if layer not in names:
         return None
-    return gpd.read_file(gpkg, layer=layer)
+    return dates_as_text(gpd.read_file(gpkg, layer=layer))  # printed as the run wrote them
 
 
 def _scene_crs_name(epsg: Any) -> str:

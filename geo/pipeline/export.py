@@ -56,22 +56,10 @@ from geo._memory import release_memory
 from geo._vectorfile import dates_as_text
 from geo.errors import InputNotFoundError, InvalidParameterError
 from geo.export._common import DEFAULT_FIELD_TOP, select_field_targets
+from geo.pipeline.spec import EXPORT_FORMATS, StartPoint
 
 __all__ = ["EXPORT_FORMATS", "MAX_REPORT_SHEETS", "MAX_ROUTE", "export_run"]
 
-EXPORT_FORMATS = (
-    "qgis",
-    "kml",
-    "kmz",
-    "gpx",
-    "geojson",
-    "shp",
-    "csv",
-    "html",
-    "pdf",
-    "qfield",
-    "geopdf",
-)
 #: Most report sheets / PDF pages by default (the pipeline's ``export.top`` allows 200).
 MAX_REPORT_SHEETS = 200
 #: Most targets in the GPX route by default (the pipeline's ``export.route_top`` allows 500).
@@ -287,8 +275,6 @@ def _recorded(manifest: dict) -> dict[str, Any]:
     start = (spec.get("field") or {}).get("start") if isinstance(spec.get("field"), dict) else None
     if isinstance(start, dict):
         try:
-            from geo.pipeline.spec import StartPoint
-
             point = StartPoint.model_validate(start)
             out["start"] = {"lon": point.lon, "lat": point.lat, "name": point.name}
         except ValueError:

@@ -39,7 +39,14 @@ from geo.spectral.indices import ROLES, index_names
 from geo.spectral.masks import MASK_RULES, PRODUCT_RULES, MaskConfig
 from geo.targets.rank import COMPONENTS, ScoreConfig
 
-__all__ = ["NAME_PATTERN", "PipelineSpec", "load_spec", "validate_spec"]
+__all__ = [
+    "EXPORT_FORMATS",
+    "NAME_PATTERN",
+    "PipelineSpec",
+    "StartPoint",
+    "load_spec",
+    "validate_spec",
+]
 
 #: User-chosen names that become file or layer names: an ASCII letter, then letters,
 #: digits or underscores (at most 64 characters).
@@ -799,7 +806,8 @@ class Targets(_Model):
         )
 
 
-_EXPORT_FORMATS = (  # geo.pipeline.export.EXPORT_FORMATS
+#: Field formats a run can write (``export.formats``; written by geo.pipeline.export).
+EXPORT_FORMATS = (
     "qgis",
     "kml",
     "kmz",
@@ -817,8 +825,8 @@ _EXPORT_FORMATS = (  # geo.pipeline.export.EXPORT_FORMATS
 class Export(_Model):
     """``export``: the field formats written at the end of every run (all by default)."""
 
-    formats: list[Literal[_EXPORT_FORMATS]] = Field(  # type: ignore[valid-type]  # runtime-built Literal: fine for pydantic, not for mypy
-        default=list(_EXPORT_FORMATS),
+    formats: list[Literal[EXPORT_FORMATS]] = Field(  # type: ignore[valid-type]  # runtime-built Literal: fine for pydantic, not for mypy
+        default=list(EXPORT_FORMATS),
         description="Field formats written at the end of the run (`--no-export` writes none).",
     )
     top: Annotated[int, Field(ge=0, le=200)] | None = Field(
