@@ -212,11 +212,30 @@ class _Picture:
     Renders as its data URI in the template (``{{ picture }}``; base64 needs no escaping).
     """
 
-    def __init__(self, png: bytes, background: tuple[int, int, int] = (255, 255, 255)) -> None:
+    def __init__(
+        self,
+        png: bytes,
+        background: tuple[int, int, int] = (255, 255, 255),
+        *,
+        draft: bool = False,
+    ) -> None:
         self.png = png
         self.uri = _png_data_uri(png)
         self.background = background  # what shows through transparent pixels
         self._rgb: Any = None
+        #: ``png`` is a quick (zlib level 1) encoding: :meth:`settle` writes the final PNG
+        #: if the picture stays a PNG (most of a large report's sheets become JPEGs).
+        self.draft = draft
+
+    def settle(self) -> None:
+        """Re-encode a draft PNG that the page keeps as a PNG at full compression."""
+        if self.draft and self.uri.startswith("data:image/png"):
+            from PIL import Image
+
+            with Image.open(io.BytesIO(self.png)) as image:
+                self.png = _png_bytes(np.asarray(image))
+            self.uri = _png_data_uri(self.png)
+        self.draft = False
 
     def __str__(self) -> str:
         return self.uri
@@ -270,12 +289,16 @@ def _fit_pictures(
     passes = [(_JPEG_STEPS[0], pictures)]
     passes += [(step, sheets) for step in _JPEG_STEPS[1:]]
     passes += [(step, overviews) for step in _JPEG_STEPS[1:]]
-    for (quality, scale), group in passes:
-        for p in sorted(group, key=lambda p: -len(p.uri)):
-            if total <= max_bytes:
-                return total
-            total -= p.shrink(quality, scale)
-    return total
+    try:
+        for (quality, scale), group in passes:
+            for p in sorted(group, key=lambda p: -len(p.uri)):
+                if total <= max_bytes:
+                    return total
+                total -= p.shrink(quality, scale)
+        return total
+    finally:  # the size was checked with the drafts: the final PNGs are smaller
+        for p in pictures:
+            p.settle()
 
 
 def _read_window(path: Path, bounds: tuple[float, float, float, float], max_px: int):
@@ -748,6 +771,34 @@ def _sheet_legend(fig: Figure, *, ncol: int, fontsize: float, **where) -> None:
     )
 
 
+def _wrap_lines(text: str, width_pt: float, fontsize: float) -> str:
+    """``text`` broken into lines that fit ``width_pt`` points at ``fontsize`` (DejaVu Sans).
+
+    Wrapped here by character count and each line measured once (narrower if one is too
+    wide): matplotlib's ``wrap=True`` measures the text word by word at every draw, which
+    was a tenth of the report's time.
+    """
+    from matplotlib.font_manager import FontProperties, findfont, get_font
+
+    if not text.strip():
+        return text
+    font = get_font(findfont(FontProperties(family="DejaVu Sans")))
+    font.set_size(fontsize, 72)
+
+    def width(line: str) -> float:
+        font.set_text(line, 0.0)
+        return font.get_width_height()[0] / 64  # 26.6 fixed point -> points
+
+    chars = max(8, int(width_pt / width(text) * len(text)))  # by the mean advance
+    for _ in range(8):
+        lines = _wrap(text, chars)
+        widest = max(width(line) for line in lines)
+        if widest <= width_pt or chars == 8:
+            break
+        chars = max(8, min(chars - 1, int(chars * width_pt / widest)))
+    return "\n".join(lines)
+
+
 def _sheet_figure(target: pd.Series, **kwargs) -> Figure:
     """One target's map sheet as a figure (``true_colour`` None: no basemap)."""
     return _sheet_figure_info(target, **kwargs)[0]
@@ -759,7 +810,8 @@ def _sheet_figure_info(target: pd.Series, **kwargs) -> tuple[Figure, dict]:
     ax = fig.add_axes((0.1, 0.185, 0.8, 0.765))
     info = _draw_map_sheet(ax, target, **kwargs)
     _sheet_legend(fig, ncol=3, fontsize=8, loc="lower center", bbox_to_anchor=(0.5, 0.05))
-    fig.text(0.5, 0.008, mpl_text(info["caption"]), ha="center", va="bottom", fontsize=7, wrap=True)
+    caption = _wrap_lines(mpl_text(info["caption"]), 0.92 * fig.get_figwidth() * 72, 7)
+    fig.text(0.5, 0.008, caption, ha="center", va="bottom", fontsize=7)
     return fig, info
 
 
@@ -901,7 +953,7 @@ class _Run:
                 _png_bytes(rgba[: height - max(int(bottom), 0), :, :3], fast=True),
                 info,
             )
-        return _png_bytes(rgba)
+        return _png_bytes(rgba, fast=True)  # a draft: see _Picture.settle
 
     def _sheet_kwargs(self) -> dict:
         return {
@@ -1506,7 +1558,7 @@ def _check_top(top: int) -> None:
 def _html_section(run: _Run, i: int) -> dict:
     """Return the report section of the ``i``-th target, with its map sheet."""
     row = run.targets.iloc[i]
-    sheet = _Picture(run.sheet_picture(i))
+    sheet = _Picture(run.sheet_picture(i), draft=True)
     ev = _evidence(row, run.components)
     return {
         "id": _text(row["target_id"]),
@@ -1591,6 +1643,8 @@ def _html_template(run: _Run, *, top: int, self_test: bool, max_bytes: int | Non
         if map_data["image"] is not None:
             overviews.append(map_data["image"]["href"])
         _fit_pictures(template, context, [s["sheet"] for s in sections], overviews, max_bytes)
+    for s in sections:
+        s["sheet"].settle()
     return template, context
 
 
@@ -1934,7 +1988,8 @@ def _pdf_target_page(fig: Figure, run: _Run, i: int) -> None:
         va="top",
         linespacing=1.25,
     )
-    fig.text(0.06, 0.474, mpl_text(_clip(info["caption"], 600)), fontsize=6.5, va="top", wrap=True)
+    caption = _wrap_lines(mpl_text(_clip(info["caption"], 600)), 0.88 * _PAGE_W, 6.5)
+    fig.text(0.06, 0.474, caption, fontsize=6.5, va="top")
     attrs = _attributes(run, i)
     text = "\n".join(f"{k:<16} {_clip(v, 62)}" for k, v in attrs)
     fig.text(0.06, 0.445, mpl_text(text), fontsize=7, va="top", family=_MONO, linespacing=1.1)

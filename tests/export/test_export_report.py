@@ -10,6 +10,8 @@ import subprocess
 
 import numpy as np
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from geo.export.report import render_html, render_map_sheet, write_report
 
@@ -341,6 +343,30 @@ def test_run_time_adds_the_stages():
     assert text.startswith("3.0 s in all") and "field exports" in text
     assert _run_time({"timings_s": stages, "wall_time_s": 12.25}) == "12.2 s (wall time)"
     assert _run_time({}) == "—"
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    text=st.text(
+        alphabet=st.sampled_from("aeiMWmw0123 .,;:()-_/ABCDEFGHIJKLMNOPQRSTUVWXYZ"), max_size=600
+    ),
+    size=st.sampled_from([6.5, 7.0, 9.0]),
+)
+@example(text="i" * 300 + " " + "WW " * 200, size=7.0)  # narrow letters first, then wide
+def test_wrapped_caption_lines_fit_their_width(text, size):
+    """Captions are wrapped once by their mean character width; every line must still fit."""
+    from matplotlib.font_manager import FontProperties
+    from matplotlib.textpath import TextPath
+
+    from geo.export.report import _wrap_lines
+
+    width = 500.0
+    wrapped = _wrap_lines(text, width, size)
+    prop = FontProperties(family="DejaVu Sans", size=size)
+    for line in wrapped.split("\n"):
+        if line.strip():  # (a word longer than a line is broken)
+            assert TextPath((0, 0), line, prop=prop).get_extents().width <= width
+    assert "".join(wrapped.split()) == "".join(text.split())  # every letter kept, in order
 
 
 def test_utm_grid_is_what_a_gps_shows():
