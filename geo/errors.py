@@ -25,6 +25,7 @@ __all__ = [
     "OutputExistsError",
     "PipelineSpecError",
     "ProductError",
+    "RunCancelled",
     "TooFewPixelsError",
     "UnsafePathError",
     "VectorError",
@@ -93,6 +94,14 @@ class DiskFullError(GeoError, OSError):
 
 class UnsafePathError(GeoError, ValueError):
     """A name or path would place a file outside the run's output folder."""
+
+
+class RunCancelled(GeoError, RuntimeError):
+    """The user cancelled the work (a tool driving geo asked it to stop; see geo.progress).
+
+    Raised at the next progress point; the run's staging folder is removed, so nothing
+    half-written is left. The command line exits with code 130.
+    """
 
 
 class GeoWarning(UserWarning):

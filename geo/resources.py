@@ -13,7 +13,7 @@ from pathlib import Path
 
 from geo.errors import InputNotFoundError
 
-__all__ = ["RESOURCES", "resource_dir"]
+__all__ = ["RESOURCES", "pipeline_file", "resource_dir", "shipped_pipelines"]
 
 #: The folders a working copy (``geo init``) is made of.
 RESOURCES = ("pipelines", "sample_rasters", "notebooks")
@@ -38,4 +38,32 @@ def resource_dir(name: str) -> Path:
     raise InputNotFoundError(
         f"geo's {name} folder is missing from this installation ({packaged}); reinstall "
         "geo-targets (pip install --force-reinstall geo-targets)."
+    )
+
+
+def shipped_pipelines() -> dict[str, Path]:
+    """Return the pipelines geo ships, by name (``landsat_alteration``: its YAML file)."""
+    return {p.stem: p for p in sorted(resource_dir("pipelines").glob("*.yaml"))}
+
+
+def pipeline_file(value: str | Path) -> Path:
+    """Return the pipeline file ``value`` names: a file, else a shipped pipeline's name.
+
+    ``geo run landsat_alteration --scene ...`` runs the shipped pipeline without a copy of
+    it (its relative inputs point at the bundled sample; the command line overrides them).
+
+    Raises
+    ------
+    InputNotFoundError
+        Neither a file nor a shipped pipeline's name (the message lists the names).
+    """
+    path = Path(value)
+    if path.is_file():
+        return path
+    shipped = shipped_pipelines()
+    if str(value) in shipped:
+        return shipped[str(value)]
+    raise InputNotFoundError(
+        f"{value}: pipeline file not found; give a pipeline YAML file or the name of a shipped "
+        f"pipeline ({', '.join(shipped)}; `geo pipelines` lists them)."
     )

@@ -21,6 +21,8 @@ from geo._version import __version__
 from geo.errors import GeoError
 
 EXIT_USER_ERROR = 2
+#: The work was cancelled (``--cancel-file``; the shell's code for an interrupted command).
+EXIT_CANCELLED = 130
 #: geo itself failed (a bug): one line, and the traceback with ``geo -v``.
 EXIT_INTERNAL_ERROR = 3
 #: Longest message printed for one error or warning (one readable line, whatever the input).
@@ -54,17 +56,28 @@ def _friendly(func):
             from geo.io._libtiff import silence_libtiff
 
             silence_libtiff()  # e.g. a line per tile on a full disk; geo says it in one
-        from geo.progress import ConsoleReporter, use_reporter
+        from geo.errors import RunCancelled
+        from geo.progress import ConsoleReporter, JsonLinesReporter, Reporter, use_reporter
 
         ctx = click.get_current_context(silent=True)
-        quiet = bool(ctx.find_root().params.get("quiet")) if ctx is not None else False
+        root = ctx.find_root().params if ctx is not None else {}
+        shown: Reporter = (
+            JsonLinesReporter(cancel_file=root.get("cancel_file"))
+            if root.get("progress") == "jsonl"
+            else ConsoleReporter(quiet=bool(root.get("quiet")))
+        )
         with (
             warnings.catch_warnings(record=True) as caught,
-            use_reporter(ConsoleReporter(quiet=quiet)),
+            use_reporter(shown),
         ):
             warnings.simplefilter("always")
             try:
+                shown.check_cancelled()  # cancelled before it started
                 result = func(*args, **kwargs)
+            except RunCancelled as exc:
+                _echo_warnings(caught)
+                click.echo(f"geo: {one_line(str(exc))}", err=True)
+                sys.exit(EXIT_CANCELLED)
             except GeoError as exc:
                 _fail(caught, str(exc))
             except (RasterioError, OSError) as exc:
@@ -117,7 +130,22 @@ def _echo_warnings(caught) -> None:
 @click.version_option(version=__version__, prog_name="geo")
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
 @click.option("-q", "--quiet", is_flag=True, help="Only errors and warnings.")
-def main(verbose: int, quiet: bool) -> None:
+@click.option(
+    "--progress",
+    type=click.Choice(["text", "jsonl"]),
+    default="text",
+    show_default=True,
+    help="jsonl: progress as one JSON object a line on stderr, for a program driving geo "
+    "(the QGIS plugin); see geo.progress.JsonLinesReporter.",
+)
+@click.option(
+    "--cancel-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="With --progress jsonl: stop at the next progress point once this file exists "
+    "(nothing half-written is left; exit code 130).",
+)
+def main(verbose: int, quiet: bool, progress: str, cancel_file: Path | None) -> None:
     """Multispectral scenes to ranked, licence-aware drill targets."""
     level = (
         logging.WARNING
@@ -133,11 +161,14 @@ def main(verbose: int, quiet: bool) -> None:
 
 
 def _stage_done(event: str, stage: str, seconds: float | None) -> None:
-    """Print one line per finished stage (the runner's progress hook; see :mod:`geo.progress`)."""
+    """Tell the command's reporter of a stage event (the runner's progress hook).
+
+    On a terminal or in a log that is one line per finished stage; with ``--progress
+    jsonl`` every event (see :mod:`geo.progress`).
+    """
     from geo.progress import reporter
 
-    if event == "done" and seconds is not None:
-        reporter().stage(stage, seconds)
+    reporter().stage_event(event, stage, seconds)
 
 
 _LICENCE_FIELDS_HELP = (
@@ -228,6 +259,46 @@ def _licence_options(spec, licences: Path | None, fields: dict[str, str]):
     return spec.model_copy(update={"inputs": inputs})
 
 
+def _vector_options(spec, occurrences: Path | None, structures: Path | None):
+    """``spec`` with the command line's occurrence and structure layers.
+
+    As for licences, a pipeline's layer name is kept only where the new file has a layer of
+    that name; otherwise the file's only layer is read (and a file of several layers is
+    refused by the reader, naming them).
+    """
+    from geo.errors import InvalidParameterError
+    from geo.pipeline.spec import OccurrenceInput
+
+    if occurrences is not None:
+        current = spec.inputs.occurrences or OccurrenceInput(path=occurrences)
+        layer = current.layer if current.layer in _layer_names(occurrences) else None
+        found = current.model_copy(update={"path": occurrences, "layer": layer})
+        spec = spec.model_copy(
+            update={"inputs": spec.inputs.model_copy(update={"occurrences": found})}
+        )
+    if structures is not None:
+        names = _layer_names(structures)
+        evidence = dict(spec.evidence)
+        linear = [
+            k
+            for k, ev in evidence.items()
+            if ev.vector is not None
+            and ev.measure in ("distance", "intersection_distance", "density")
+        ]
+        if not linear:
+            raise InvalidParameterError(
+                f"--structures {structures}: this pipeline has no evidence layer measured from "
+                "faults or contacts (evidence.<name>.vector with measure distance, "
+                "intersection_distance or density); add one to the pipeline file."
+            )
+        for k in linear:
+            ev = evidence[k]
+            layer = ev.vector_layer if ev.vector_layer in names else None
+            evidence[k] = ev.model_copy(update={"vector": structures, "vector_layer": layer})
+        spec = spec.model_copy(update={"evidence": evidence})
+    return spec
+
+
 def _layer_names(path: Path) -> list[str]:
     import pyogrio
 
@@ -265,6 +336,17 @@ def _layer_names(path: Path) -> list[str]:
 @_FIELD_TOP_OPTION
 @_START_OPTION
 @click.option("--licence-fields", metavar="FIELD=COLUMN,...", help=_LICENCE_FIELDS_HELP)
+@click.option(
+    "--occurrences",
+    type=click.Path(path_type=Path),
+    help="Known occurrences, points (overrides the pipeline file's inputs.occurrences).",
+)
+@click.option(
+    "--structures",
+    type=click.Path(path_type=Path),
+    help="Faults and contacts, lines: read by every evidence layer measured as a distance, "
+    "intersection distance or density from a vector (overrides the pipeline file).",
+)
 @_friendly
 def run(
     pipeline: Path,
@@ -277,13 +359,18 @@ def run(
     field_top: int | None,
     start: str | None,
     licence_fields: str | None,
+    occurrences: Path | None,
+    structures: Path | None,
 ) -> None:
-    """Run PIPELINE (a YAML file) and print the best targets."""
+    """Run PIPELINE (a YAML file, or a shipped pipeline's name) and print the best targets."""
     from geo.pipeline.runner import run_pipeline
     from geo.pipeline.spec import load_spec
+    from geo.resources import pipeline_file
 
+    pipeline = pipeline_file(pipeline)
     fields = _parse_licence_fields(licence_fields)
     spec = _licence_options(load_spec(pipeline), licences, fields)
+    spec = _vector_options(spec, occurrences, structures)
     if no_export:
         spec = spec.model_copy(update={"export": spec.export.model_copy(update={"formats": []})})
     if field_top is not None:
@@ -504,6 +591,19 @@ def indices(list_: bool, sensor: str | None) -> None:
 )
 @click.option("--licences", type=click.Path(path_type=Path), help="A new licence layer.")
 @click.option("--licence-fields", metavar="FIELD=COLUMN,...", help=_LICENCE_FIELDS_HELP)
+@click.option(
+    "--weights",
+    metavar="NAME=WEIGHT,...",
+    help="New weights, others kept: the prospectivity evidence layers' (e.g. "
+    "iron=2,clay=1,faults=1), or, for a pipeline without prospectivity, the target score's "
+    "components (iron_intensity, clay_intensity, coincidence, area).",
+)
+@click.option(
+    "--method",
+    metavar="METHOD",
+    help="New prospectivity method (weighted, fuzzy_gamma, fuzzy_and, fuzzy_or, "
+    "fuzzy_product, fuzzy_sum, wofe, logistic, random_forest).",
+)
 @click.option("--top", type=int, default=10, show_default=True, help="How many targets to print.")
 @_friendly
 def rank(
@@ -511,6 +611,8 @@ def rank(
     pipeline: Path | None,
     licences: Path | None,
     licence_fields: str | None,
+    weights: str | None,
+    method: str | None,
     top: int,
 ) -> None:
     """Re-rank RUN_DIR with new weights, evidence or licences, reusing its alteration rasters.
@@ -522,14 +624,60 @@ def rank(
     from geo.pipeline.spec import load_spec
 
     fields = _parse_licence_fields(licence_fields)
+    from geo.resources import pipeline_file
+
+    pipeline = pipeline_file(pipeline) if pipeline else None
     spec = load_spec(pipeline) if pipeline else None
     if fields or licences is not None:
         spec = _licence_options(spec or _recorded_spec(run_dir), licences, fields)
-    result = rerank(run_dir, pipeline=spec, pipeline_file=pipeline)
+    if weights is not None or method is not None:
+        spec = _scoring_options(spec or _recorded_spec(run_dir), weights, method)
+    result = rerank(run_dir, pipeline=spec, pipeline_file=pipeline, progress=_stage_done)
     click.echo(f"re-ranked {len(result.targets)} targets in {run_dir}")
     if len(result.targets) and top:
         click.echo(_target_table(result.targets.head(top)))
     _echo_evaluation(result.manifest.get("evaluation"), run_dir)
+
+
+def _parse_weights(text: str) -> dict[str, float]:
+    """``"iron=2,clay=1"`` -> ``{"iron": 2.0, "clay": 1.0}`` (weights >= 0, finite)."""
+    from geo.errors import InvalidParameterError
+
+    out: dict[str, float] = {}
+    for item in text.split(","):
+        name, sep, value = (part.strip() for part in item.partition("="))
+        try:
+            weight = float(value)
+        except ValueError:
+            weight = math.nan
+        if not sep or not name or not math.isfinite(weight) or weight < 0:
+            raise InvalidParameterError(
+                f"--weights: {item.strip()!r} is not NAME=WEIGHT with a weight >= 0; "
+                "e.g. --weights iron=2,clay=1,faults=1."
+            )
+        out[name] = weight
+    return out
+
+
+def _scoring_options(spec, weights: str | None, method: str | None):
+    """``spec`` with ``geo rank``'s new weights and method, validated as a pipeline file is."""
+    from geo.errors import InvalidParameterError
+    from geo.pipeline.spec import validate_spec
+
+    doc = spec.model_dump(mode="json")
+    prospect = doc.get("prospectivity")
+    if method is not None:
+        if prospect is None:
+            raise InvalidParameterError(
+                f"--method {method}: this run's pipeline has no prospectivity section (its "
+                "targets come from the anomaly zones); re-rank with --weights, or give a "
+                "pipeline with prospectivity via --pipeline."
+            )
+        prospect["method"] = method
+    if weights is not None:
+        section = prospect if prospect is not None else doc["targets"]
+        section["weights"] = {**(section.get("weights") or {}), **_parse_weights(weights)}
+    return validate_spec(doc, "geo rank --weights/--method")
 
 
 def _recorded_spec(run_dir: Path):
@@ -726,6 +874,9 @@ def batch(
 
     ctx = click.get_current_context()
     quiet = quiet or bool(ctx.find_root().params.get("quiet"))
+    from geo.resources import pipeline_file
+
+    pipeline = pipeline_file(pipeline)
     spec = _licence_options(load_spec(pipeline), licences, _parse_licence_fields(licence_fields))
     # the local scheduler logs every worker start and stop at INFO: keep the terminal for geo
     if not ctx.find_root().params.get("verbose"):
@@ -767,6 +918,39 @@ def batch(
         for s in result.failed:
             click.echo(f"geo: scene {s['scene']} failed at {s['stage']}: {s['error']}", err=True)
         sys.exit(1)
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="One JSON list (for programs).")
+@_friendly
+def pipelines(as_json: bool) -> None:
+    """List the pipelines geo ships (give a name to `geo run` instead of a file)."""
+    import json
+
+    from geo.pipeline.spec import load_spec
+    from geo.resources import shipped_pipelines
+
+    found = []
+    for name, path in shipped_pipelines().items():
+        spec = load_spec(path)
+        found.append(
+            {
+                "name": name,
+                "file": str(path),
+                "title": spec.name,
+                "description": " ".join((spec.description or "").split()),
+                "prospectivity": spec.prospectivity is not None,
+                "needs_occurrences": bool(
+                    spec.prospectivity is not None
+                    and spec.prospectivity.method in ("wofe", "logistic", "random_forest")
+                ),
+            }
+        )
+    if as_json:
+        click.echo(json.dumps(found, indent=1))
+        return
+    for p in found:
+        click.echo(f"{p['name']:<24} {p['description']}")
 
 
 @main.command()

@@ -543,7 +543,7 @@ def _run_on_cluster(
     """Submit the scenes; return the first failure's record when ``fail_fast`` stopped."""
     from contextlib import ExitStack
 
-    from distributed import Client, as_completed
+    from distributed import Client
 
     cpu = os.cpu_count() or 1
     with ExitStack() as stack:
@@ -585,7 +585,7 @@ def _run_on_cluster(
             futures[fut] = rec
             rec["status"] = "running"
         failure = None
-        for fut in as_completed(list(futures), loop=client.loop):
+        for fut in _completed(list(futures), client, reporter().check_cancelled):
             rec = futures[fut]
             if fut.cancelled():
                 continue
@@ -607,6 +607,29 @@ def _run_on_cluster(
                     futures[f]["status"] = "cancelled"
                 break
     return failure
+
+
+def _completed(futures: list, client, check_cancelled: Callable[[], None], poll_s: float = 0.5):
+    """Yield ``futures`` as they finish; call ``check_cancelled`` every ``poll_s`` seconds.
+
+    A cancelled batch (``geo --cancel-file``) cancels the scenes still queued or running
+    and raises :class:`~geo.errors.RunCancelled`; finished scene folders stay (a rerun
+    skips them), a running scene's staging folder is left for the next run to clear.
+    """
+    from distributed import as_completed
+
+    queue = as_completed(futures, loop=client.loop)
+    while not queue.is_empty():
+        ready = queue.next_batch(block=False)
+        if not ready:
+            try:
+                check_cancelled()
+            except BaseException:
+                client.cancel([f for f in futures if not f.done()])
+                raise
+            time.sleep(poll_s)
+            continue
+        yield from ready
 
 
 def _local_cluster(n_workers: int, threads: int, memory_limit=None, *, quiet: bool = False):

@@ -165,7 +165,10 @@ def _run_stages(
     ``prepare(stage)`` is called before each enabled stage runs (the output folder, the
     manifest a stage reads).
     """
+    from geo.progress import reporter
+
     tell = progress or (lambda event, stage, seconds: None)
+    reporter().plan([stage.name for stage in table])
     for stage in table:
         if not stage.enabled(ctx):
             tell("skipped", stage.name, None)
@@ -413,8 +416,12 @@ def _rerank(run_dir: Path, pipeline, licences_path, pipeline_file, progress) -> 
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir()
     ctx.tmp = staging
-    with gdal_env(ctx.spec):
-        _run_stages(ctx.stages, ctx, _Timer(), progress)
+    try:
+        with gdal_env(ctx.spec):
+            _run_stages(ctx.stages, ctx, _Timer(), progress)
+    except BaseException:  # a failed or cancelled re-rank leaves the run as it was
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
     manifest = ctx.manifest
     manifest["pipeline"]["spec"] = ctx.spec.model_dump(mode="json")
     manifest.setdefault("reranked", []).append(
