@@ -32,7 +32,7 @@ test: $(STAMP) lint browser qgis  # CI (.ci/run) runs this: lint and types are e
 browser:  # Debian's chromium for the report tests; skipped (with the reason) where impossible
 	@bash scripts/install_chromium.sh
 
-qgis:  # Debian's python3-qgis for the QGIS and QField tests; skipped (with the reason) where impossible
+qgis:  # Debian's python3-qgis and qgis_process for the QGIS, QField and plugin tests; skipped (with the reason) where impossible
 	@bash scripts/install_qgis.sh
 
 lint: $(STAMP)
