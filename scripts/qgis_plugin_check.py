@@ -3,7 +3,7 @@
 Run by tests/qgis_plugin/test_plugin_qgis.py with /usr/bin/python3 and
 QT_QPA_PLATFORM=offscreen, never imported by the test suite:
 
-    python3 qgis_driver.py PLUGIN_DIR SAMPLE_DIR WORK_DIR
+    python3 scripts/qgis_plugin_check.py PLUGIN_DIR SAMPLE_DIR WORK_DIR
 
 PLUGIN_DIR holds the ``geo_targeting`` package; geo is the program named by the environment
 variable GEO_QGIS_EXECUTABLE. Prints one JSON object a line, each with a "check" key:
@@ -15,6 +15,7 @@ exception's text, whether the output folder exists).
 
 import json
 import os
+import shutil
 import sys
 import time
 import traceback
@@ -30,7 +31,7 @@ from qgis.core import (
 plugin_dir, sample, work = sys.argv[1:4]
 sys.path.insert(0, plugin_dir)
 
-app = QgsApplication([], False)
+app = QgsApplication([], True)  # GUI on (offscreen): the options page is a widget
 app.initQgis()
 sys.path.append(os.path.join(QgsApplication.pkgDataPath(), "python", "plugins"))
 from processing.core.Processing import Processing  # noqa: E402
@@ -137,6 +138,9 @@ emit(
     out_exists=os.path.isdir(out),
 )
 
+if os.path.isfile(os.path.join(out, "targets.csv")):  # kept: the re-rank below rewrites it
+    shutil.copyfile(os.path.join(out, "targets.csv"), os.path.join(work, "qgis_run_targets.csv"))
+
 # a bad input: a folder that is not a scene product
 bad_out = os.path.join(work, "bad_run")
 try:
@@ -165,6 +169,135 @@ except QgsProcessingException as exc:
         siblings=sorted(os.listdir(work)),
         infos=feedback.infos,
     )
+
+# re-rank the run: only the iron intensity counts, so each score is the iron intensity
+feedback = Feedback()
+started = time.monotonic()
+try:
+    results = processing.run(
+        "geo:rerank",
+        {"RUN": out, "WEIGHTS": "iron_intensity=1,clay_intensity=0,coincidence=0,area=0"},
+        feedback=feedback,
+    )
+    error = None
+except Exception as exc:
+    results, error = {}, f"{type(exc).__name__}: {exc}"
+groups = [g.name() for g in project.layerTreeRoot().children() if g.name() == "qgis_run"]
+targets = [
+    n.layer()
+    for n in project.layerTreeRoot().findGroup("qgis_run").findLayers()
+    if n.layer().name() == "targets"
+]
+emit(
+    "rerank",
+    error=error,
+    seconds=time.monotonic() - started,
+    results=results,
+    groups=groups,
+    renderer=targets[0].renderer().type() if targets else None,
+    rows=[
+        {
+            "target_id": f["target_id"],
+            "rank": f["rank"],
+            "score": f["score"],
+            "iron_intensity": f["iron_intensity"],
+        }
+        for f in targets[0].getFeatures()
+    ]
+    if targets
+    else [],
+)
+
+# export for the field: GPX and GeoJSON, the route starting at a point picked in UTM 35S
+started = time.monotonic()
+try:
+    results = processing.run(
+        "geo:exportfield",
+        {"RUN": out, "FORMATS": [4, 5], "FIELD_TOP": 2, "START": "549000,-2378000 [EPSG:32635]"},
+        feedback=Feedback(),
+    )
+    error = None
+except Exception as exc:
+    results, error = {}, f"{type(exc).__name__}: {exc}"
+emit(
+    "export",
+    error=error,
+    seconds=time.monotonic() - started,
+    results=results,
+    files=sorted(os.listdir(os.path.join(out, "exports")))
+    if os.path.isdir(os.path.join(out, "exports"))
+    else [],
+)
+
+# scene info
+started = time.monotonic()
+try:
+    results = processing.run("geo:sceneinfo", {"SCENE_FOLDER": product}, feedback=Feedback())
+    error = None
+except Exception as exc:
+    results, error = {}, f"{type(exc).__name__}: {exc}"
+emit("info", error=error, seconds=time.monotonic() - started, results=results)
+
+# a batch of one scene on one local worker
+batch_out = os.path.join(work, "batch_run")
+started = time.monotonic()
+feedback = Feedback()
+try:
+    results = processing.run(
+        "geo:batch",
+        {
+            "PIPELINE": 0,
+            "SCENES": f'"{product}"\n\n# a comment\n',
+            "WORKERS": 1,
+            "OUTPUT": batch_out,
+        },
+        feedback=feedback,
+    )
+    error = None
+except Exception as exc:
+    results, error = {}, f"{type(exc).__name__}: {exc}"
+group = project.layerTreeRoot().findGroup("batch_run")
+emit(
+    "batch",
+    error=error,
+    seconds=time.monotonic() - started,
+    results=results,
+    percents=feedback.percents,
+    infos=feedback.infos,
+    layers=[
+        {
+            "name": n.layer().name(),
+            "valid": n.layer().isValid(),
+            "features": n.layer().featureCount(),
+        }
+        for n in group.findLayers()
+    ]
+    if group is not None
+    else [],
+)
+
+# the options page's Test button, with the configured program and with a wrong one
+from geo_targeting import settings  # noqa: E402
+
+page = settings.GeoOptionsPage()
+good = page.run_test()
+override = os.environ.pop("GEO_QGIS_EXECUTABLE")
+page.mode.setCurrentIndex(page.mode.findData("executable"))
+page.path.setText(os.path.join(work, "no_such_venv"))
+bad = page.run_test()
+page.path.setText(override)
+page.apply()
+saved = (settings.mode(), settings.executable())
+configured = settings.test_text(settings.mode(), settings.executable())
+os.environ["GEO_QGIS_EXECUTABLE"] = override
+emit(
+    "settings",
+    good=good,
+    bad=bad,
+    saved=list(saved),
+    configured=configured,
+    label=page.result.text(),
+)
 
 sys.stdout.flush()
 os._exit(0)  # exitQgis() can crash on some builds while layers are alive
