@@ -85,7 +85,7 @@ emit(
 licences = os.path.join(sample, "licences.gpkg") + "|layername=licences"
 product = os.path.join(sample, "LC08_L2SR_171075_20230601_20230607_02_T1")
 base = {
-    "PIPELINE": 0,
+    "PIPELINE": "landsat_alteration",
     "SCENE_FOLDER": product,
     "LICENCES": licences,
     "LICENCE_ID_FIELD": "licence_no",
@@ -246,7 +246,7 @@ try:
     results = processing.run(
         "geo:batch",
         {
-            "PIPELINE": 0,
+            "PIPELINE": "landsat_alteration",
             "SCENES": f'"{product}"\n\n# a comment\n',
             "WORKERS": 1,
             "OUTPUT": batch_out,

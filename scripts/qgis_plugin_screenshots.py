@@ -72,7 +72,7 @@ alg = QgsApplication.processingRegistry().createAlgorithmById("geo:runpipeline")
 dialog = AlgorithmDialog(alg)
 dialog.resize(980, 760)
 values = {
-    "PIPELINE": 0,
+    "PIPELINE": "landsat_alteration",
     "SCENE_FOLDER": product,
     "LICENCES": licences.id(),
     "LICENCE_ID_FIELD": "licence_no",

@@ -259,14 +259,22 @@ class GeoAlgorithm(QgsProcessingAlgorithm):
         path = self.parameterAsFile(parameters, "PIPELINE_FILE", context)
         if path:
             return path
-        index = self.parameterAsEnum(parameters, "PIPELINE", context)
-        return SHIPPED_PIPELINES[index]
+        name = self.parameterAsEnumString(parameters, "PIPELINE", context)
+        if name not in SHIPPED_PIPELINES:  # checked by Processing too; never a path
+            raise QgsProcessingException(
+                f"PIPELINE: {name!r} is not a shipped pipeline ({', '.join(SHIPPED_PIPELINES)})."
+            )
+        return name
 
     def add_pipeline_parameters(self) -> None:
         """Add the shipped-pipeline drop-down and the pipeline file that wins over it."""
         self.addParameter(
             QgsProcessingParameterEnum(
-                "PIPELINE", "Shipped pipeline", options=list(SHIPPED_PIPELINES), defaultValue=0
+                "PIPELINE",
+                "Shipped pipeline",
+                options=list(SHIPPED_PIPELINES),
+                defaultValue=SHIPPED_PIPELINES[0],
+                usesStaticStrings=True,  # PIPELINE=landsat_alteration in qgis_process and models
             )
         )
         self.addParameter(
