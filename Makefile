@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: run test lint sample-data clean help browser qgis notebooks exercises docs
+.PHONY: run test lint sample-data clean help browser qgis notebooks exercises docs qgis-plugin
 
 help:
 	@echo "make run          set up .venv and run the default pipeline on the bundled sample (out/sample/)"
@@ -14,6 +14,7 @@ help:
 	@echo "make notebooks    open the training notebooks in JupyterLab (notebooks/)"
 	@echo "make exercises    write the learners' version of each lesson (no solutions) to out/exercises/"
 	@echo "make docs         build the documentation site into site/ (mkdocs build --strict; works offline)"
+	@echo "make qgis-plugin  build the QGIS plugin zip (Plugins > Install from ZIP) into dist/"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +53,9 @@ exercises: $(STAMP)
 
 docs: $(STAMP)  # the dev extra brings the docs extra (mkdocs, material, mkdocstrings, mkdocs-click)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
+
+qgis-plugin: $(STAMP)  # dist/geo_targeting-<version>.zip; docs/guide/qgis.md says how to install it
+	$(BIN)/python scripts/build_qgis_plugin.py dist
 
 clean:
 	rm -rf out .pytest_cache .ruff_cache

@@ -138,33 +138,25 @@ def rank_run(prospect_run, tmp_path_factory):
     return run
 
 
-def test_rank_weights_change_the_score_as_asked(rank_run):
-    """Weights on the faults alone: the best targets are the ones nearest a fault."""
+def test_rank_weights_and_method_are_recorded_and_used(rank_run):
+    """New weights (the others kept) and a new method in one re-rank: the manifest records
+    them, validated as a pipeline file's, and the re-ranked scores stay in [0, 1]."""
     from click.testing import CliRunner
 
     from geo.cli.main import main
 
     res = CliRunner().invoke(
         main,
-        [
-            "rank",
-            str(rank_run),
-            "--weights",
-            "iron=0,clay=0,intersections=0,faults=1",
-            "--top",
-            "0",
-        ],
+        ["rank", str(rank_run), "--weights", "iron=0,clay=3", "--method", "fuzzy_or", "--top", "0"],
     )
     assert res.exit_code == 0, res.output
     manifest = json.loads((rank_run / "manifest.json").read_text())
-    weights = manifest["pipeline"]["spec"]["prospectivity"]["weights"]
-    assert weights == {"iron": 0.0, "clay": 0.0, "faults": 1.0, "intersections": 0.0}
+    prospect = manifest["pipeline"]["spec"]["prospectivity"]
+    assert prospect["weights"] == {"iron": 0.0, "clay": 3.0, "faults": 1.0, "intersections": 1.0}
+    assert prospect["method"] == "fuzzy_or"
     assert manifest["reranked"]  # recorded as a re-rank
-    res = CliRunner().invoke(main, ["rank", str(rank_run), "--method", "fuzzy_or", "--top", "0"])
-    assert res.exit_code == 0, res.output
-    manifest = json.loads((rank_run / "manifest.json").read_text())
-    assert manifest["pipeline"]["spec"]["prospectivity"]["method"] == "fuzzy_or"
-    assert len(pd.read_csv(rank_run / "targets.csv")) > 0
+    targets = pd.read_csv(rank_run / "targets.csv")
+    assert len(targets) > 0 and targets["score"].between(0, 1).all()
 
 
 @pytest.mark.parametrize(
