@@ -13,10 +13,11 @@ import os
 import subprocess
 import sys
 import time
-import zipfile
 from pathlib import Path
 
 import pytest
+
+from tests.qgis_plugin.conftest import geo_program, install_plugin
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
@@ -49,22 +50,8 @@ def session(tmp_path_factory):
     if os.name != "posix" or not _has_qgis():
         pytest.skip("QGIS is not installed (apt-get install python3-qgis qgis-providers)")
     tmp = tmp_path_factory.mktemp("qgis_plugin")
-    # the plugin as a user installs it: the built zip, extracted into a plugins folder
-    built = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "build_qgis_plugin.py"), str(tmp / "dist")],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    plugins = tmp / "plugins"
-    with zipfile.ZipFile(built.stdout.strip()) as archive:
-        archive.extractall(plugins)
-    # this checkout's geo, as a program (a virtualenv's bin/geo does the same)
-    program = tmp / "geo"
-    program.write_text(
-        f'#!/bin/sh\nPYTHONPATH="{ROOT}" exec "{sys.executable}" -m geo "$@"\n', encoding="utf-8"
-    )
-    program.chmod(0o755)
+    plugins = install_plugin(tmp)  # the plugin as a user installs it: from the built zip
+    program = geo_program(tmp)
     work = tmp / "work"
     work.mkdir()
     # the CLI with the same inputs, alongside the QGIS session

@@ -13,10 +13,11 @@ import os
 import shutil
 import subprocess
 import sys
-import zipfile
 from pathlib import Path
 
 import pytest
+
+from tests.qgis_plugin.conftest import geo_program, install_plugin
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
@@ -43,24 +44,12 @@ def qgis(tmp_path_factory):
     if os.name != "posix" or program is None:
         pytest.skip("qgis_process is not installed (apt-get install qgis)")
     tmp = tmp_path_factory.mktemp("qgis_process")
-    built = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "build_qgis_plugin.py"), str(tmp / "dist")],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    plugins = tmp / "plugins"
-    with zipfile.ZipFile(built.stdout.strip()) as archive:
-        archive.extractall(plugins)
+    plugins = install_plugin(tmp)
     home = tmp / "home"
     profile = home / ".local" / "share" / "QGIS" / "QGIS3" / "profiles" / "default" / "QGIS"
     profile.mkdir(parents=True)
     (profile / "QGIS3.ini").write_text("[PythonPlugins]\ngeo_targeting=true\n", encoding="utf-8")
-    geo = tmp / "geo"  # this checkout's geo as a program, as a virtualenv's bin/geo is
-    geo.write_text(
-        f'#!/bin/sh\nPYTHONPATH="{ROOT}" exec "{sys.executable}" -m geo "$@"\n', encoding="utf-8"
-    )
-    geo.chmod(0o755)
+    geo = geo_program(tmp)
     env = {
         **os.environ,
         "HOME": str(home),
