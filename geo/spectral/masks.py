@@ -59,6 +59,7 @@ MASK_RULES: tuple[str, ...] = (
     "dark",
     "buffer",
     "unclassified",
+    "haze",  # EnMAP's haze layer (last: the bits of the rules above keep their values)
 )
 
 #: CFMask QA_PIXEL single-bit flags.
@@ -86,6 +87,7 @@ PRODUCT_RULES = (
     "vegetation",
     "dark",
     "unclassified",
+    "haze",
 )
 _ALBEDO_BANDS = ("blue", "green", "red", "nir", "swir1", "swir2")
 #: QA_RADSAT bits that make a reflective pixel unusable, per sensor (DOMAIN.md §1.5):
@@ -219,16 +221,22 @@ def product_flags(
 ) -> dict[str, xr.DataArray]:
     """Decode a product's QA layers by product kind (``scene.metadata["qa_kind"]``).
 
-    Kinds: ``"landsat_c2"`` (``qa_pixel``, ``qa_radsat``), ``"sentinel2_scl"`` (``scl``);
+    Kinds: ``"landsat_c2"`` (``qa_pixel``, ``qa_radsat``), ``"sentinel2_scl"`` (``scl``),
+    ``"flag_layers"`` (one 0/1 layer per rule, named by the rule: the imaging spectrometers'
+    cloud, cirrus, water, haze... masks; layers not named after a rule are ignored);
     ``None`` or no layers gives no flags (spectral rules still apply).
     """
     if not qa or kind is None:
         return {}
+    if kind == "flag_layers":
+        return {rule: layer != 0 for rule, layer in qa.items() if rule in PRODUCT_RULES}
     if kind == "landsat_c2":
         return landsat_qa_flags(qa.get("qa_pixel"), qa.get("qa_radsat"), sensor=sensor)
     if kind == "sentinel2_scl":
         return scl_flags(qa["scl"])
-    raise InvalidParameterError(f"Unknown QA kind {kind!r}; known: landsat_c2, sentinel2_scl.")
+    raise InvalidParameterError(
+        f"Unknown QA kind {kind!r}; known: landsat_c2, sentinel2_scl, flag_layers."
+    )
 
 
 def build_mask(

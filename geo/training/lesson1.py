@@ -51,6 +51,7 @@ _REASON_COLOURS = {
     "dark": "#525252",
     "buffer": "#fdbf6f",
     "unclassified": "#b15928",
+    "haze": "#bdbdbd",
 }
 
 

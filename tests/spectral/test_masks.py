@@ -212,3 +212,23 @@ def test_a_scene_without_the_albedo_bands_skips_the_dark_rule():
     )
     reasons = build_mask(cube, config=MaskConfig(dark_albedo=0.04)).values
     assert reasons.shape == (3, 3) and (reasons == 0).all()  # nothing flagged, no crash
+
+
+def test_flag_layers_of_imaging_spectrometers_become_reasons():
+    """EMIT/EnMAP/PRISMA masks arrive as one 0/1 layer per rule; others are ignored."""
+    import numpy as np
+
+    from geo.spectral.masks import MASK_RULES, MaskConfig, build_mask, product_flags
+    from geo.testing import make_raster
+
+    refl = make_raster(
+        np.full((6, 1, 3), 0.2, dtype="float32"),
+        bands=["blue", "green", "red", "nir", "swir1", "swir2"],
+    )
+    layer = lambda *v: make_raster(np.array([[v]], dtype="uint8"))[0]  # noqa: E731
+    qa = {"cloud": layer(1, 0, 0), "haze": layer(0, 1, 0), "aggregate": layer(1, 1, 1)}
+    flags = product_flags(qa, "flag_layers")
+    assert sorted(flags) == ["cloud", "haze"]
+    reasons = build_mask(refl, flags=flags, config=MaskConfig(buffer_px=0)).values[0]
+    assert [reasons_of(v) for v in reasons] == [{"cloud"}, {"haze"}, set()]
+    assert MASK_RULES.index("haze") == len(MASK_RULES) - 1  # older rules keep their bits
