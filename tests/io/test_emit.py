@@ -354,3 +354,25 @@ def test_utm_zone_choice():
     assert utm_epsg(-117.5, 37.2) == 32611  # Cuprite, Nevada
     assert utm_epsg(-69.1, -24.3) == 32719  # Escondida, Chile
     assert utm_epsg(180.0, 5.0) == 32660
+
+
+def test_hostile_attribute_text_stays_on_one_line(tmp_path):
+    mask = np.zeros((LINES, SAMPLES, 2), dtype="float32")
+    path = write(
+        tmp_path,
+        mask=mask,
+        attrs={"time_coverage_start": "=cmd|' /C calc'!A0\n<script>x</script>" * 20},
+    )
+    with h5netcdf.File(path.with_name(NAME.replace("_RFL_", "_MASK_")), "a") as f:
+        f["sensor_band_parameters/mask_bands"][:] = np.array(
+            ["<b>\nCloud\x07", "=1+1\r\n" * 50], dtype=object
+        )
+    with pytest.raises(ProductError) as err:
+        open_emit(path)
+    assert "\n" not in str(err.value) and "\x07" not in str(err.value)
+    assert "no 'Cloud flag' band" in str(err.value) and len(str(err.value)) < 400
+    # the date falls back to the file name's stamp; the text is not kept
+    scene = open_emit(path, mask=False)
+    assert (
+        scene.spectra.attrs["date"] == "2023-03-16" and scene.metadata["scene_center_time"] is None
+    )

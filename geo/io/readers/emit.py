@@ -151,6 +151,12 @@ def _text(value: Any) -> str:
     return str(value)
 
 
+def _shown(text: str, limit: int = 40) -> str:
+    """Product text fit for a one-line message: control characters replaced, shortened."""
+    clean = "".join(ch if ch.isprintable() else "?" for ch in text[: limit + 1])
+    return clean if len(clean) <= limit else clean[: limit - 3] + "..."
+
+
 def _need(f: Any, name: str, source: str) -> Any:
     if name not in f:
         raise ProductError(
@@ -421,7 +427,7 @@ def _acquired(g: _Granule, path: Path) -> tuple[str, str | None]:
             pass
     raise ProductError(
         f"{path}: no acquisition date: the time_coverage_start attribute is missing or "
-        f"unreadable ({start[:40]!r}) and the file name has no _YYYYMMDDTHHMMSS_ stamp."
+        f"unreadable ({_shown(start)!r}) and the file name has no _YYYYMMDDTHHMMSS_ stamp."
     )
 
 
@@ -447,7 +453,7 @@ def _mask_layers(
     if "cloud" not in wanted:
         raise ProductError(
             f"{path}: the mask granule has no 'Cloud flag' band (mask_bands: "
-            f"{', '.join(n[:40] for n in g.band_names[:10])})."
+            f"{', '.join(_shown(n) for n in g.band_names[:10])})."
         )
     # the reflectance granule's GLT places the pixels: both granules share the swath
     g = _Granule(**{**g.__dict__, "glt_line": rfl.glt_line, "glt_sample": rfl.glt_sample})
