@@ -505,6 +505,7 @@ def info(
 ) -> None:
     """Print what geo detects in SCENE: sensor, date, grid, bands, scaling, valid fraction."""
     import dask
+    import numpy as np
 
     from geo.io.readers import open_scene
     from geo.sensors import SENSORS
@@ -544,6 +545,27 @@ def info(
         click.echo(f"cloud      {m['cloud_cover']} % (from the product metadata)")
     click.echo(f"valid      {valid:.1%} of pixels have data in every band")
     click.echo(f"qa layers  {', '.join(m.get('qa_layers', [])) or 'none'}")
+    if s.spectra is not None:
+        sp = s.spectra
+        wl = sp["wavelength"].values
+        bad = [int(i) for i in np.flatnonzero(~sp["good"].values)]
+        runs: list[list[int]] = []
+        for i in bad:  # consecutive bad bands as one run: b128-b142
+            if runs and runs[-1][1] == i - 1:
+                runs[-1][1] = i
+            else:
+                runs.append([i, i])
+        names = [
+            sp["band"].values[a] + ("" if a == b else f"-{sp['band'].values[b]}") for a, b in runs
+        ]
+        click.echo(
+            f"spectra    {sp.sizes['band']} bands, {float(wl[0]):.1f}-{float(wl[-1]):.1f} nm, "
+            f"{len(bad)} bad (water vapour) bands" + (f": {', '.join(names)}" if names else "")
+        )
+        if m.get("orthorectification"):
+            click.echo(f"ortho      {m['orthorectification']}")
+        if r.attrs.get("broadband_of"):
+            click.echo(f"broadband  roles simulated as {r.attrs['broadband_of']} bands")
     if r.attrs.get("unusable_bands"):
         click.echo(f"unusable   {r.attrs['unusable_bands']}: {r.attrs.get('unusable_reason', '')}")
     band_table = SENSORS.get(str(m.get("sensor")))

@@ -34,6 +34,15 @@ class Scene:
     previews : dict of str to PreviewSource
         Bands whose files can serve a decimated read of the whole scene (see
         :meth:`preview`); readers fill it where a band's file covers the grid exactly.
+    spectra : xarray.DataArray or None
+        Imaging spectrometers only (EMIT, EnMAP, PRISMA): the full ``(band, y, x)`` float32
+        reflectance cube, dask-backed, all bands of a chunk together, NaN where invalid, on
+        the grid of ``reflectance``. ``band`` = ``"b001"``... (1-based product band number)
+        with the coordinates ``wavelength`` (nm, band centre), ``fwhm`` (nm) and ``good``
+        (False for the product's bad / water-vapour bands); ``attrs`` hold ``sensor``,
+        ``scene_id``, ``date``, ``wavelength_units = "nm"``. ``reflectance`` then holds the
+        broadband roles simulated from it (``attrs["broadband_of"]``). None for
+        multispectral scenes.
     """
 
     reflectance: xr.DataArray
@@ -41,6 +50,7 @@ class Scene:
     metadata: dict[str, Any] = field(default_factory=dict)
     files: list[str] = field(default_factory=list)
     previews: dict[str, PreviewSource] = field(default_factory=dict)
+    spectra: xr.DataArray | None = None
 
     def __repr__(self) -> str:
         """One line: scene id, sensor, date, bands, grid, CRS (the metadata stays in ``metadata``)."""
@@ -54,8 +64,15 @@ class Scene:
         return (
             f"<Scene {r.attrs.get('scene_id', '?')}: {r.attrs.get('sensor', '?')}, "
             f"{r.attrs.get('date', '?')}, {len(roles)} bands ({', '.join(roles)}), {grid}; "
-            f"QA: {', '.join(self.qa) or 'none'}>"
+            f"QA: {', '.join(self.qa) or 'none'}{self._spectra_note()}>"
         )
+
+    def _spectra_note(self) -> str:
+        s = self.spectra
+        if s is None or "wavelength" not in s.coords or s.sizes.get("band", 0) == 0:
+            return ""
+        w = s["wavelength"].values
+        return f"; spectra: {s.sizes['band']} bands, {float(w[0]):g}-{float(w[-1]):g} nm"
 
     def preview(self, roles: list[str], step: int) -> np.ndarray | None:
         """Reflectance of ``roles`` on a grid ``step`` times coarser, or None.

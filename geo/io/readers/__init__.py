@@ -8,6 +8,7 @@ module     products
 landsat    Landsat 4-9 Collection 2 Level-2 / Level-1 and older Level-1 (folder, MTL, .tar)
 sentinel2  Sentinel-2 L2A / L1C (.SAFE folder, MTD XML, ESA .zip)
 aster      ASTER L1T and AST_07XT (HDF-EOS, GeoTIFF sets, LP DAAC .zip)
+emit       EMIT L2A RFL netCDF4 (+ the L2A MASK granule beside it), GLT-orthorectified to UTM
 stac       STAC Items whose assets are local files
 geotiff    one file per band (``bands.yaml`` sidecar or ``bands``) and multi-band GeoTIFFs
 =========  =============================================================================
@@ -23,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from geo.errors import InputNotFoundError, ProductError
-from geo.io.readers import aster, geotiff, landsat, sentinel2, stac
+from geo.io.readers import aster, emit, geotiff, landsat, sentinel2, stac
 from geo.io.scene import Scene
 
 __all__ = ["open_scene"]
@@ -55,6 +56,10 @@ def open_scene(
     - a Sentinel-2 L2A or L1C product: the ``.SAFE`` folder, its ``MTD_MSIL*.xml``, or the
       ``.zip`` ESA delivers (read in place), resampled to ``resolution`` (default 20 m);
     - an ASTER L1T or AST_07XT product (see :mod:`geo.io.readers.aster` for the forms read);
+    - an EMIT L2A reflectance granule (``.nc`` with a ``reflectance`` variable and a
+      ``sensor_band_parameters`` group), put on the UTM zone of its centre at ``resolution``
+      (default 60 m), its MASK granule read when it sits beside it; ``Scene.spectra`` holds
+      the cube and ``Scene.reflectance`` the Landsat 8 OLI roles simulated from it;
     - a STAC Item JSON whose assets are local files (``resolution`` needed when bands differ);
     - one file per band: a folder with a ``bands.yaml`` sidecar, or ``bands`` given;
     - a plain multi-band GeoTIFF, with band roles from its band descriptions or ``roles``.
@@ -99,6 +104,8 @@ def open_scene(
         return sentinel2.open_sentinel2(path, **multi)
     if aster.is_aster(path):
         return aster.open_aster(path, **multi)
+    if name.endswith(".nc"):
+        return emit.open_emit(path, **multi)
     if path.is_dir():
         if any(path.glob("*_MTL.txt")) or any(path.glob("*_MTL.json")):
             return landsat.open_landsat(path, **kwargs)
@@ -129,7 +136,7 @@ def open_scene(
         return geotiff.open_geotiff(path, roles=roles, **plain)
     raise ProductError(
         f"{path}: not a recognised scene (a {path.suffix or 'suffix-less'} file). Expected a "
-        "Landsat folder, MTL or .tar, a Sentinel-2 .SAFE folder or .zip, an ASTER product, a "
-        "STAC Item .json, a folder of band files with a bands.yaml sidecar, or a multi-band "
+        "Landsat folder, MTL or .tar, a Sentinel-2 .SAFE folder or .zip, an ASTER product, an "
+        "EMIT L2A RFL .nc granule, a STAC Item .json, a folder of band files with a bands.yaml sidecar, or a multi-band "
         "GeoTIFF (.tif)."
     )
