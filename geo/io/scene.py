@@ -34,6 +34,13 @@ class Scene:
     previews : dict of str to PreviewSource
         Bands whose files can serve a decimated read of the whole scene (see
         :meth:`preview`); readers fill it where a band's file covers the grid exactly.
+    spectra : xarray.DataArray or None
+        Hyperspectral products only (EMIT, EnMAP, PRISMA): ``(band, y, x)`` float32
+        reflectance, dask-backed with all bands of a spatial chunk in one chunk, NaN where
+        invalid, on the same grid as :attr:`reflectance`; ``band`` = ``"b001"``... (product
+        band numbers) with coordinates ``wavelength`` and ``fwhm`` (nm) and ``good`` (False
+        for bad / water-vapour bands); attrs ``sensor``, ``scene_id``, ``date``,
+        ``wavelength_units="nm"``. None for multispectral products.
     """
 
     reflectance: xr.DataArray
@@ -41,6 +48,7 @@ class Scene:
     metadata: dict[str, Any] = field(default_factory=dict)
     files: list[str] = field(default_factory=list)
     previews: dict[str, PreviewSource] = field(default_factory=dict)
+    spectra: xr.DataArray | None = None
 
     def __repr__(self) -> str:
         """One line: scene id, sensor, date, bands, grid, CRS (the metadata stays in ``metadata``)."""

@@ -8,6 +8,8 @@ module     products
 landsat    Landsat 4-9 Collection 2 Level-2 / Level-1 and older Level-1 (folder, MTL, .tar)
 sentinel2  Sentinel-2 L2A / L1C (.SAFE folder, MTD XML, ESA .zip)
 aster      ASTER L1T and AST_07XT (HDF-EOS, GeoTIFF sets, LP DAAC .zip)
+enmap      EnMAP L2A (product folder, METADATA.XML, spectral image, DLR .ZIP)
+prisma     PRISMA L2D (``PRS_L2D_STD_*.he5``, HDF-EOS5)
 stac       STAC Items whose assets are local files
 geotiff    one file per band (``bands.yaml`` sidecar or ``bands``) and multi-band GeoTIFFs
 =========  =============================================================================
@@ -23,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from geo.errors import InputNotFoundError, ProductError
-from geo.io.readers import aster, geotiff, landsat, sentinel2, stac
+from geo.io.readers import aster, enmap, geotiff, landsat, prisma, sentinel2, stac
 from geo.io.scene import Scene
 
 __all__ = ["open_scene"]
@@ -55,6 +57,10 @@ def open_scene(
     - a Sentinel-2 L2A or L1C product: the ``.SAFE`` folder, its ``MTD_MSIL*.xml``, or the
       ``.zip`` ESA delivers (read in place), resampled to ``resolution`` (default 20 m);
     - an ASTER L1T or AST_07XT product (see :mod:`geo.io.readers.aster` for the forms read);
+    - an EnMAP L2A product: its folder, ``*-METADATA.XML``, spectral image or ``.ZIP``
+      (hyperspectral: ``Scene.spectra`` plus simulated OLI roles, see
+      :mod:`geo.io.readers.enmap`);
+    - a PRISMA L2D ``PRS_L2D_*.he5`` file (see :mod:`geo.io.readers.prisma`);
     - a STAC Item JSON whose assets are local files (``resolution`` needed when bands differ);
     - one file per band: a folder with a ``bands.yaml`` sidecar, or ``bands`` given;
     - a plain multi-band GeoTIFF, with band roles from its band descriptions or ``roles``.
@@ -99,6 +105,10 @@ def open_scene(
         return sentinel2.open_sentinel2(path, **multi)
     if aster.is_aster(path):
         return aster.open_aster(path, **multi)
+    if enmap.is_enmap(path):
+        return enmap.open_enmap(path, **kwargs)
+    if prisma.is_prisma(path):
+        return prisma.open_prisma(path, **kwargs)
     if path.is_dir():
         if any(path.glob("*_MTL.txt")) or any(path.glob("*_MTL.json")):
             return landsat.open_landsat(path, **kwargs)
@@ -129,7 +139,7 @@ def open_scene(
         return geotiff.open_geotiff(path, roles=roles, **plain)
     raise ProductError(
         f"{path}: not a recognised scene (a {path.suffix or 'suffix-less'} file). Expected a "
-        "Landsat folder, MTL or .tar, a Sentinel-2 .SAFE folder or .zip, an ASTER product, a "
-        "STAC Item .json, a folder of band files with a bands.yaml sidecar, or a multi-band "
+        "Landsat folder, MTL or .tar, a Sentinel-2 .SAFE folder or .zip, an ASTER product, an "
+        "EnMAP L2A product, a PRISMA L2D .he5 file, a STAC Item .json, a folder of band files with a bands.yaml sidecar, or a multi-band "
         "GeoTIFF (.tif)."
     )
