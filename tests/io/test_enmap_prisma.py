@@ -103,6 +103,8 @@ def test_enmap_scaling_bands_overlap_and_bad_bands(enmap_folder):
     assert spectral["gain"]["b011"] == pytest.approx(1.1e-4)
     assert spectral["bad_bands"] == ["b010", "b012", "b014"]
     assert spectral["wavelength_range_nm"] == [440.0, 2250.0]
+    record = scene.metadata["bands"]["swir2"]
+    assert record["band"] == "b013" and (record["mult"], record["add"]) == (1.0, 0.0)
 
 
 def test_enmap_broadband_roles_and_grid(enmap_folder):

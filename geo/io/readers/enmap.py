@@ -54,7 +54,7 @@ from dask.base import tokenize
 
 from geo.errors import CRSError, InputNotFoundError, MetadataError, ProductError
 from geo.io._raster import WindowReader, _stamp, check_same_grid, open_band, probe, scale_values
-from geo.io.readers._hyper import broadband_roles
+from geo.io.readers._hyper import broadband_roles, broadband_weights
 from geo.io.scene import Scene
 
 __all__ = [
@@ -167,13 +167,16 @@ def finish_scene(
     wl = spectra["wavelength"].values
     good = spectra["good"].values
     ids = [str(b) for b in spectra["band"].values]
+    roles, weights = broadband_weights(wl, spectra["fwhm"].values, good)
     roles_record = {}
-    for role in reflectance["band"].values:
-        roles_record[str(role)] = {
-            "band": "simulated",
-            "mult": 1.0,
+    for role, row in zip(roles, weights, strict=True):
+        used = [(i, float(w)) for i, w in zip(ids, row, strict=True) if w > 0]
+        roles_record[role] = {
+            "band": used[0][0] if len(used) == 1 else f"{len(used)} bands",
+            "mult": 1.0,  # the roles are computed from reflectance (spectra), not from DN
             "add": 0.0,
-            "resampling": "Gaussian-FWHM-weighted mean of the good bands in the OLI interval",
+            "resampling": "OLI band simulated: Gaussian-FWHM-weighted mean of "
+            + ", ".join(f"{i} ({w:.2f})" for i, w in used),
         }
     metadata.update(
         {
