@@ -391,3 +391,15 @@ def test_broadband_weights_follow_the_gaussian_share():
     assert blue[2] == pytest.approx(share(500) / total, rel=1e-5)
     assert blue[2] < blue[1]
     assert np.allclose(w.sum(axis=1), 1.0)
+
+
+def test_small_chunks_read_the_same_values(enmap_folder, prisma_file):
+    for opener, path in ((open_enmap, enmap_folder), (open_prisma, prisma_file)):
+        whole = opener(path).spectra
+        tiled = opener(path, chunk=2).spectra
+        n = whole.sizes["band"]
+        assert tiled.data.chunks == ((n,), (2, 1), (2, 2))  # every band of a tile together
+        np.testing.assert_array_equal(tiled.values, whole.values)
+        np.testing.assert_array_equal(
+            opener(path, chunk=2).reflectance.values, opener(path).reflectance.values
+        )
