@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
+from xml.sax.saxutils import escape
 
 import geopandas as gpd
 import numpy as np
@@ -12,7 +14,14 @@ import xarray as xr
 from affine import Affine
 from shapely.geometry import box
 
-__all__ = ["EMIT_MASK_BANDS", "make_licences", "make_raster", "write_emit_granule"]
+__all__ = [
+    "EMIT_MASK_BANDS",
+    "make_licences",
+    "make_raster",
+    "write_emit_granule",
+    "write_enmap_product",
+    "write_prisma_product",
+]
 
 
 def make_raster(
@@ -128,7 +137,7 @@ def _emit_file(
     omit: Sequence[str],
     attrs: dict[str, Any],
 ) -> None:
-    import h5netcdf  # type: ignore[import-untyped]
+    import h5netcdf
 
     lines, samples, nbands = (int(n) for n in cube.shape)
     with h5netcdf.File(path, "w") as f:
@@ -162,7 +171,7 @@ def _emit_file(
                 continue
             values = np.asarray(values)
             if values.dtype.kind in "UO":
-                import h5py  # type: ignore[import-untyped]
+                import h5py
 
                 v = params.create_variable(name, ("bands",), dtype=h5py.string_dtype())
                 v[:] = values.astype(object)
@@ -273,4 +282,220 @@ def write_emit_granule(
             (),
             dict(attrs or {}),
         )
+    return path
+
+
+# --------------------------------------------------------------------------------------
+# EnMAP L2A products (helper ENPR): the file set and METADATA.XML elements geo reads
+
+ENMAP_TEST_ID = "ENMAP01-____L2A-DT0000001867_20220724T104526Z_008_V010302_20230628T165614Z"
+
+
+def write_enmap_product(
+    folder: str | Path,
+    dn: np.ndarray,
+    wavelengths: Sequence[float],
+    fwhm: Sequence[float],
+    *,
+    gains: Sequence[float] | None = None,
+    offsets: Sequence[float] | None = None,
+    vnir_channels: Sequence[int] | None = None,
+    swir_channels: Sequence[int] | None = None,
+    no_data_bands: Sequence[int] = (),
+    quality: Mapping[str, np.ndarray] | None = None,
+    product_id: str = ENMAP_TEST_ID,
+    start_time: str | None = "2022-07-24T10:45:26.000Z",
+    crs: str = "EPSG:32633",
+    origin: tuple[float, float] = (360_000.0, 5_810_010.0),
+    res: float = 30.0,
+    nodata: int | None = -32768,
+    omit: Sequence[str] = (),
+) -> Path:
+    """Write a tiny EnMAP L2A product folder: METADATA.XML, SPECTRAL_IMAGE.TIF, QL layers.
+
+    Parameters
+    ----------
+    folder : str or Path
+        Created if missing; the product's files are written inside it.
+    dn : numpy.ndarray
+        ``(band, y, x)`` int16 DN in product band order.
+    wavelengths, fwhm : sequence of float
+        Per band, nm (``wavelengthCenterOfBand``, ``FWHMOfBand``).
+    gains, offsets : sequence of float, optional
+        ``GainOfBand`` / ``OffsetOfBand`` (default 1e-4 and 0).
+    vnir_channels, swir_channels : sequence of int, optional
+        1-based band numbers of each detector (``expectedChannelsList``); omitted if None.
+    no_data_bands : sequence of int
+        Band numbers whose ``bandStatistics`` say "filled with no data".
+    quality : mapping of str to numpy.ndarray, optional
+        ``{"CLOUD": array, "CIRRUS": ..., "HAZE", "SNOW", "CLOUDSHADOW"}`` uint8 layers.
+    omit : sequence of str
+        XML element names to leave out of every band (to test refusals), e.g. ``GainOfBand``.
+
+    Returns
+    -------
+    Path
+        The product folder.
+    """
+    import rasterio
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    dn = np.asarray(dn)
+    n = dn.shape[0]
+    gains = [1e-4] * n if gains is None else list(gains)
+    offsets = [0.0] * n if offsets is None else list(offsets)
+    rows = []
+    for i in range(n):
+        fields = {
+            "wavelengthCenterOfBand": wavelengths[i],
+            "FWHMOfBand": fwhm[i],
+            "GainOfBand": gains[i],
+            "OffsetOfBand": offsets[i],
+        }
+        inner = "".join(f"<{k}>{v!r}</{k}>" for k, v in fields.items() if k not in omit)
+        rows.append(f'      <bandID number="{i + 1}">{inner}</bandID>')
+    stats = "".join(
+        f'<bandID number="{b}"><mean>-1000000</mean><stdDeviation>0</stdDeviation></bandID>'
+        for b in no_data_bands
+    )
+    quality_xml = ""
+    for det, channels in (("vnir", vnir_channels), ("swir", swir_channels)):
+        if channels is not None:
+            listed = ",".join(str(c) for c in channels)
+            quality_xml += (
+                f"<{det}ProductQuality><expectedChannelsList>{listed}</expectedChannelsList>"
+                f"</{det}ProductQuality>"
+            )
+    start = (
+        f"<temporalCoverage><startTime>{escape(start_time)}</startTime></temporalCoverage>"
+        if start_time
+        else ""
+    )
+    xml = (
+        '<?xml version="1.0" encoding="UTF-8"?>\n<level_X>\n'
+        f"  <metadata><name>{escape(product_id)}</name></metadata>\n"
+        f"  <base>{start}</base>\n"
+        f"  <specific>{quality_xml}\n    <bandCharacterisation>\n"
+        + "\n".join(rows)
+        + "\n    </bandCharacterisation>\n  </specific>\n"
+        f"  <product><bandStatistics>{stats}</bandStatistics></product>\n</level_X>\n"
+    )
+    (folder / f"{product_id}-METADATA.XML").write_text(xml, encoding="utf-8")
+    transform = Affine(res, 0.0, origin[0], 0.0, -res, origin[1])
+    profile = {
+        "driver": "GTiff",
+        "height": dn.shape[1],
+        "width": dn.shape[2],
+        "crs": crs,
+        "transform": transform,
+    }
+    spectral = folder / f"{product_id}-SPECTRAL_IMAGE.TIF"
+    with rasterio.open(
+        spectral, "w", count=n, dtype="int16", nodata=nodata, interleave="band", **profile
+    ) as dst:
+        dst.write(dn.astype("int16"))
+    for name, layer in (quality or {}).items():
+        target = folder / f"{product_id}-QL_QUALITY_{name.upper()}.TIF"
+        with rasterio.open(target, "w", count=1, dtype="uint8", **profile) as dst:
+            dst.write(np.asarray(layer, dtype="uint8")[None])
+    return folder
+
+
+# --------------------------------------------------------------------------------------
+# PRISMA L2D products (helper ENPR): the HDF-EOS5 datasets and global attributes geo reads
+
+PRISMA_TEST_NAME = "PRS_L2D_STD_20200524103704_20200524103708_0001.he5"
+
+
+def write_prisma_product(
+    path: str | Path,
+    vnir_dn: np.ndarray,
+    swir_dn: np.ndarray,
+    cw_vnir: Sequence[float],
+    fwhm_vnir: Sequence[float],
+    cw_swir: Sequence[float],
+    fwhm_swir: Sequence[float],
+    *,
+    flags_vnir: Sequence[int] | None = None,
+    flags_swir: Sequence[int] | None = None,
+    scale: Mapping[str, float] | None = None,
+    epsg: int = 32632,
+    ul_centre: tuple[float, float] = (500_015.0, 4_999_985.0),
+    masks: Mapping[str, np.ndarray] | None = None,
+    processing_level: str = "2D",
+    start_time: str = "2020-05-24T10:37:04.000",
+    omit: Sequence[str] = (),
+) -> Path:
+    """Write a tiny PRISMA L2D ``.he5`` with the product's group, dataset and attribute names.
+
+    Parameters
+    ----------
+    path : str or Path
+        Output file; name it ``PRS_L2D_STD_<start>_<stop>_0001.he5`` for detection.
+    vnir_dn, swir_dn : numpy.ndarray
+        uint16 cubes ``(lines, bands, samples)`` in the product's band order (descending
+        wavelength), as stored in ``PRS_L2D_HCO/Data Fields/VNIR_Cube`` / ``SWIR_Cube``.
+    cw_vnir, fwhm_vnir, cw_swir, fwhm_swir : sequence of float
+        ``List_Cw_*`` / ``List_Fwhm_*`` per cube band (0 for unused bands).
+    flags_vnir, flags_swir : sequence of int, optional
+        ``List_Cw_*_Flags`` (default: 1 where the centre is non-zero).
+    scale : mapping, optional
+        ``L2ScaleVnirMin``, ``L2ScaleVnirMax``, ``L2ScaleSwirMin``, ``L2ScaleSwirMax``
+        (default 0 and 1).
+    ul_centre : tuple of float
+        ``Product_ULcorner_easting`` / ``_northing``: centre of the upper-left pixel.
+    masks : mapping of str to numpy.ndarray, optional
+        ``{"Cloud_Mask": array, "LandCover_Mask": ..., "SunGlint_Mask": ...}`` (lines, samples).
+    omit : sequence of str
+        Global attributes to leave out (to test refusals).
+
+    Returns
+    -------
+    Path
+    """
+    import h5py
+
+    path = Path(path)
+    lines, _, samples = np.shape(vnir_dn)
+    levels = {
+        "L2ScaleVnirMin": 0.0,
+        "L2ScaleVnirMax": 1.0,
+        "L2ScaleSwirMin": 0.0,
+        "L2ScaleSwirMax": 1.0,
+        **(scale or {}),
+    }
+    ul_e, ul_n = ul_centre
+    attrs: dict[str, Any] = {
+        "Processing_Level": processing_level,
+        "Product_StartTime": start_time,
+        "List_Cw_Vnir": np.asarray(cw_vnir, dtype="float32"),
+        "List_Fwhm_Vnir": np.asarray(fwhm_vnir, dtype="float32"),
+        "List_Cw_Swir": np.asarray(cw_swir, dtype="float32"),
+        "List_Fwhm_Swir": np.asarray(fwhm_swir, dtype="float32"),
+        "List_Cw_Vnir_Flags": np.asarray(
+            flags_vnir if flags_vnir is not None else np.asarray(cw_vnir) > 0, dtype="uint8"
+        ),
+        "List_Cw_Swir_Flags": np.asarray(
+            flags_swir if flags_swir is not None else np.asarray(cw_swir) > 0, dtype="uint8"
+        ),
+        **{k: np.float32(v) for k, v in levels.items()},
+        "Epsg_Code": np.int32(epsg),
+        "Product_ULcorner_easting": np.float32(ul_e),
+        "Product_ULcorner_northing": np.float32(ul_n),
+        "Product_LRcorner_easting": np.float32(ul_e + 30.0 * (samples - 1)),
+        "Product_LRcorner_northing": np.float32(ul_n - 30.0 * (lines - 1)),
+    }
+    with h5py.File(path, "w") as f:
+        for key, value in attrs.items():
+            if key not in omit:
+                f.attrs[key] = value
+        fields = f.create_group("HDFEOS/SWATHS/PRS_L2D_HCO/Data Fields")
+        fields.create_dataset("VNIR_Cube", data=np.asarray(vnir_dn, dtype="uint16"))
+        fields.create_dataset("SWIR_Cube", data=np.asarray(swir_dn, dtype="uint16"))
+        for name, layer in (masks or {}).items():
+            fields.create_dataset(name, data=np.asarray(layer, dtype="uint8"))
+        geo = f.create_group("HDFEOS/SWATHS/PRS_L2D_HCO/Geolocation Fields")
+        geo.create_dataset("Latitude", data=np.zeros((lines, samples), dtype="float32"))
+        geo.create_dataset("Longitude", data=np.zeros((lines, samples), dtype="float32"))
     return path

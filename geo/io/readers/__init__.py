@@ -9,6 +9,8 @@ landsat    Landsat 4-9 Collection 2 Level-2 / Level-1 and older Level-1 (folder,
 sentinel2  Sentinel-2 L2A / L1C (.SAFE folder, MTD XML, ESA .zip)
 aster      ASTER L1T and AST_07XT (HDF-EOS, GeoTIFF sets, LP DAAC .zip)
 emit       EMIT L2A RFL netCDF4 (+ the L2A MASK granule beside it), GLT-orthorectified to UTM
+enmap      EnMAP L2A (product folder, METADATA.XML, spectral image, DLR .ZIP)
+prisma     PRISMA L2D (``PRS_L2D_STD_*.he5``, HDF-EOS5)
 stac       STAC Items whose assets are local files
 geotiff    one file per band (``bands.yaml`` sidecar or ``bands``) and multi-band GeoTIFFs
 =========  =============================================================================
@@ -24,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from geo.errors import InputNotFoundError, ProductError
-from geo.io.readers import aster, emit, geotiff, landsat, sentinel2, stac
+from geo.io.readers import aster, emit, enmap, geotiff, landsat, prisma, sentinel2, stac
 from geo.io.scene import Scene
 
 __all__ = ["open_scene"]
@@ -60,6 +62,10 @@ def open_scene(
       ``sensor_band_parameters`` group), put on the UTM zone of its centre at ``resolution``
       (default 60 m), its MASK granule read when it sits beside it; ``Scene.spectra`` holds
       the cube and ``Scene.reflectance`` the Landsat 8 OLI roles simulated from it;
+    - an EnMAP L2A product: its folder, ``*-METADATA.XML``, spectral image or ``.ZIP``
+      (hyperspectral: ``Scene.spectra`` plus simulated OLI roles, see
+      :mod:`geo.io.readers.enmap`);
+    - a PRISMA L2D ``PRS_L2D_*.he5`` file (see :mod:`geo.io.readers.prisma`);
     - a STAC Item JSON whose assets are local files (``resolution`` needed when bands differ);
     - one file per band: a folder with a ``bands.yaml`` sidecar, or ``bands`` given;
     - a plain multi-band GeoTIFF, with band roles from its band descriptions or ``roles``.
@@ -106,6 +112,10 @@ def open_scene(
         return aster.open_aster(path, **multi)
     if name.endswith(".nc"):
         return emit.open_emit(path, **multi)
+    if enmap.is_enmap(path):
+        return enmap.open_enmap(path, **kwargs)
+    if prisma.is_prisma(path):
+        return prisma.open_prisma(path, **kwargs)
     if path.is_dir():
         if any(path.glob("*_MTL.txt")) or any(path.glob("*_MTL.json")):
             return landsat.open_landsat(path, **kwargs)
@@ -137,6 +147,6 @@ def open_scene(
     raise ProductError(
         f"{path}: not a recognised scene (a {path.suffix or 'suffix-less'} file). Expected a "
         "Landsat folder, MTL or .tar, a Sentinel-2 .SAFE folder or .zip, an ASTER product, an "
-        "EMIT L2A RFL .nc granule, a STAC Item .json, a folder of band files with a bands.yaml sidecar, or a multi-band "
+        "EMIT L2A RFL .nc granule, an EnMAP L2A product, a PRISMA L2D .he5 file, a STAC Item .json, a folder of band files with a bands.yaml sidecar, or a multi-band "
         "GeoTIFF (.tif)."
     )

@@ -79,7 +79,7 @@ _STAMP = re.compile(r"_(\d{8})T(\d{6})_")
 
 def _h5py() -> Any:
     try:
-        import h5py  # type: ignore[import-untyped]
+        import h5py
     except ImportError as exc:  # pragma: no cover - a dependency of geo
         raise ProductError(
             "reading EMIT netCDF granules needs the h5py package: pip install h5py"
@@ -603,7 +603,7 @@ def open_emit(
         "mask_file": None if mask_file is None else str(mask_file),
         "product_masks": sorted(qa),
         "qa_layers": sorted(qa),
-        "qa_kind": "emit_mask" if qa else None,
+        "qa_kind": "flag_layers" if qa else None,  # geo.spectral.masks.product_flags
         "qa_note": None if qa else "no EMIT L2A MASK granule beside the reflectance file",
         "crs": f"EPSG:{grid.epsg}",
         "shape": [grid.rows, grid.cols],
