@@ -41,10 +41,15 @@ __all__ = [
     "continuum_removed_cube",
     "feature_maps",
     "feature_parameters",
+    "increasing_bands",
     "spectral_axis",
     "upper_hull",
     "window_bands",
 ]
+
+
+#: A measurable feature needs a good band this close (nm) to its expected centre.
+CENTRE_TOLERANCE_NM = 20.0
 
 
 @dataclass(frozen=True)
@@ -118,8 +123,32 @@ FEATURES: dict[str, Feature] = {
 }
 
 
+def increasing_bands(wavelength, good) -> np.ndarray:
+    """Good bands whose wavelength exceeds every earlier kept band's, as a bool mask.
+
+    Products with two detectors list the VNIR bands, then the SWIR bands, which start again
+    below the last VNIR band (EnMAP: VNIR to ~1000 nm, SWIR from ~900 nm). Walking the bands
+    in product order and keeping a band only above the longest wavelength kept so far uses
+    each overlap band once (the VNIR detector's there) and leaves a strictly increasing axis.
+
+    Examples
+    --------
+    >>> increasing_bands([900.0, 950.0, 1000.0, 910.0, 990.0, 1010.0], [True] * 6).tolist()
+    [True, True, True, False, False, True]
+    """
+    wavelength = np.asarray(wavelength, dtype="float64")
+    keep = np.asarray(good, dtype=bool) & np.isfinite(wavelength)
+    longest = -np.inf
+    for i in np.flatnonzero(keep):
+        if wavelength[i] > longest:
+            longest = wavelength[i]
+        else:
+            keep[i] = False
+    return keep
+
+
 def spectral_axis(spectra: xr.DataArray) -> tuple[np.ndarray, np.ndarray]:
-    """Band wavelengths (nm) and good-band flags of a ``(band, y, x)`` spectra cube.
+    """Band wavelengths (nm) and usable-band flags of a ``(band, y, x)`` spectra cube.
 
     Parameters
     ----------
@@ -131,13 +160,13 @@ def spectral_axis(spectra: xr.DataArray) -> tuple[np.ndarray, np.ndarray]:
     wavelength : numpy.ndarray
         float64 band centres.
     good : numpy.ndarray
-        bool flags (all True without a ``good`` coordinate).
+        bool flags: the product's good bands (all without a ``good`` coordinate), less the
+        second copy of detector-overlap bands (:func:`increasing_bands`).
 
     Raises
     ------
     BandError
-        No ``band`` dimension, no ``wavelength`` coordinate, or wavelengths not strictly
-        increasing among good bands.
+        No ``band`` dimension or no ``wavelength`` coordinate.
     """
     if "band" not in spectra.dims or "wavelength" not in spectra.coords:
         raise BandError(
@@ -150,22 +179,23 @@ def spectral_axis(spectra: xr.DataArray) -> tuple[np.ndarray, np.ndarray]:
         if "good" in spectra.coords
         else np.ones(wavelength.size, dtype=bool)
     )
-    good &= np.isfinite(wavelength)
-    if np.any(np.diff(wavelength[good]) <= 0):
-        raise BandError(
-            "The 'wavelength' coordinate must increase along 'band' over the good bands; "
-            "sort the cube by wavelength (EnMAP/PRISMA VNIR-SWIR overlap bands kept once)."
-        )
-    return wavelength, good
+    return wavelength, increasing_bands(wavelength, good)
 
 
-def window_bands(wavelength, good, window: tuple[float, float]) -> np.ndarray:
+def window_bands(
+    wavelength, good, window: tuple[float, float], centre: float | None = None
+) -> np.ndarray:
     """Return the indices of the good bands inside ``window`` (nm, inclusive).
+
+    With ``centre``, the window must also hold good bands on both sides of the centre and one
+    within :data:`CENTRE_TOLERANCE_NM` of it, so that a feature hidden by bad bands (the
+    1.4/1.9 µm water features of space-borne data) is not "measured" on its shoulders.
 
     Raises
     ------
     InvalidParameterError
-        Fewer than 3 good bands in the window (the product cannot measure the feature).
+        Fewer than 3 good bands in the window, or the centre not bracketed by good bands
+        (the product cannot measure the feature).
     """
     wavelength = np.asarray(wavelength, dtype="float64")
     low, high = window
@@ -175,6 +205,16 @@ def window_bands(wavelength, good, window: tuple[float, float]) -> np.ndarray:
             f"The window {low:g}-{high:g} nm holds {index.size} good band(s); at least 3 are "
             "needed for a continuum (the product's bad bands or coverage exclude it)."
         )
+    if centre is not None:
+        inside = wavelength[index]
+        if not (
+            inside.min() < centre < inside.max()
+            and np.min(np.abs(inside - centre)) <= CENTRE_TOLERANCE_NM
+        ):
+            raise InvalidParameterError(
+                f"The window {low:g}-{high:g} nm has no good band near the feature centre "
+                f"{centre:g} nm (bad bands or coverage hide it)."
+            )
     return index
 
 
@@ -414,7 +454,8 @@ def feature_maps(
     done = []
     for name in names:
         try:
-            index = window_bands(wavelength, good, FEATURES[name].window)
+            feature = FEATURES[name]
+            index = window_bands(wavelength, good, feature.window, feature.centre)
         except InvalidParameterError:
             if skip_unmeasurable:
                 continue

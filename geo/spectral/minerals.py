@@ -44,13 +44,15 @@ Two groups are mapped, as in the EMIT L2B product (DOMAIN.md §7):
 Codes are fixed for every scene (:func:`mineral_legend`): 0 = none, 255 = masked (a NaN band
 used by the group, or the caller's mask), so maps from different granules share one legend.
 
-Floors: the defaults (fit 0.90, depth 0.03) keep a flat spectrum with noise at "none" at the
-signal-to-noise ratios of EMIT/EnMAP/PRISMA (~100-500) while every library mineral, alone or
-diluted 60 % in a flat material, is still named; both checked in
-``tests/spectral/test_minerals.py``. A depth of 0.03 is about five times the continuum-removed
-noise at SNR 150 (σ ≈ 0.007 in CR units). Spectra of the same mineral from other samples can
-fit below 0.90 (the library's two hematites correlate at ~0.75-0.85 over the Fe³⁺ band):
-lower ``fit_floor`` to map more, at the cost of more look-alike confusion.
+Floors: the defaults (fit 0.90, depth 0.04) keep a flat spectrum with noise at "none" at the
+signal-to-noise ratios of EMIT/EnMAP/PRISMA (no false mineral in 4000 flat spectra of
+reflectance 0.4 at SNR 100 in the SWIR and 200 in the VNIR; at a depth floor of 0.03 about 1 in
+1000 became jarosite, whose 2.26 µm window holds only 7-10 bands), while every library
+mineral, alone or diluted to 60 % by a flat material, is still named; both are checked in
+``tests/spectral/test_minerals.py``. Spectra of the same mineral from other samples can fit
+below 0.90 (the library's two hematites correlate at ~0.75-0.85 over the Fe³⁺ band, its two
+montmorillonites and some micas are as different): lower ``fit_floor`` to map more, at the cost
+of more look-alike confusion.
 
 Alteration assemblages (:data:`ASSEMBLAGES`) name the zones a geologist reads in porphyry and
 epithermal systems (Lowell & Guilbert 1970, Econ. Geol. 65, 373-408; Sillitoe 2010, Econ. Geol.
@@ -73,7 +75,7 @@ import rioxarray  # noqa: F401  (registers the .rio accessor)
 import xarray as xr
 
 from geo.errors import GridMismatchError, InvalidParameterError
-from geo.spectral.continuum import continuum_removed, spectral_axis
+from geo.spectral.continuum import continuum_removed, increasing_bands, spectral_axis
 from geo.spectral.resample import convolve_to_bands
 
 __all__ = [
@@ -100,7 +102,7 @@ RECORDS_FILE = "library_usgs_hyperspectral_records.csv"
 #: Default minimum fit (correlation of the continuum-removed shapes) for a mineral to be named.
 FIT_FLOOR = 0.90
 #: Default minimum band depth (first diagnostic window, continuum removed) to name a mineral.
-DEPTH_FLOOR = 0.03
+DEPTH_FLOOR = 0.04
 NONE = 0
 MASKED = 255
 
@@ -296,7 +298,8 @@ class MineralMatcher:
     wavelength, fwhm : array_like
         ``(B,)`` band centres and FWHM in nm, as in the product.
     good : array_like of bool, optional
-        ``(B,)`` good-band flags (False = bad / water-vapour band, never used).
+        ``(B,)`` good-band flags (False = bad / water-vapour band, never used). Detector
+        overlap bands are used once (:func:`geo.spectral.continuum.increasing_bands`).
     group : {"swir", "vnir"}
         Mineral group to identify.
     exclude : sequence of str, optional
@@ -353,7 +356,7 @@ class MineralMatcher:
             raise InvalidParameterError(
                 f"The 'good' parameter must hold {self.wavelength.size} flags; got {good.size}."
             )
-        self.good = good & np.isfinite(self.wavelength)
+        self.good = increasing_bands(self.wavelength, good)
         self.minerals = _group_minerals(self.group)
         src, spectra, records = _read_tables()
         references = convolve_to_bands(
