@@ -146,6 +146,9 @@ GROUP_MINERALS: dict[str, dict[str, tuple[tuple[float, float], ...]]] = {
 _ALIASES = {"illite": "white_mica"}
 
 #: Alteration assemblage of each mapped mineral (see the module docstring for references).
+#: A pixel carries one best mineral, so kaolinite alone reads argillic; kaolinite beside
+#: alunite or pyrophyllite (advanced argillic) is a zone-level reading, not a pixel one.
+#: ``illite`` is listed for completeness: the maps fold illite records into white mica.
 ASSEMBLAGES: dict[str, str] = {
     "alunite": "advanced_argillic",
     "pyrophyllite": "advanced_argillic",

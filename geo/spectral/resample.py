@@ -187,9 +187,11 @@ def band_set(sensor: str) -> BandSet:
       RFL: 285 bands 381-2493 nm, ~7.4 nm sampling; DOMAIN.md §7).
     - ``"enmap"``: VNIR 91 bands 420-1000 nm (~6.4 nm, FWHM 6.5 nm) then SWIR 133 bands
       900-2450 nm (~11.7 nm, FWHM 10 nm): 224 bands with the VNIR/SWIR overlap kept, as in the
-      L2A product (DLR EnMAP: 224 bands, VNIR 420-1000 nm, SWIR 900-2450 nm).
-    - ``"prisma"``: 239 bands 400-2500 nm evenly spaced (~8.8 nm), FWHM 11 nm (ASI PRISMA:
-      239 bands, 400-2500 nm, FWHM < 12 nm).
+      L2A product (DLR/GFZ EnMAP: VNIR 420-1000 nm, SWIR 900-2450 nm, mean sampling and
+      resolution 6.5 nm VNIR and 10 nm SWIR; Guanter et al. 2015, Remote Sens. 7, 8830).
+    - ``"prisma"``: VNIR 66 bands 400-1010 nm then SWIR 173 bands 920-2505 nm (both ~9.3 nm),
+      FWHM 11 nm: 239 bands with the overlap kept (ASI PRISMA via eoPortal: VNIR 400-1010 nm
+      66 channels, SWIR 920-2505 nm 173 channels, FWHM <= 12 nm).
 
     Bands inside :data:`WATER_WINDOWS` are marked not good. Real products give their own band
     centres, FWHM and bad bands; the readers use those.
@@ -218,7 +220,9 @@ def band_set(sensor: str) -> BandSet:
         wavelength = np.concatenate([vnir, swir])
         fwhm = np.concatenate([np.full(91, 6.5), np.full(133, 10.0)])
     elif sensor == "prisma":
-        wavelength = np.linspace(400.0, 2500.0, 239)
+        wavelength = np.concatenate(
+            [np.linspace(400.0, 1010.0, 66), np.linspace(920.0, 2505.0, 173)]
+        )
         fwhm = np.full(239, 11.0)
     else:
         raise InvalidParameterError(

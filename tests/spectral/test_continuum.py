@@ -79,7 +79,7 @@ def test_convolve_bad_input():
 
 @pytest.mark.parametrize(
     ("sensor", "n", "first", "last"),
-    [("emit", 285, 381.0, 2493.0), ("enmap", 224, 420.0, 2450.0), ("prisma", 239, 400.0, 2500.0)],
+    [("emit", 285, 381.0, 2493.0), ("enmap", 224, 420.0, 2450.0), ("prisma", 239, 400.0, 2505.0)],
 )
 def test_band_sets(sensor, n, first, last):
     bs = band_set(sensor)

@@ -35,9 +35,9 @@ REPO = Path(__file__).resolve().parents[2]
 SHARED = REPO.parent / "shared" / "data"
 SCRIPT = REPO / "scripts" / "derive_hyperspectral_library.py"
 SENSORS = ("emit", "enmap", "prisma")
-#: SNR (signal / noise standard deviation, per band, on the reflectance itself): EMIT and
-#: EnMAP/PRISMA reach ~200-500 in the VNIR and ~100-300 in the SWIR over bright targets; the
-#: low end is used.
+#: SNR (signal / noise standard deviation, per band, on the reflectance itself): the PRISMA
+#: requirement (200 at 0.4-1.0 µm, 100 at 1.95-2.35 µm; ASI via eoPortal), below EnMAP's
+#: (~500 VNIR, ~150 SWIR; Guanter et al. 2015) and EMIT's: the low end of the three.
 SNR_VNIR, SNR_SWIR = 200.0, 100.0
 DRAWS = 60
 MINERAL_OF = {"illite": "white_mica"}
