@@ -13,6 +13,20 @@ the group of the closest record as its main output.
 The libraries ``geo/data/library_<sensor>.csv`` are USGS splib06/splib07 and earthlib spectra
 band-averaged with each sensor's RSR by ``scripts/derive_endmembers.py``; their headers give the
 sources and the records dropped for lack of spectral coverage.
+
+Imaging-spectrometer cubes (EMIT, EnMAP, PRISMA: a ``wavelength`` and ``fwhm`` coordinate on
+``band``) are classified at full spectral resolution with ``library="hyperspectral"``: the
+USGS library of :mod:`geo.spectral.minerals` is convolved to the cube's own bands, and the good
+bands every kept record covers are used (records measured only in the SWIR are left out).
+
+:func:`matched_filter` scores how much of a target spectrum each pixel holds against the
+scene background (Manolakis & Shaw 2002, IEEE Signal Process. Mag. 19(1), 29-43; Boardman &
+Kruse 2011 for its use in mineral mapping):
+
+    MF(x) = (t - μ)ᵀ Σ⁻¹ (x - μ) / ((t - μ)ᵀ Σ⁻¹ (t - μ)),
+
+with the background mean ``μ`` and covariance ``Σ`` streamed over the chunks; a pixel that is
+the pure target scores 1, the background mean 0, and a linear mixture its target fraction.
 """
 
 from __future__ import annotations
@@ -30,7 +44,16 @@ from geo._validation import select_bands
 from geo.errors import InvalidParameterError
 from geo.sensors import get_sensor
 
-__all__ = ["DEFAULT_THRESHOLD", "GROUPS", "load_library", "sam_classify", "spectral_angle"]
+__all__ = [
+    "DEFAULT_THRESHOLD",
+    "GROUPS",
+    "HYPERSPECTRAL",
+    "hyperspectral_library",
+    "load_library",
+    "matched_filter",
+    "sam_classify",
+    "spectral_angle",
+]
 
 #: Mineral/cover groups of the library tables, in code order (code = position + 1).
 GROUPS: tuple[str, ...] = (
@@ -45,6 +68,8 @@ GROUPS: tuple[str, ...] = (
 #: Default maximum angle in radians ("> 0.1 rad = no similarity", DOMAIN.md §3).
 DEFAULT_THRESHOLD = 0.10
 _LABELS = ("name", "group", "record", "library")
+#: ``library`` value of :func:`sam_classify` for the USGS library at a cube's own bands.
+HYPERSPECTRAL = "hyperspectral"
 _UNCLASSIFIED = 0
 _NODATA = 255
 
@@ -101,6 +126,48 @@ def load_library(sensor: str, *, groups: Sequence[str] | None = None) -> pd.Data
         _check_groups(groups, sorted(set(table["group"])), "group")
         table = table[table["group"].isin(groups)].reset_index(drop=True)
     return table
+
+
+def hyperspectral_library(spectra: xr.DataArray) -> tuple[pd.DataFrame, list[str]]:
+    """Return the USGS library at the bands of an imaging-spectrometer cube, ready for SAM.
+
+    Parameters
+    ----------
+    spectra : xarray.DataArray
+        ``(band, y, x)`` with ``wavelength`` and ``fwhm`` (nm) and optionally ``good`` on
+        ``band``.
+
+    Returns
+    -------
+    table : pandas.DataFrame
+        Shaped like :func:`load_library` with one column per cube band label; records missing
+        more than 10 % of the good bands (the SWIR-only ones) are dropped.
+    bands : list of str
+        The good band labels every kept record covers (the second copy of detector-overlap
+        bands left out), to compare on.
+
+    Raises
+    ------
+    BandError, InvalidParameterError
+        No ``wavelength`` / ``fwhm`` coordinate.
+    """
+    from geo.spectral.continuum import spectral_axis
+    from geo.spectral.minerals import library_at_bands
+
+    wavelength, good = spectral_axis(spectra)
+    if "fwhm" not in spectra.coords:
+        raise InvalidParameterError(
+            "The spectra cube needs an 'fwhm' coordinate on 'band' (nm) to convolve the library."
+        )
+    labels = [str(b) for b in spectra["band"].values]
+    table = library_at_bands(wavelength, spectra["fwhm"].values, labels)
+    bands = [b for b, ok in zip(labels, good, strict=True) if ok]
+    # records missing more than a tenth of the good bands (SWIR-only) go; then the bands that
+    # some kept record misses (e.g. the last EMIT band, past the library's 2498 nm) go
+    covered = table[bands].notna().mean(axis=1) >= 0.9
+    table = table[covered].reset_index(drop=True)
+    bands = [b for b in bands if table[b].notna().all()]
+    return table, bands
 
 
 def _cube_bands(cube: xr.DataArray, roles: Sequence[str], what: str) -> xr.DataArray:
@@ -246,7 +313,10 @@ def sam_classify(
     cube : xarray.DataArray
         ``(band, y, x)`` surface reflectance with role names on ``band``; extra bands are ignored.
     library : pandas.DataFrame or str
-        A table shaped like :func:`load_library`'s result, or a sensor key to load it.
+        A table shaped like :func:`load_library`'s result, a sensor key to load it, or
+        :data:`HYPERSPECTRAL` (``"hyperspectral"``) for the USGS library convolved to the bands
+        of an imaging-spectrometer cube (:func:`hyperspectral_library`; ``bands`` then
+        defaults to the cube's good bands).
     thresholds : float or mapping of str to float
         Maximum angle in radians, for all groups or per group (``{"iron_oxide": 0.08}``);
         groups not listed use the mapping's ``"default"`` entry, else :data:`DEFAULT_THRESHOLD`.
@@ -291,7 +361,11 @@ def sam_classify(
     >>> codes[int(out.best_group[0, 0])], int(out.best_group[0, 1]), round(float(out.angle[0, 0]), 6)
     ('aloh_clay', 255, 0.0)
     """
-    table = load_library(library) if isinstance(library, str) else library
+    if isinstance(library, str) and library == HYPERSPECTRAL:
+        table, good_bands = hyperspectral_library(cube)
+        bands = good_bands if bands is None else bands
+    else:
+        table = load_library(library) if isinstance(library, str) else library
     if groups is not None:
         _check_groups(groups, sorted(set(table["group"])), "group")
         table = table[table["group"].isin(groups)]
@@ -339,3 +413,81 @@ def sam_classify(
         },
         attrs={"bands": columns, "thresholds": limits},
     )
+
+
+def matched_filter(
+    cube: xr.DataArray,
+    target: Mapping[str, float],
+    *,
+    valid: xr.DataArray | None = None,
+    name: str = "matched_filter",
+) -> xr.DataArray:
+    """Matched-filter score of a target spectrum in every pixel.
+
+    Parameters
+    ----------
+    cube : xarray.DataArray
+        ``(band, y, x)`` reflectance (numpy or dask backed).
+    target : mapping of str to float
+        Target value per band label, e.g. one row of :func:`hyperspectral_library`'s table
+        restricted to its ``bands`` (a :class:`pandas.Series`); only these bands are used.
+    valid : xarray.DataArray of bool, optional
+        ``(y, x)`` pixels that may enter the background statistics.
+    name : str
+        Name of the result.
+
+    Returns
+    -------
+    xarray.DataArray
+        ``(y, x)`` float32 score: ~1 for the pure target, ~0 for the background mean, the target
+        fraction for a linear mixture with the background; NaN where a used band is NaN. Lazy
+        if the cube is dask backed; ``attrs["n_background"]`` is the background pixel count.
+
+    Raises
+    ------
+    BandError
+        The cube lacks a band of the target.
+    InvalidParameterError
+        An empty or non-finite target, or a target equal to the background mean.
+    TooFewPixelsError
+        Fewer background pixels than bands + 1 (the covariance cannot be inverted).
+    """
+    from geo.errors import TooFewPixelsError
+    from geo.spectral.pca import streaming_covariance
+
+    roles = [str(role) for role in target.keys()]
+    if not roles:
+        raise InvalidParameterError("The 'target' parameter names no band; give band: value.")
+    values = np.asarray([target[role] for role in roles], dtype="float64")
+    if not np.all(np.isfinite(values)):
+        raise InvalidParameterError("The 'target' spectrum must be finite in every band it names.")
+    bands = _cube_bands(cube, roles, "the target")
+    mean, cov, n = streaming_covariance(bands, roles, valid)
+    if n < len(roles) + 1:
+        raise TooFewPixelsError(
+            f"The matched filter needs more than {len(roles)} background pixels for "
+            f"{len(roles)} bands; got {n}. Use a larger area or fewer bands."
+        )
+    ridge = np.eye(len(roles)) * max(np.trace(cov) / len(roles), 1e-30) * 1e-6
+    direction = values - mean
+    weights = np.linalg.solve(cov + ridge, direction)
+    norm = float(direction @ weights)
+    if not norm > 0:
+        raise InvalidParameterError(
+            "The 'target' spectrum equals the background mean; the matched filter is undefined."
+        )
+    weights = weights / norm
+
+    def kernel(block: np.ndarray) -> np.ndarray:
+        return ((block.astype("float64") - mean) @ weights).astype("float32")
+
+    out = xr.apply_ufunc(
+        kernel,
+        bands,
+        input_core_dims=[["band"]],
+        dask="parallelized",
+        output_dtypes=["float32"],
+    )
+    out = out.drop_vars([c for c in out.coords if "band" in out[c].dims])
+    out.attrs = {"n_background": int(n)}
+    return out.rename(name).rio.write_nodata(np.nan, encoded=False)
