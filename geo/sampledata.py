@@ -1389,6 +1389,20 @@ captures all of them from the spectra alone is fooling itself.
 
 {shared_a} and {shared_b} share a boundary.
 
+## EMIT-format sample (imaging spectroscopy)
+
+`EMIT_L2A_RFL_001_20230601T082000_2315206_004.nc` and its `_MASK_` granule: an 84 x 72 pixel
+swath at 60 m with EMIT's 285 bands (381-2493 nm), rotated 14 degrees on a geographic grid
+through a geometry lookup table, as NASA's EMIT L2A products are (written by
+`geo.sampledata_emit.make_emit_sample`, seed {seed}). Linear mixtures of the bundled USGS
+library spectra (`geo/data/library_usgs_hyperspectral.csv`) over a synthetic sandy soil: a
+porphyry-style system (alunite + kaolinite core, white-mica ring, chlorite + epidote + calcite
+halo), an argillic patch (kaolinite + montmorillonite), a hematite-stained sand with no SWIR
+alteration, green vegetation and a small cloud flagged in the MASK granule.
+`emit_truth.gpkg` holds the planted polygons with their assemblage and `emit_licences.gpkg`
+two licences (`licence_no`, `holder_name`, `status`, `expiry`). Run it with
+`geo run pipelines/hyperspectral_minerals.yaml`; lesson 7 of the course works on it.
+
 ## Regenerate
 
 ```

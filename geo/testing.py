@@ -136,6 +136,7 @@ def _emit_file(
     fill_value: float,
     omit: Sequence[str],
     attrs: dict[str, Any],
+    compress: bool = False,
 ) -> None:
     import h5netcdf
 
@@ -162,6 +163,11 @@ def _emit_file(
                 dtype="float32",
                 chunks=(min(lines, 64), min(samples, 64), nbands),
                 **({} if "_FillValue" in omit else {"fillvalue": np.float32(fill_value)}),
+                **(
+                    {"compression": "gzip", "compression_opts": 6, "shuffle": True}
+                    if compress
+                    else {}
+                ),
             )
             for start in range(0, lines, 64):
                 var[start : start + 64] = np.asarray(cube[start : start + 64], dtype="float32")
@@ -197,6 +203,7 @@ def write_emit_granule(
     fill_value: float = -9999.0,
     omit: Sequence[str] = (),
     attrs: dict[str, Any] | None = None,
+    compress: bool = False,
 ) -> Any:
     """Write an EMIT L2A RFL granule (and optionally its MASK granule) as netCDF4.
 
@@ -229,6 +236,9 @@ def write_emit_granule(
         test the refusals.
     attrs : dict, optional
         Extra or replacement global attributes.
+    compress : bool
+        Store the cube with gzip and byte shuffling (HDF5 filters every netCDF reader
+        has; the bundled sample uses it to stay small).
 
     Returns
     -------
@@ -260,6 +270,7 @@ def write_emit_granule(
         fill_value,
         omit,
         dict(attrs or {}),
+        compress,
     )
     if mask is not None:
         mask = np.asarray(mask, dtype="float32")
@@ -281,6 +292,7 @@ def write_emit_granule(
             fill_value,
             (),
             dict(attrs or {}),
+            compress,
         )
     return path
 

@@ -466,6 +466,7 @@ _MASK_MEANING = {
     "buffer": "within `masks.buffer_px` pixels of a pixel of a rule in `masks.buffer_rules`",
     "unclassified": "Sentinel-2 SCL 7 (unclassified / cloud low probability), when listed in "
     "`masks.qa`",
+    "haze": "the product's haze layer (EnMAP L2A), when listed in `masks.qa`",
 }
 
 

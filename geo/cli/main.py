@@ -1026,12 +1026,17 @@ def bundle(out: Path, platform_: str, python_: str, wheel: Path | None) -> None:
 @click.option("--overwrite", is_flag=True, help="Replace existing sample files.")
 @_friendly
 def sample_data(out: Path, seed: int | None, overwrite: bool) -> None:
-    """Regenerate the synthetic Landsat 8 sample product, licences and truth into OUT."""
+    """Regenerate the synthetic samples into OUT (Landsat 8 product, EMIT-format granule)."""
     from geo.sampledata import make_landsat_sample
+    from geo.sampledata_emit import make_emit_sample
 
     kwargs = {} if seed is None else {"seed": seed}
     summary = make_landsat_sample(out, overwrite=overwrite, **kwargs)
-    click.echo(f"wrote {summary.get('product_id')} and licences/truth layers to {out}")
+    emit = make_emit_sample(out, overwrite=overwrite, **kwargs)
+    click.echo(
+        f"wrote {summary.get('product_id')}, {emit['granule'].name} and their licence/truth "
+        f"layers to {out}"
+    )
 
 
 if __name__ == "__main__":  # pragma: no cover

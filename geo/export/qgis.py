@@ -853,9 +853,38 @@ def _ramp(name: str, n: int = 9) -> list[tuple[int, int, int]]:
     return colours
 
 
+#: Map colours (r, g, b) of the minerals and alteration assemblages of the imaging-
+#: spectrometer maps: clays blue, alunite magenta, micas cyan, propylitic greens, carbonates
+#: yellow-green, iron reds and oranges, vegetation greens and browns.
+MINERAL_COLOURS: dict[str, tuple[int, int, int]] = {
+    "kaolinite": (33, 102, 172),
+    "alunite": (197, 27, 125),
+    "pyrophyllite": (118, 42, 131),
+    "white_mica": (0, 188, 212),
+    "montmorillonite": (116, 169, 207),
+    "jarosite": (254, 196, 79),
+    "chlorite": (35, 139, 69),
+    "epidote": (120, 198, 121),
+    "calcite": (217, 240, 163),
+    "dolomite": (173, 221, 142),
+    "hematite": (215, 48, 31),
+    "goethite": (236, 112, 20),
+    "green_vegetation": (0, 90, 50),
+    "dry_vegetation": (140, 110, 60),
+    "advanced_argillic": (197, 27, 125),
+    "argillic": (33, 102, 172),
+    "phyllic": (0, 188, 212),
+    "propylitic": (35, 139, 69),
+    "carbonate": (217, 240, 163),
+    "ferric_iron": (215, 48, 31),
+}
+
+
 def _raster_kind(name: str) -> tuple[str, str | None]:
     """Return ``(renderer kind, colour map)`` for a raster named ``name`` (file stem)."""
     lower = name.lower()
+    if lower in ("mineral_vnir", "mineral_swir"):
+        return "minerals", None
     if lower.startswith("class_probability"):
         return "none", None
     if lower == "true_colour":
@@ -1088,6 +1117,7 @@ def raster_style_qml(
     ``true_colour``                             RGB bands 1/2/3, no stretch
     ``mask_reasons``                            paletted: 0 transparent, each reason code grey
     ``classes``, ``sam_group``, ``kmeans_clusters``  paletted: a distinct colour per code in ``classes``
+    ``mineral_vnir``, ``mineral_swir``          paletted: each mineral in its colour, named (assemblage)
     ``class_probability*``                      ``None`` (multi-band; QGIS's default)
     ``evidence_*``, indices, anything else      pseudo-colour, ``minimum``–``maximum``
     ==========================================  =========================================
@@ -1110,6 +1140,17 @@ def raster_style_qml(
         return _multiband()
     if kind == "anomaly":
         return _paletted([(0, (0, 0, 0), 0, "not anomalous"), (1, (230, 20, 20), 255, "anomalous")])
+    if kind == "minerals":
+        from geo.spectral.minerals import mineral_legend
+
+        legend = mineral_legend(name.lower().removeprefix("mineral_"))
+        return _paletted(
+            (0, (0, 0, 0), 0, "none")
+            if code == 0
+            else (code, MINERAL_COLOURS.get(mineral, (128, 128, 128)), 255, f"{mineral} ({group})")
+            for code, mineral, group in legend[["code", "mineral", "group"]].itertuples(index=False)
+            if code != 255
+        )
     if kind in ("mask", "classes"):
         codes = sorted({int(c) for c in (classes if classes is not None else ())})
         if kind == "mask":
@@ -1186,7 +1227,7 @@ def write_raster_styles(rasters_dir: str | Path) -> list[Path]:
     for tif in sorted(folder.glob("*.tif")):
         name = tif.stem
         kind, _ = _raster_kind(name)
-        if kind in ("none", "rgb", "anomaly"):
+        if kind in ("none", "rgb", "anomaly", "minerals"):
             qml = raster_style_qml(name)
         else:
             values, count, nodata = _sample(tif)

@@ -37,6 +37,7 @@ from geo.spectral.anomaly import METHODS
 from geo.spectral.expression import parse_expression
 from geo.spectral.indices import ROLES, index_names
 from geo.spectral.masks import MASK_RULES, PRODUCT_RULES, MaskConfig
+from geo.spectral.minerals import ASSEMBLAGE_CLASSES as ASSEMBLAGES
 from geo.targets.rank import COMPONENTS, ScoreConfig
 
 __all__ = [
@@ -353,6 +354,42 @@ class Sam(_Model):
     )
     thresholds: dict[Name, Annotated[float, Field(gt=0, lt=1.6)]] = Field(
         default_factory=dict, description="Angle thresholds per group, overriding `threshold`."
+    )
+
+
+class Minerals(_Model):
+    """``minerals``: mineral maps of an imaging-spectrometer scene (EMIT, EnMAP, PRISMA).
+
+    Each pixel's best mineral by feature fitting against the bundled USGS library convolved
+    to the scene's own bands, in two groups as NASA's EMIT mineral product: the ~1 µm
+    (``vnir``: ferric and ferrous iron) and ~2 µm (``swir``: Al-OH, Fe-OH, Mg-OH, carbonate)
+    features. Writes ``mineral_vnir`` / ``mineral_swir`` (uint8 codes, 0 none, 255 masked,
+    legends beside them), per-feature band depth ``bd_<feature>`` and position
+    ``pos_<feature>`` (nm), and per assemblage ``assemblage_<name>`` (the band depth of the
+    pixel's mineral where it belongs to the assemblage, 0 elsewhere): each assemblage is a
+    zone kind and a raster for the evidence.
+    """
+
+    groups: list[Literal["vnir", "swir"]] = Field(
+        default=["vnir", "swir"], description="Which mineral maps: `vnir` (~1 µm), `swir` (~2 µm)."
+    )
+    min_depth: Annotated[float, Field(gt=0, lt=1)] = Field(
+        default=0.04,
+        description="Shallowest continuum-removed band depth that names a mineral (below: none).",
+    )
+    min_fit: Annotated[float, Field(gt=0, le=1)] = Field(
+        default=0.9,
+        description="Lowest fit (correlation of the continuum-removed feature shapes) that "
+        "names a mineral.",
+    )
+    features: list[Name] = Field(
+        default_factory=list,
+        description="Diagnostic features whose band depth and position rasters are written "
+        "(`bd_<feature>`, `pos_<feature>`; `geo.spectral.continuum.FEATURES`).",
+    )
+    assemblages: list[Literal[ASSEMBLAGES]] = Field(  # type: ignore[valid-type]  # runtime-built Literal: fine for pydantic, not for mypy
+        default=list(ASSEMBLAGES),
+        description="Assemblages that become zones and `assemblage_<name>` evidence rasters.",
     )
 
 
@@ -753,7 +790,7 @@ class Targets(_Model):
     iron: list[Name] = Field(
         default=["iron_oxide"],
         description="Layers counted as iron evidence: names under `anomalies`, or "
-        "`sam_<group>` / `class_<name>` layers of this pipeline.",
+        "`sam_<group>` / `class_<name>` layers or `minerals` assemblages of this pipeline.",
     )
     clay: list[Name] = Field(
         default=["clay_hydroxyl"], description="Layers counted as clay evidence, like `iron`."
@@ -974,6 +1011,10 @@ class PipelineSpec(_Model):
         default=None,
         description="Spectral angle mapping against the bundled library (Kruse et al. 1993).",
     )
+    minerals: Minerals | None = Field(
+        default=None,
+        description="Mineral maps of an imaging-spectrometer scene (EMIT, EnMAP, PRISMA).",
+    )
     classifier: Classifier | None = Field(
         default=None, description="Supervised classification from training polygons or points."
     )
@@ -1023,6 +1064,13 @@ class PipelineSpec(_Model):
         out += [(f"dpca_{n}", f"directed_pca.{n}") for n in self.directed_pca]
         if self.sam is not None:
             out += [("sam_group", "sam"), ("sam_angle", "sam")]
+        m = self.minerals
+        if m is not None:
+            out += [(f"mineral_{g}", "minerals") for g in m.groups]
+            out += [(f"fit_{g}", "minerals") for g in m.groups]
+            out += [(f"bd_{f}", "minerals.features") for f in m.features]
+            out += [(f"pos_{f}", "minerals.features") for f in m.features]
+            out += [(f"assemblage_{a}", "minerals.assemblages") for a in m.assemblages]
         if self.classifier is not None:
             out += [("classes", "classifier"), ("class_probability", "classifier")]
         if self.kmeans is not None:
@@ -1128,7 +1176,7 @@ class PipelineSpec(_Model):
             if absent:
                 raise ValueError(
                     f"targets.{key}: {', '.join(map(repr, absent))} is neither under anomalies "
-                    "nor a sam_<group> / class_<name> layer of this pipeline"
+                    "nor a sam_<group> / class_<name> layer or minerals assemblage of this pipeline"
                 )
         p = self.prospectivity
         if p is not None and p.method in ("logistic", "random_forest") and p.estimator_params:
@@ -1142,8 +1190,10 @@ class PipelineSpec(_Model):
         return self
 
     def binary_layers(self) -> set[str]:
-        """Names of the binary evidence layers the SAM and classifier sections add."""
+        """Names of the binary evidence layers the SAM, classifier and minerals sections add."""
         out = {f"sam_{g}" for g in self.sam.groups} if self.sam else set()
+        if self.minerals is not None:
+            out |= set(self.minerals.assemblages)
         if self.classifier is not None:
             out |= {f"class_{c}" for c in self.classifier.anomaly_classes}
         return out

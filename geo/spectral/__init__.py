@@ -20,6 +20,13 @@ _EXPORTS = {
     "directed_pca": "pca",
     "sam_classify": "sam",
     "parse_expression": "expression",
+    "feature_maps": "continuum",
+    "identify_minerals": "minerals",
+    "assemblage_map": "minerals",
+    "mineral_legend": "minerals",
+    "fit_mnf": "mnf",
+    "matched_filter": "sam",
+    "convolve_to_bands": "resample",
 }
 __all__ = sorted(_EXPORTS)
 

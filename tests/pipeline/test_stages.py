@@ -28,6 +28,7 @@ RUN_ORDER = [
     "directed_pca",
     "kmeans",
     "sam",
+    "minerals",
     "classifier",
     "anomalies",
     "zones",
@@ -36,7 +37,8 @@ RUN_ORDER = [
     "export",
     "field_exports",
 ]
-PIXEL_METHODS = ["crosta", "directed_pca", "kmeans", "sam", "classifier", "prospectivity"]
+_PIXEL = {"crosta", "directed_pca", "kmeans", "sam", "minerals", "classifier", "prospectivity"}
+PIXEL_METHODS = [name for name in RUN_ORDER if name in _PIXEL]
 ALWAYS = {"ingest", "masks_indices", "anomalies", "zones", "targets", "export"}
 MAX_LINES = 120
 
@@ -75,6 +77,7 @@ def test_a_minimal_pipeline_runs_the_core_stages_only():
         ("landsat_alteration", set()),
         ("landsat_methods", {"crosta", "directed_pca", "kmeans", "sam", "classifier"}),
         ("landsat_prospectivity", {"prospectivity"}),
+        ("hyperspectral_minerals", {"minerals", "prospectivity"}),
     ],
 )
 def test_the_sample_pipelines_enable_their_sections(pipeline, methods):

@@ -16,6 +16,7 @@ from geo.pipeline.stages.export import ExportStage, FieldExportsStage
 from geo.pipeline.stages.ingest import IngestStage
 from geo.pipeline.stages.kmeans import KMeansStage
 from geo.pipeline.stages.masks import MasksIndicesStage
+from geo.pipeline.stages.minerals import MineralsStage
 from geo.pipeline.stages.pca import CrostaStage, DirectedPcaStage
 from geo.pipeline.stages.prospectivity import ProspectivityStage
 from geo.pipeline.stages.sam import SamStage
@@ -43,6 +44,7 @@ STAGES: tuple[Stage, ...] = (
     DirectedPcaStage(),
     KMeansStage(),
     SamStage(),
+    MineralsStage(),
     ClassifierStage(),
     AnomaliesStage(),
     ZonesStage(),
