@@ -20,7 +20,7 @@ The axes are labelled in the standard UTM zone a GPS shows
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -802,6 +802,86 @@ def render_score_map(
         bounds=(left, bottom, right, top),
     )
     _decorate(ax, fig, handles, (left, bottom, right, top), score.rio.crs, title)
+    return fig
+
+
+def render_mineral_map(
+    swir: xr.DataArray,
+    legend: Mapping[int, str],
+    *,
+    vnir: xr.DataArray | None = None,
+    vnir_legend: Mapping[int, str] | None = None,
+    targets: gpd.GeoDataFrame | None = None,
+    licences: gpd.GeoDataFrame | None = None,
+    title: str = "",
+    label_top: int = 15,
+) -> Figure:
+    """Map the minerals of an imaging-spectrometer scene, with a legend of those present.
+
+    The SWIR (~2 µm) mineral of each pixel in its colour (:data:`geo.export.qgis.
+    MINERAL_COLOURS`); where the SWIR map names nothing, the VNIR (~1 µm) iron mineral;
+    masked pixels dark grey, "none" light grey. Targets and licences on top.
+
+    Parameters
+    ----------
+    swir, vnir : xarray.DataArray
+        ``(y, x)`` uint8 mineral codes (0 none, 255 masked) with CRS.
+    legend, vnir_legend : mapping of int to str
+        Code -> mineral name of each map.
+    targets, licences : geopandas.GeoDataFrame, optional
+        Layers in the maps' CRS.
+    """
+    from matplotlib.colors import ListedColormap
+    from matplotlib.patches import Patch
+
+    from geo.export.qgis import MINERAL_COLOURS
+
+    ny, nx = swir.shape
+    step = max(1, int(np.ceil(max(ny, nx) / _MAX_PIXELS)))
+    codes = np.asarray(swir[::step, ::step].values, dtype="int16")
+    named: dict[str, int] = {}  # mineral -> display index
+    display = np.full(codes.shape, -1, dtype="int16")  # -1 none, -2 masked
+    display[codes == 255] = -2
+
+    def paint(layer: np.ndarray, names: Mapping[int, str], where: np.ndarray) -> None:
+        for code, mineral in names.items():
+            if code in (0, 255):
+                continue
+            hit = where & (layer == code)
+            if hit.any():
+                display[hit] = named.setdefault(mineral, len(named))
+
+    paint(codes, legend, np.ones(codes.shape, dtype=bool))
+    if vnir is not None and vnir_legend:
+        iron = np.asarray(vnir[::step, ::step].values, dtype="int16")
+        paint(iron, vnir_legend, codes == 0)  # iron where the SWIR names nothing
+    colours = ["#d9d9d9", "#404040"] + [
+        "#{:02x}{:02x}{:02x}".format(*MINERAL_COLOURS.get(m, (128, 128, 128))) for m in named
+    ]
+    left, bottom, right, top = swir.rio.bounds()
+    fig, ax = _figure(10, 10 * (top - bottom) / (right - left) + 1.2)
+    ax.imshow(
+        np.where(display == -2, 1, np.where(display == -1, 0, display + 2)),
+        extent=(left, right, bottom, top),
+        cmap=ListedColormap(colours),
+        vmin=-0.5,
+        vmax=len(colours) - 0.5,
+        interpolation="nearest",
+    )
+    handles: list = [
+        Patch(facecolor=colours[i + 2], edgecolor="none", label=m.replace("_", " "))
+        for m, i in named.items()
+    ]
+    handles += [
+        Patch(facecolor="#d9d9d9", edgecolor="none", label="no mineral named"),
+        Patch(facecolor="#404040", edgecolor="#bdbdbd", label="masked"),
+    ]
+    tolerance = step * abs(swir.rio.resolution()[0]) / 2
+    _overlay(
+        ax, handles, targets, licences, None, None, label_top, tolerance,
+        bounds=(left, bottom, right, top),
+    )  # fmt: skip
+    _decorate(ax, fig, handles, (left, bottom, right, top), swir.rio.crs, title)
     return fig
 
 

@@ -1587,6 +1587,7 @@ def _html_template(run: _Run, *, top: int, self_test: bool, max_bytes: int | Non
         ("quicklook.png", "Quicklook: true colour, masks, alteration zones, targets and licences"),
         ("prospectivity.png", "Prospectivity score and target cutoff"),
         ("evaluation.png", "Evaluation: prediction-rate / success-rate curves"),
+        ("minerals.png", "Minerals: SWIR (~2 µm) map, VNIR iron where SWIR names none"),
     ):
         png = run.png(name)
         if png is not None:

@@ -97,6 +97,10 @@ def test_assemblages_become_zones_and_rasters(run):
         pos = src.read(1)
     found = pos[np.isfinite(pos) & (pos > 0)]
     assert 2150 < np.median(found) < 2230  # the Al-OH minimum, in nm
+    assert (run.out_dir / "minerals.png").stat().st_size > 20_000  # the map with its legend
+    assert "minerals.png" in (run.out_dir / "report.html").read_text(encoding="utf-8") or (
+        "Minerals:" in (run.out_dir / "report.html").read_text(encoding="utf-8")
+    )
     methods = run.manifest["methods"]["minerals"]
     assert methods["groups"] == ["vnir", "swir"] and methods["fit_floor"] == 0.9
 

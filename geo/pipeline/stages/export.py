@@ -41,6 +41,8 @@ class ExportStage:
             _write_quicklook(ctx)
         if prospect is not None:
             write_score_map(folder, ctx)
+        if self.quicklook and ctx.spec.minerals is not None and ctx.rasters is not None:
+            write_mineral_map(folder, ctx)
 
 
 @dataclass(frozen=True)
@@ -133,6 +135,41 @@ def write_score_map(folder: Path, ctx: RunContext) -> None:
         label=f"{method} score",
     )
     fig.savefig(folder / "prospectivity.png", bbox_inches="tight")
+    fig.clear()
+
+
+def write_mineral_map(folder: Path, ctx: RunContext) -> None:
+    """``minerals.png``: the SWIR minerals (VNIR iron where SWIR names none), with a legend."""
+    from geo.export.quicklook import render_mineral_map
+    from geo.io.layers import open_run_layer
+    from geo.spectral.minerals import mineral_legend
+
+    rasters = required(ctx.rasters, "ctx.rasters")
+    maps = {}
+    for group in ("swir", "vnir"):
+        path = rasters / f"mineral_{group}.tif"
+        if path.is_file():
+            legend = mineral_legend(group)
+            names = dict(
+                zip(legend["code"].astype(int), legend["mineral"].astype(str), strict=True)
+            )
+            maps[group] = (open_run_layer(path, ctx.chunk, masked=False), names)
+    if not maps:
+        return
+    base = maps.get("swir") or maps["vnir"]
+    iron = maps.get("vnir") if "swir" in maps else None
+    targets = required(ctx.targets, "ctx.targets")
+    fig = render_mineral_map(
+        base[0],
+        base[1],
+        vnir=iron[0] if iron else None,
+        vnir_legend=iron[1] if iron else None,
+        targets=targets,
+        licences=ctx.licence_summary,
+        title=f"{ctx.scene_id}: minerals (SWIR ~2 µm; VNIR iron where SWIR names none), "
+        f"{len(targets)} targets",
+    )
+    fig.savefig(folder / "minerals.png", bbox_inches="tight")
     fig.clear()
 
 
