@@ -59,7 +59,7 @@ def test_the_wheel_carries_everything_a_user_starts_from(wheel):
     for folder in ("pipelines", "sample_rasters", "notebooks"):
         assert any(n.startswith(f"geo/_resources/{folder}/") for n in names), folder
     assert sum(n.endswith(".yaml") and "_resources/pipelines/" in n for n in names) >= 4
-    assert sum(n.endswith(".ipynb") for n in names) == 6
+    assert sum(n.endswith(".ipynb") for n in names) == 7
     assert any(n.endswith("_MTL.txt") for n in names) and any(
         n.endswith("licences.gpkg") for n in names
     )

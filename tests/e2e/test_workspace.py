@@ -35,7 +35,7 @@ def test_init_writes_a_working_folder_whose_pipelines_run_from_anywhere(tmp_path
         p.name for p in (ROOT / "pipelines").glob("*.yaml")
     )
     notebooks = sorted(p.name for p in (course / "notebooks").glob("*.ipynb"))
-    assert len(notebooks) == 6 and not list((course / "notebooks").glob("*.py"))
+    assert len(notebooks) == 7 and not list((course / "notebooks").glob("*.py"))
     product = "LC08_L2SR_171075_20230601_20230607_02_T1"
     assert (course / "sample_rasters" / product / f"{product}_MTL.txt").is_file()
     # run from another working folder: every path resolves against the pipeline file
