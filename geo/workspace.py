@@ -6,7 +6,7 @@
       README.md            what is here and the first commands
       pipelines/           the shipped pipelines; their relative paths point at ../sample_rasters
       sample_rasters/      the synthetic Landsat 8 sample, licences, occurrences, structures...
-      notebooks/           the six lessons (the solutions version; `make exercises` in a clone
+      notebooks/           the seven lessons (the solutions version; `make exercises` in a clone
                            writes the learners' version)
       out/                 where the pipelines write (``output: ../out/...``)
 
@@ -38,7 +38,7 @@ Made by `geo init` (geo {version}). Everything here is yours to change.
 - `pipelines/`: ready pipelines; relative paths in them are resolved against their folder.
 - `sample_rasters/`: a synthetic Landsat 8 Collection 2 Level-2 scene of eastern Botswana with
   licences, known occurrences, faults, training polygons and the ground truth.
-- `notebooks/`: the training course, six lessons (open them with JupyterLab from this folder).
+- `notebooks/`: the training course, seven lessons (open them with JupyterLab from this folder).
 - `out/`: where the pipelines write their runs.
 
 First commands (from any folder):
