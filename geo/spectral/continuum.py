@@ -407,9 +407,31 @@ def continuum_removed_cube(spectra: xr.DataArray, window: tuple[float, float]) -
     return out.transpose("band", "y", "x").rename("continuum_removed")
 
 
+#: Pixels processed at once inside a chunk: bounds the float64 temporaries of the hull and
+#: fits (pixels x bands, per candidate) to a few tens of MB whatever the chunk size, so a
+#: 256 x 256 chunk of 285 bands does not hold gigabytes of intermediates.
+BATCH_PIXELS = 4096
+
+
+def in_batches(func, block: np.ndarray, n_out: int) -> np.ndarray:
+    """Apply ``func`` ((pixels, bands) -> (pixels, n_out)) to ``block`` (..., bands) in batches.
+
+    Returns a float32 ``(..., n_out)`` array; at most :data:`BATCH_PIXELS` pixels are
+    handed to ``func`` at once.
+    """
+    flat = block.reshape(-1, block.shape[-1])
+    out = np.empty((flat.shape[0], n_out), dtype="float32")
+    for start in range(0, flat.shape[0], BATCH_PIXELS):
+        out[start : start + BATCH_PIXELS] = func(flat[start : start + BATCH_PIXELS])
+    return out.reshape(*block.shape[:-1], n_out)
+
+
 def _feature_kernel(block: np.ndarray, x: np.ndarray) -> np.ndarray:
-    p = feature_parameters(x, block)
-    return np.stack([p["depth"], p["position"], p["area"]], axis=-1).astype("float32")
+    def batch(pixels: np.ndarray) -> np.ndarray:
+        p = feature_parameters(x, pixels)
+        return np.stack([p["depth"], p["position"], p["area"]], axis=-1)
+
+    return in_batches(batch, block, 3)
 
 
 def feature_maps(

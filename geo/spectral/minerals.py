@@ -75,7 +75,12 @@ import rioxarray  # noqa: F401  (registers the .rio accessor)
 import xarray as xr
 
 from geo.errors import GridMismatchError, InvalidParameterError
-from geo.spectral.continuum import continuum_removed, increasing_bands, spectral_axis
+from geo.spectral.continuum import (
+    continuum_removed,
+    in_batches,
+    increasing_bands,
+    spectral_axis,
+)
 from geo.spectral.resample import convolve_to_bands
 
 __all__ = [
@@ -553,10 +558,13 @@ def identify_minerals(
     unused = np.ones(wavelength.size, dtype=bool)
     unused[matcher.bands_used] = False
 
-    def kernel(block: np.ndarray) -> np.ndarray:
-        block = np.where(unused, 1.0, block)
-        code, fit, depth = matcher.match(block, fit_floor=fit_floor, depth_floor=depth_floor)
+    def batch(pixels: np.ndarray) -> np.ndarray:
+        pixels = np.where(unused, 1.0, pixels)
+        code, fit, depth = matcher.match(pixels, fit_floor=fit_floor, depth_floor=depth_floor)
         return np.stack([code.astype("float32"), fit, depth], axis=-1)
+
+    def kernel(block: np.ndarray) -> np.ndarray:
+        return in_batches(batch, block, 3)  # bounded temporaries whatever the chunk size
 
     stacked = xr.apply_ufunc(
         kernel,
