@@ -145,3 +145,27 @@ def test_geo_info_reads_the_sample(tmp_path):
     assert res.exit_code == 0, res.output
     assert "285 bands" in res.output and "EPSG:32735" in res.output
     assert "cloud" in res.output  # the MASK granule beside it was read
+
+
+def test_batch_over_granules_merges_like_the_single_run(run, tmp_path):
+    """`geo batch` over EMIT granules (here the sample and a copy under another name): each
+    granule gives the single run's targets, and the merge keeps one target where they overlap."""
+    from geo.pipeline.batch import run_batch
+    from geo.pipeline.spec import load_spec
+
+    granules = tmp_path / "granules"
+    granules.mkdir()
+    other = EMIT_GRANULE.replace("_004", "_005")
+    for name in (EMIT_GRANULE, other):
+        for kind in ("_RFL_", "_MASK_"):  # each granule with its MASK granule beside it
+            src = SAMPLE / f"{EMIT_GRANULE.replace('_RFL_', kind)}.nc"
+            shutil.copy(src, granules / f"{name.replace('_RFL_', kind)}.nc")
+    scenes = [granules / f"{EMIT_GRANULE}.nc", granules / f"{other}.nc"]
+    result = run_batch(
+        load_spec(PIPELINE), scenes, out=tmp_path / "batch", workers=1, quiet=True
+    )
+    assert all(r["status"] == "done" for r in result.scenes), result.scenes
+    single = pd.read_csv(run.out_dir / "targets.csv")
+    per_scene = pd.read_csv(tmp_path / "batch" / "scenes" / EMIT_GRANULE / "targets.csv")
+    assert per_scene["score"].tolist() == pytest.approx(single["score"].tolist())
+    assert len(result.targets) == len(single)  # the same ground twice: merged, not doubled
