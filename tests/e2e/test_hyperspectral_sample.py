@@ -161,10 +161,8 @@ def test_batch_over_granules_merges_like_the_single_run(run, tmp_path):
             src = SAMPLE / f"{EMIT_GRANULE.replace('_RFL_', kind)}.nc"
             shutil.copy(src, granules / f"{name.replace('_RFL_', kind)}.nc")
     scenes = [granules / f"{EMIT_GRANULE}.nc", granules / f"{other}.nc"]
-    result = run_batch(
-        load_spec(PIPELINE), scenes, out=tmp_path / "batch", workers=1, quiet=True
-    )
-    assert all(r["status"] == "done" for r in result.scenes), result.scenes
+    result = run_batch(load_spec(PIPELINE), scenes, out=tmp_path / "batch", workers=1, quiet=True)
+    assert all(r["status"] == "ok" for r in result.scenes), result.scenes
     single = pd.read_csv(run.out_dir / "targets.csv")
     per_scene = pd.read_csv(tmp_path / "batch" / "scenes" / EMIT_GRANULE / "targets.csv")
     assert per_scene["score"].tolist() == pytest.approx(single["score"].tolist())
