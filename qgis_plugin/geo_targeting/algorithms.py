@@ -52,6 +52,7 @@ from .geo_process import GeoCancelled, GeoNotFound, GeoProcessError, run_geo
 
 #: geo's shipped pipelines (``geo pipelines --json``; a test keeps this list equal to it).
 SHIPPED_PIPELINES = (
+    "hyperspectral_minerals",
     "landsat_alteration",
     "landsat_methods",
     "landsat_prospectivity",
@@ -273,7 +274,7 @@ class GeoAlgorithm(QgsProcessingAlgorithm):
                 "PIPELINE",
                 "Shipped pipeline",
                 options=list(SHIPPED_PIPELINES),
-                defaultValue=SHIPPED_PIPELINES[0],
+                defaultValue="landsat_alteration",
                 usesStaticStrings=True,  # PIPELINE=landsat_alteration in qgis_process and models
             )
         )
@@ -326,7 +327,8 @@ def _add_scene_parameters(alg, optional: bool) -> None:
     alg.addParameter(
         QgsProcessingParameterFile(
             "SCENE",
-            "Scene file (MTL, .tar, Sentinel-2 .zip, STAC item .json, GeoTIFF)",
+            "Scene file (MTL, .tar, Sentinel-2 .zip, STAC item .json, GeoTIFF, EMIT .nc, "
+            "PRISMA .he5, EnMAP .ZIP)",
             behavior=QgsProcessingParameterFile.File,
             optional=True,
         )
@@ -334,7 +336,7 @@ def _add_scene_parameters(alg, optional: bool) -> None:
     alg.addParameter(
         QgsProcessingParameterFile(
             "SCENE_FOLDER",
-            "…or scene folder (Landsat product folder, Sentinel-2 .SAFE)"
+            "…or scene folder (Landsat product folder, Sentinel-2 .SAFE, EnMAP L2A folder)"
             + (" (default: the pipeline's scene)" if optional else ""),
             behavior=QgsProcessingParameterFile.Folder,
             optional=True,
