@@ -1274,7 +1274,7 @@ def _map_data(run: _Run) -> dict:
 
             image, (left, right, bottom, top) = read
             buf = io.BytesIO()
-            Image.fromarray(image, "RGBA").save(buf, format="PNG", optimize=True)
+            Image.fromarray(image, "RGBA").save(buf, format="PNG", compress_level=6)  # see kml
             out["image"] = {
                 "href": _Picture(buf.getvalue(), background=(0x1E, 0x1E, 0x1E)),
                 "x": left,
