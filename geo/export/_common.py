@@ -80,9 +80,10 @@ def utm_zone_of(lon: float, lat: float) -> tuple[int, str, int]:
     >>> utm_zone_of(27.53, -21.47)
     (35, 'S', 32735)
     """
-    zone = int((lon + 180) // 6) % 60 + 1
-    south = lat < 0
-    return zone, "S" if south else "N", (32700 if south else 32600) + zone
+    from geo._utm import utm_epsg
+
+    code = utm_epsg(lon, lat)
+    return code % 100, "S" if code >= 32700 else "N", code
 
 
 def field_coordinates(targets: pd.DataFrame) -> pd.DataFrame:

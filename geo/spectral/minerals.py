@@ -650,6 +650,14 @@ def _assemblage_lut(group: str) -> np.ndarray:
     return lut
 
 
+def _assemblages_of(minerals: xr.DataArray, group: str) -> xr.DataArray:
+    """Assemblage codes of a mineral map of ``group`` (a lookup per pixel, chunk-wise)."""
+    lut = _assemblage_lut(group)
+    return xr.apply_ufunc(
+        lambda c: lut[c], minerals.astype("uint8"), dask="parallelized", output_dtypes=["uint8"]
+    )
+
+
 def assemblage_map(
     swir_mineral: xr.DataArray, vnir_mineral: xr.DataArray | None = None
 ) -> xr.DataArray:
@@ -671,26 +679,14 @@ def assemblage_map(
     xarray.DataArray
         uint8 codes of :func:`assemblage_legend` (lazy if the inputs are).
     """
-    swir_lut = _assemblage_lut("swir")
-    out = xr.apply_ufunc(
-        lambda c: swir_lut[c],
-        swir_mineral.astype("uint8"),
-        dask="parallelized",
-        output_dtypes=["uint8"],
-    )
+    out = _assemblages_of(swir_mineral, "swir")
     if vnir_mineral is not None:
         if vnir_mineral.shape != swir_mineral.shape:
             raise GridMismatchError(
                 "The 'vnir_mineral' map must be on the grid of 'swir_mineral'; got shapes "
                 f"{vnir_mineral.shape} and {swir_mineral.shape}."
             )
-        vnir_lut = _assemblage_lut("vnir")
-        vnir = xr.apply_ufunc(
-            lambda c: vnir_lut[c],
-            vnir_mineral.astype("uint8"),
-            dask="parallelized",
-            output_dtypes=["uint8"],
-        )
+        vnir = _assemblages_of(vnir_mineral, "vnir")
         swir_open = (out == NONE) | (out == MASKED)
         fill = swir_open & (vnir != NONE) & ~((out == NONE) & (vnir == MASKED))
         out = xr.where(fill, vnir, out).astype("uint8")

@@ -36,7 +36,8 @@ import rioxarray  # noqa: F401  (registers the .rio accessor)
 import xarray as xr
 from numpy.typing import ArrayLike
 
-from geo.errors import InvalidParameterError, ProductError
+from geo._utm import utm_epsg
+from geo.errors import ProductError
 from geo.sensors import OLI_BANDS, BandInfo
 
 __all__ = [
@@ -61,25 +62,6 @@ MIN_OVERLAP = 0.01
 BROADBAND_ROLES: tuple[str, ...] = tuple(b.role for b in OLI_BANDS)
 
 _FWHM_TO_SIGMA = 1.0 / (2.0 * math.sqrt(2.0 * math.log(2.0)))
-
-
-def utm_epsg(lon: float, lat: float) -> int:
-    """EPSG code of the standard UTM zone holding ``(lon, lat)`` (degrees, WGS 84).
-
-    Zone ``floor((lon + 180) / 6) + 1`` (1..60; the Norway and Svalbard exceptions are not
-    applied: the grid only has to be metric and conformal), north (326zz) for ``lat >= 0``,
-    south (327zz) otherwise.
-
-    Examples
-    --------
-    >>> utm_epsg(27.02, 0.03), utm_epsg(-70.4, -24.1), utm_epsg(180.0, 10.0)
-    (32635, 32719, 32660)
-    """
-    if not (math.isfinite(lon) and math.isfinite(lat)) or abs(lat) > 90:
-        raise InvalidParameterError(f"scene centre ({lon}, {lat}) is not a longitude/latitude.")
-    lon = ((lon + 180.0) % 360.0) - 180.0 if not -180.0 <= lon <= 180.0 else lon
-    zone = min(math.floor((lon + 180.0) / 6.0) + 1, 60)
-    return (32600 if lat >= 0 else 32700) + zone
 
 
 def band_names(count: int) -> list[str]:
