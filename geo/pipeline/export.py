@@ -56,6 +56,7 @@ from geo._memory import release_memory
 from geo._vectorfile import dates_as_text
 from geo.errors import InputNotFoundError, InvalidParameterError
 from geo.export._common import DEFAULT_FIELD_TOP, select_field_targets
+from geo.pipeline._side import side_formats
 from geo.pipeline.spec import EXPORT_FORMATS, StartPoint
 
 __all__ = ["EXPORT_FORMATS", "MAX_REPORT_SHEETS", "MAX_ROUTE", "export_run"]
@@ -71,12 +72,15 @@ MAX_KML_VERTICES = 250_000
 MAX_KML_ZONES = 5_000
 
 
-def _layers(run_dir: Path) -> dict[str, gpd.GeoDataFrame]:
+def _layers(run_dir: Path, formats: Sequence[str]) -> dict[str, gpd.GeoDataFrame]:
     path = run_dir / "targets.gpkg"
     names = [str(n) for n in pyogrio.list_layers(path)[:, 0]]
+    wanted = ["targets", "licences", "occurrences", "structures"]
+    if "kml" in formats or "kmz" in formats:
+        wanted.append("zones")  # every alteration outline: only Google Earth draws them
     return {
         name: dates_as_text(gpd.read_file(path, layer=name, engine="pyogrio"))
-        for name in ("targets", "zones", "licences", "occurrences", "structures")
+        for name in wanted
         if name in names
     }
 
@@ -91,6 +95,7 @@ def export_run(
     per_licence: int | None = None,
     start: tuple[float, float] | None = None,
     start_name: str | None = None,
+    processes: int | None = None,
 ) -> dict[str, list[str]]:
     """Write the field formats of a run; return ``{format: [paths relative to run_dir]}``.
 
@@ -117,6 +122,10 @@ def export_run(
         run's ``field.start``, else the route starts at the best target.
     start_name : str, optional
         The start's waypoint name (default the run's, else ``START``).
+    processes : int, optional
+        1: write every format in this process; 2: write the PDFs in a second process
+        meanwhile; default: 2 where it pays (two cores, ten report sheets or more; see
+        :mod:`geo.pipeline._side`). The files are the same either way.
 
     Raises
     ------
@@ -150,13 +159,82 @@ def export_run(
     if start is None and "start" in recorded:
         start = recorded["start"]["lon"], recorded["start"]["lat"]
         start_name = start_name or recorded["start"]["name"]
-    layers = _layers(run_dir)
+    if processes is not None and (
+        isinstance(processes, bool) or not isinstance(processes, int) or processes < 1
+    ):
+        raise InvalidParameterError(
+            f"The 'processes' parameter of export_run must be an integer >= 1; got {processes!r}."
+        )
+    layers = _layers(run_dir, formats)
     field = _FieldSet(layers, field_top, per_licence)
     field.start, field.start_name = start, start_name or "START"
     written: dict[str, list[Path]] = {}
     if "qgis" in formats:
+        # before a second process opens targets.gpkg: the styles replace the file
         written["qgis"] = _qgis(run_dir)
     release_memory()  # each format's temporaries are freed before the next one's
+    sheets = min(top, len(field.targets)) if "pdf" in formats else 0
+    side = side_formats(formats, sheets, processes)
+    if not side:
+        written.update(_write(run_dir, formats, layers, title, field, top, route_top))
+        return _relative(run_dir, formats, written)
+    from geo.pipeline._side import SideExports
+
+    options = {
+        "top": top,
+        "route_top": route_top,
+        "field_top": field_top,
+        "per_licence": per_licence,
+        "start": start,
+        "start_name": start_name,
+    }
+    child = SideExports(run_dir, side, _outputs(run_dir, side), options)
+    try:
+        here = [f for f in formats if f not in side and f != "qgis"]
+        written.update(_write(run_dir, here, layers, title, field, top, route_top))
+        del layers
+        release_memory()
+        for fmt, paths in child.wait().items():
+            written[fmt] = [run_dir / p for p in paths]
+    except BaseException:
+        child.stop()
+        raise
+    return _relative(run_dir, formats, written)
+
+
+def _outputs(run_dir: Path, formats: Sequence[str]) -> list[Path]:
+    """Return the files ``formats`` write (their temporaries go if the writer is stopped)."""
+    from geo.export.qfield import PROJECT_NAME
+
+    qfield = run_dir / "exports" / "qfield"
+    files = {
+        "pdf": [run_dir / "report.pdf"],
+        "geopdf": [run_dir / "exports" / "targets_map.pdf"],
+        "qfield": [qfield / "targets.gpkg", qfield / "basemap.tif", qfield / PROJECT_NAME],
+    }
+    return [path for fmt in formats for path in files.get(fmt, [])]
+
+
+def _relative(run_dir: Path, formats: Sequence[str], written: dict) -> dict[str, list[str]]:
+    """``{format: [paths relative to run_dir]}`` in the order of ``formats``."""
+    return {
+        fmt: [str(Path(p).relative_to(run_dir)) for p in written[fmt]]
+        for fmt in formats
+        if fmt in written
+    }
+
+
+def _write(
+    run_dir: Path,
+    formats: Sequence[str],
+    layers: dict,
+    title: str,
+    field: _FieldSet,
+    top: int,
+    route_top: int,
+) -> dict[str, list[Path]]:
+    """Write ``formats`` but ``qgis`` in this process; return ``{format: [paths]}``."""
+    written: dict[str, list[Path]] = {}
     written.update(_google_earth(run_dir, formats, layers, title, field))
     # the zones (the largest layer: every alteration outline) serve only Google Earth
     layers.pop("zones", None)
@@ -174,20 +252,19 @@ def export_run(
             pdf_path=run_dir / "report.pdf" if "pdf" in formats else False,
             top=top,
             layers=layers,
-            field_top=field_top,
-            per_licence=per_licence,
+            field_top=field.top,
+            per_licence=field.per_licence,
         )
         for key, path in paths.items():
             written.setdefault(key, []).append(path)
-    return {
-        fmt: [str(Path(p).relative_to(run_dir)) for p in paths] for fmt, paths in written.items()
-    }
+    return written
 
 
 class _FieldSet:
     """The targets that go to the field (the best ``top``, ``per_licence`` a licence)."""
 
     def __init__(self, layers: dict, top: int, per_licence: int) -> None:
+        self.top, self.per_licence = top, per_licence
         self.targets = select_field_targets(layers["targets"], top, per_licence=per_licence)
         self.total = len(layers["targets"])
         self.start: tuple[float, float] | None = None  # where the GPX route sets off

@@ -11,53 +11,19 @@ import zipfile
 
 import geopandas as gpd
 import gpxpy
-import numpy as np
 import pandas as pd
 import pyogrio
-from pyproj import Transformer
-from shapely import affinity
 
-from geo._vectorfile import write_layer
 from geo.pipeline.export import export_run
+from tests.export.conftest import scatter_targets
 
 N = 1200
 FIELD_TOP = 12  # (50 by default; fewer sheets keep the test quick)
 MB = 1024 * 1024
 
 
-def _many_targets(targets: gpd.GeoDataFrame, n: int, seed: int = 7) -> gpd.GeoDataFrame:
-    """``n`` targets: the run's own, copied and moved within the scene, ranked by a new score."""
-    rng = np.random.default_rng(seed)
-    left, bottom, right, top = targets.total_bounds
-    pick = rng.integers(0, len(targets), n)
-    rows = targets.iloc[pick].reset_index(drop=True)
-    dx = rng.uniform(left, right, n) - rows["easting"].to_numpy()
-    dy = rng.uniform(bottom, top, n) - rows["northing"].to_numpy()
-    rows["geometry"] = [
-        affinity.translate(g, x, y) for g, x, y in zip(rows.geometry, dx, dy, strict=True)
-    ]
-    rows["easting"] = rows["easting"] + dx
-    rows["northing"] = rows["northing"] + dy
-    to_wgs84 = Transformer.from_crs(targets.crs, 4326, always_xy=True)
-    rows["lon"], rows["lat"] = to_wgs84.transform(rows["easting"], rows["northing"])
-    rows["score"] = np.sort(rng.uniform(0.05, 0.99, n))[::-1]
-    rows["rank"] = np.arange(1, n + 1)
-    rows["target_id"] = [f"T{r:04d}" for r in rows["rank"]]
-    return gpd.GeoDataFrame(rows, geometry="geometry", crs=targets.crs)
-
-
 def test_a_thousand_targets_go_to_the_field_as_the_field_set(run_copy):
-    gpkg = run_copy / "targets.gpkg"
-    layers = {
-        name: gpd.read_file(gpkg, layer=name)
-        for name in pyogrio.list_layers(gpkg)[:, 0]
-        if name != "layer_styles"
-    }
-    layers["targets"] = _many_targets(layers["targets"], N)
-    gpkg.unlink()
-    for name, frame in layers.items():
-        write_layer(frame, gpkg, layer=name, driver="GPKG")
-    ids = layers["targets"]["target_id"].tolist()
+    ids = scatter_targets(run_copy, N)
     best = set(ids[:FIELD_TOP])
 
     export_run(run_copy, ["gpx", "kmz", "html", "csv", "geojson", "qfield"], field_top=FIELD_TOP)
