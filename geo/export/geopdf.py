@@ -68,23 +68,22 @@ def geopdf_extent(
     return cx - half_w, cy - half_h, cx + half_w, cy + half_h
 
 
-def _basemap(ax, path: Path | None, bounds, shape) -> None:
-    """Draw the true-colour basemap read at the page's resolution (None: a plain grey page)."""
+def _basemap(path: Path | None, bounds, shape) -> np.ndarray:
+    """Return the page's background, ``(height, width, 3)`` uint8 RGB.
+
+    The true-colour basemap read at the page's pixel grid, white where it has no data; a
+    plain grey page without one.
+    """
     if path is None or not Path(path).is_file():
-        ax.set_facecolor((0.85, 0.85, 0.85))
-        return
+        return np.full((*shape, 3), 217, dtype=np.uint8)  # (0.85 grey)
     with rasterio.open(path) as src:
         window = window_from_bounds(*bounds, transform=src.transform)
         rgb = src.read(
             [1, 2, 3], window=window, out_shape=(3, *shape), boundless=True, fill_value=0
         )
-    alpha = np.where(rgb.any(axis=0), 255, 0).astype("uint8")
-    ax.imshow(
-        np.dstack([*rgb, alpha]),
-        extent=(bounds[0], bounds[2], bounds[1], bounds[3]),
-        interpolation="bilinear",
-        zorder=0,
-    )
+    picture = np.moveaxis(rgb, 0, -1).copy()
+    picture[~rgb.any(axis=0)] = 255  # nodata: the white page
+    return picture
 
 
 def _draw(ax, targets: gpd.GeoDataFrame, licences: gpd.GeoDataFrame | None, bounds) -> None:
@@ -113,21 +112,34 @@ def _draw(ax, targets: gpd.GeoDataFrame, licences: gpd.GeoDataFrame | None, boun
 
 
 def _picture(targets, licences, basemap, bounds) -> tuple[np.ndarray, tuple[int, int]]:
-    """Draw the map at the page's pixel grid; return its RGB array and ``(height, width)``."""
+    """Draw the map at the page's pixel grid; return its RGB array and ``(height, width)``.
+
+    The vectors are drawn on a transparent canvas and laid over the basemap here, pixel for
+    pixel: matplotlib would resample a picture of the page's size through float32 copies
+    (about 250 MB for a 2000-pixel page) only to put each pixel where it already is.
+    """
     minx, miny, maxx, maxy = bounds
     scale = MAP_PX / max(maxx - minx, maxy - miny)
     width, height = max(1, round((maxx - minx) * scale)), max(1, round((maxy - miny) * scale))
     fig = Figure(figsize=(width / DPI, height / DPI), dpi=DPI)
+    fig.patch.set_alpha(0.0)
     canvas = FigureCanvasAgg(fig)
     ax = fig.add_axes((0, 0, 1, 1))
     ax.set_axis_off()
-    _basemap(ax, basemap, bounds, (height, width))
     _draw(ax, targets, licences, bounds)
     ax.set_xlim(minx, maxx)
     ax.set_ylim(miny, maxy)
     canvas.draw()
-    rgba = np.asarray(canvas.buffer_rgba())
-    return np.moveaxis(rgba[..., :3], -1, 0).copy(), (height, width)
+    over = np.asarray(canvas.buffer_rgba())  # straight (not premultiplied) alpha
+    if over.shape[:2] != (height, width):  # (the canvas rounds its size to whole pixels)
+        raise RuntimeError(f"geopdf: canvas {over.shape[:2]} is not the page {(height, width)}")
+    page = _basemap(basemap, bounds, (height, width))
+    for top in range(0, height, 256):  # "over" compositing, a band of rows at a time
+        rows = slice(top, top + 256)
+        alpha = over[rows, :, 3:4].astype(np.uint16)
+        mixed = over[rows, :, :3] * alpha + page[rows] * (255 - alpha) + 127
+        page[rows] = mixed // 255
+    return np.moveaxis(page, -1, 0).copy(), (height, width)
 
 
 def write_geopdf(

@@ -8,11 +8,11 @@ e.g. ``fig.savefig(path, dpi=150)``.
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Mapping, Sequence
 from numbers import Real
 
 import numpy as np
-import xarray as xr
 from matplotlib.artist import Artist
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -226,7 +226,12 @@ def plot_score_histogram(
     >>> fig.axes[0].get_legend_handles_labels()[1]
     ['cutoff 0.75 (top 40.0% of area)']
     """
-    data = score_values.data if isinstance(score_values, xr.DataArray) else score_values
+    xr = sys.modules.get("xarray")  # (a DataArray means xarray is loaded; never imported here)
+    data = (
+        score_values.data
+        if xr is not None and isinstance(score_values, xr.DataArray)
+        else score_values
+    )
     values = np.asarray(data, dtype="float64").ravel()
     values = values[np.isfinite(values)]
     if values.size == 0:

@@ -22,13 +22,12 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import matplotlib.patheffects as pe
 import numpy as np
 import shapely
-import xarray as xr
 from matplotlib.artist import Artist
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import LineCollection
@@ -41,6 +40,9 @@ from matplotlib.ticker import FuncFormatter
 from geo._text import mpl_text
 from geo.errors import InvalidParameterError
 from geo.export._common import draw_lines, is_missing, licence_relevance
+
+if TYPE_CHECKING:  # (the field exports draw without xarray: its import is left to the run)
+    import xarray as xr
 
 __all__ = [
     "MAX_LICENCE_LABELS",
@@ -159,6 +161,8 @@ def true_colour(reflectance: xr.DataArray, *, sample: np.ndarray | None = None) 
         lo, hi = np.percentile(finite, [2, 98]) if finite.size else (0.0, 1.0)
         band = rgb.isel(band=i)
         scaled.append(1 + 254 * ((band - lo) / max(float(hi - lo), 1e-6)).clip(0, 1))
+    import xarray as xr
+
     out = xr.concat(scaled, dim="band").assign_coords(band=["red", "green", "blue"])
     out = out.where(rgb.notnull().all("band"), 0).round().astype("uint8")
     out = out.rio.write_crs(reflectance.rio.crs).rio.write_transform(reflectance.rio.transform())

@@ -222,7 +222,6 @@ class _Picture:
         self.png = png
         self.uri = _png_data_uri(png)
         self.background = background  # what shows through transparent pixels
-        self._rgb: Any = None
         #: ``png`` is a quick (zlib level 1) encoding: :meth:`settle` writes the final PNG
         #: if the picture stays a PNG (most of a large report's sheets become JPEGs).
         self.draft = draft
@@ -247,13 +246,13 @@ class _Picture:
         """Embed as a JPEG of ``quality`` at ``scale`` if smaller; return the bytes saved."""
         from PIL import Image
 
-        if self._rgb is None:
-            with Image.open(io.BytesIO(self.png)) as image:
-                rgba = image.convert("RGBA")
-            flat = Image.new("RGB", rgba.size, self.background)
-            flat.paste(rgba, mask=rgba.getchannel("A"))
-            self._rgb = flat
-        image = self._rgb
+        # decoded again at each step (rarely more than one): kept, the pixels of a full
+        # report's 50 sheets would hold ~150 MB until the page is written
+        with Image.open(io.BytesIO(self.png)) as decoded:
+            rgba = decoded.convert("RGBA")
+        image = Image.new("RGB", rgba.size, self.background)
+        image.paste(rgba, mask=rgba.getchannel("A"))
+        del rgba
         if scale < 1:
             size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
             image = image.resize(size, Image.Resampling.LANCZOS)

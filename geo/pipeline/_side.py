@@ -1,11 +1,12 @@
 """Field formats written in a second process while the first writes the others.
 
 The field exports are serial Python and matplotlib work (the report's map sheets and PDF
-pages are most of it); on a machine with two cores or more, the PDFs (``pdf``,
-``geopdf``) are written by a child process started with ``spawn`` (the method every
-platform has, Windows included) while the calling process writes the rest. The child runs
-:func:`~geo.pipeline.export.export_run` on the same folder for its formats only and reports
-back through a pipe:
+pages are most of it). On a machine with two cores or more, the PDFs (``pdf``,
+``geopdf``) and the QField package are written by a child Python
+(``python -c <bootstrap>``, the same interpreter and import path) while the calling process
+writes the rest. The child runs :func:`~geo.pipeline.export.export_run` on the same folder
+for its formats only. It talks to the parent in JSON lines on its standard output (its
+own prints and C libraries' go to standard error):
 
 - its long loops' steps, which the parent shows (and checks for cancellation at) once its
   own formats are written;
@@ -14,12 +15,17 @@ back through a pipe:
   parent with the same class and message; anything else as a ``RuntimeError`` with the
   child's traceback).
 
+A plain child process rather than :mod:`multiprocessing`: ``spawn`` (the start method
+every platform has) imports the caller's main script again in the child, so a trainee's
+script calling :func:`~geo.run_pipeline` without an ``if __name__ == "__main__":`` guard
+would run again there.
+
 If the parent fails or is cancelled, the child is terminated and the temporary files of
 its outputs are removed: no half-written PDF is ever left under its final name (every file
 is written to a temporary name and moved into place, :func:`~geo.export._common.atomic_path`).
 
 Not used (the formats are written one after the other, as before) on a single core, in a
-daemon process (a Dask worker of ``geo batch``, which may not start children), off the
+worker process of a pool (a Dask worker of ``geo batch``: the pool has the cores), off the
 main thread (scenes of a batch running side by side already use the cores), or when the
 report has fewer than :data:`MIN_SHEETS` sheets (starting the child costs about two
 seconds of imports).
@@ -27,15 +33,19 @@ seconds of imports).
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
+import queue
+import subprocess
+import sys
 import threading
 import traceback
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from geo.progress import Reporter, reporter
 
@@ -49,6 +59,14 @@ SIDE_FORMATS = ("pdf", "geopdf", "qfield")
 MIN_SHEETS = 10
 #: Seconds between two checks for cancellation while the parent waits for the child.
 POLL_S = 0.2
+
+#: What the child runs: read the job (one JSON line on stdin), take the parent's import
+#: path, write the formats.
+_BOOTSTRAP = (
+    "import json, sys; job = json.loads(sys.stdin.readline()); "
+    "sys.path[:0] = [p for p in job['path'] if p not in sys.path]; "
+    "from geo.pipeline._side import child_main; child_main(job)"
+)
 
 
 def side_formats(formats: Sequence[str], sheets: int, processes: int | None) -> list[str]:
@@ -70,59 +88,77 @@ def side_formats(formats: Sequence[str], sheets: int, processes: int | None) -> 
     return side
 
 
-class _PipeReporter(Reporter):
+class _LineReporter(Reporter):
     """The child's reporter: each loop's start and steps go to the parent."""
 
-    def __init__(self, conn: Any) -> None:
-        self.conn = conn
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+
+    def send(self, message: dict) -> None:
+        """Write one message line."""
+        self.out.write(json.dumps(message, default=str) + "\n")
+        self.out.flush()
 
     @contextmanager
     def task(self, description: str, total: int | None = None) -> Iterator[Callable[..., None]]:
-        """Send ``("task", description, total)``, then ``("advance", n)`` for each step."""
-        self.conn.send(("task", description, total))
-        yield lambda n=1: self.conn.send(("advance", n))
+        """Send ``task`` (description, total), then ``advance`` for each step."""
+        self.send({"kind": "task", "description": description, "total": total})
+        yield lambda n=1: self.send({"kind": "advance", "n": n})
 
 
-def _caught(records: list[warnings.WarningMessage]) -> list[tuple[str, str, str]]:
-    return [(w.category.__module__, w.category.__qualname__, str(w.message)) for w in records]
+def _caught(records: list[warnings.WarningMessage]) -> list[list[str]]:
+    return [[w.category.__module__, w.category.__qualname__, str(w.message)] for w in records]
 
 
-def _child(
-    conn: Any, run_dir: str, formats: list[str], options: dict[str, Any], quiet_tiff: bool
-) -> None:
-    """Entry point of the child process: write ``formats`` of ``run_dir``, report back."""
+def child_main(job: dict[str, Any]) -> None:
+    """Entry point of the child process: write the job's formats, report on stdout."""
+    import contextlib
+
+    # the messages keep fd 1 to themselves: print() and C libraries write to stderr
+    out = os.fdopen(os.dup(1), "w", encoding="utf-8")
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    line = _LineReporter(out)
+
+    import rasterio
+
     from geo.pipeline.export import export_run
     from geo.progress import use_reporter
 
-    if quiet_tiff:
+    if job.get("quiet_tiff"):
         from geo.io._libtiff import silence_libtiff
 
         silence_libtiff()
-    with warnings.catch_warnings(record=True) as records, use_reporter(_PipeReporter(conn)):
+    options = dict(job["options"])
+    if options.get("start") is not None:
+        options["start"] = tuple(options["start"])
+    cache = job.get("gdal_cache")
+    with (
+        warnings.catch_warnings(record=True) as records,
+        use_reporter(line),
+        # the parent's GDAL block cache (a run's ``processing.gdal_cache_mb``)
+        rasterio.Env(GDAL_CACHEMAX=cache) if cache else contextlib.nullcontext(),
+    ):
         warnings.simplefilter("always")
         try:
-            written = export_run(run_dir, formats, processes=1, **options)
+            written = export_run(job["run_dir"], job["formats"], processes=1, **options)
         except BaseException as exc:  # every failure goes to the parent
-            conn.send(
-                (
-                    "error",
-                    type(exc).__module__,
-                    type(exc).__qualname__,
-                    str(exc),
-                    traceback.format_exc(),
-                    _caught(records),
-                )
+            line.send(
+                {
+                    "kind": "error",
+                    "module": type(exc).__module__,
+                    "name": type(exc).__qualname__,
+                    "message": str(exc),
+                    "trace": traceback.format_exc(),
+                    "warnings": _caught(records),
+                }
             )
-            conn.close()
             return
-    conn.send(("done", written, _caught(records)))
-    conn.close()
+    line.send({"kind": "done", "written": written, "warnings": _caught(records)})
 
 
 def _category(module: str, name: str) -> type[Warning]:
     """Return the class of a child's warning, looked up among the modules loaded here only."""
-    import sys
-
     found = getattr(sys.modules.get(module), name, None)
     return found if isinstance(found, type) and issubclass(found, Warning) else UserWarning
 
@@ -165,26 +201,42 @@ class SideExports:
         outputs: Sequence[Path],
         options: dict[str, Any],
     ) -> None:
+        import rasterio.env
+
         from geo.io._libtiff import silence_libtiff
 
-        ctx = multiprocessing.get_context("spawn")
-        self.formats = list(formats)
+        cache = rasterio.env.getenv().get("GDAL_CACHEMAX") if rasterio.env.hasenv() else None
+        job = {
+            "path": [p for p in sys.path if p],
+            "run_dir": str(run_dir),
+            "formats": list(formats),
+            "options": options,
+            "quiet_tiff": silence_libtiff.cache_info().currsize > 0,  # the command line's
+            "gdal_cache": int(str(cache)) if str(cache).isdigit() else None,
+        }
         self.outputs = [Path(p) for p in outputs]
-        self._conn, child_conn = ctx.Pipe(duplex=False)
-        self._proc = ctx.Process(
-            target=_child,
-            args=(
-                child_conn,
-                str(run_dir),
-                self.formats,
-                options,
-                silence_libtiff.cache_info().currsize > 0,  # the command line silenced it
-            ),
-            name="geo-export",
-            daemon=True,
+        self._proc = subprocess.Popen(
+            [sys.executable, "-c", _BOOTSTRAP],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            encoding="utf-8",
         )
-        self._proc.start()
-        child_conn.close()  # the child holds its end: EOF here once it exits
+        assert self._proc.stdin is not None and self._proc.stdout is not None
+        self._proc.stdin.write(json.dumps(job) + "\n")
+        self._proc.stdin.close()
+        # a thread reads the lines so that the wait can time out to check for a cancel
+        # (a pipe cannot be polled on Windows)
+        self._lines: queue.Queue[str | None] = queue.Queue()
+        self._reader = threading.Thread(
+            target=self._read, args=(self._proc.stdout,), name="geo-export-reader", daemon=True
+        )
+        self._reader.start()
+
+    def _read(self, stream: TextIO) -> None:
+        for text in stream:
+            self._lines.put(text)
+        self._lines.put(None)  # the child closed its end: it exited
 
     def wait(self) -> dict[str, list[str]]:
         """Wait for the child, showing its progress; return what it wrote.
@@ -192,43 +244,47 @@ class SideExports:
         Each wait between messages is a cancellation point of the current reporter.
         """
         shown = reporter()
+        message: dict[str, Any] = {}
         with ExitStack() as tasks:
             advance: Callable[..., None] = lambda n=1: None  # noqa: E731
             while True:
-                if not self._conn.poll(POLL_S):
-                    shown.check_cancelled()
-                    if not self._proc.is_alive() and not self._conn.poll(0):
-                        self._proc.join()
-                        raise RuntimeError(
-                            "the export process stopped without a word (exit code "
-                            f"{self._proc.exitcode}): out of memory? Run `geo export` again."
-                        )
-                    continue
                 try:
-                    message = self._conn.recv()
-                except EOFError:
-                    continue  # the child exited: told above on the next poll
-                kind = message[0]
+                    text = self._lines.get(timeout=POLL_S)
+                except queue.Empty:
+                    shown.check_cancelled()
+                    continue
+                if text is None:
+                    code = self._proc.wait()
+                    raise RuntimeError(
+                        f"the export process stopped without a word (exit code {code}): out "
+                        "of memory? Run `geo export` again."
+                    )
+                try:
+                    message = json.loads(text)
+                except ValueError:
+                    continue  # not one of ours (nothing else writes there)
+                kind = message.get("kind")
                 if kind == "task":
                     tasks.close()
-                    advance = tasks.enter_context(shown.task(message[1], total=message[2]))
+                    advance = tasks.enter_context(
+                        shown.task(str(message["description"]), total=message.get("total"))
+                    )
                 elif kind == "advance":
-                    advance(message[1])
-                else:
+                    advance(int(message.get("n", 1)))
+                elif kind in ("done", "error"):
                     break
-        self._proc.join()
-        for module, name, text in message[-1]:
+        self._proc.wait()
+        for module, name, text in message.get("warnings", []):
             warnings.warn(text, _category(module, name), stacklevel=2)
         if kind == "error":
-            raise _error(*message[1:5])
-        return message[1]
+            raise _error(message["module"], message["name"], message["message"], message["trace"])
+        return message["written"]
 
     def stop(self) -> None:
         """Terminate the child and remove the temporaries of its outputs."""
-        if self._proc.is_alive():
+        if self._proc.poll() is None:
             self._proc.terminate()
-        self._proc.join()
-        self._conn.close()
+        self._proc.wait()
         for path in self.outputs:
             for tmp in path.parent.glob(f".{path.stem}.*.partial{path.suffix}"):
                 tmp.unlink(missing_ok=True)

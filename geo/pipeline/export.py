@@ -56,8 +56,8 @@ from geo._memory import release_memory
 from geo._vectorfile import dates_as_text
 from geo.errors import InputNotFoundError, InvalidParameterError
 from geo.export._common import DEFAULT_FIELD_TOP, select_field_targets
+from geo.pipeline._formats import DEFAULT_GDAL_CACHE_MB, EXPORT_FORMATS
 from geo.pipeline._side import side_formats
-from geo.pipeline.spec import EXPORT_FORMATS, StartPoint
 
 __all__ = ["EXPORT_FORMATS", "MAX_REPORT_SHEETS", "MAX_ROUTE", "export_run"]
 
@@ -165,9 +165,43 @@ def export_run(
         raise InvalidParameterError(
             f"The 'processes' parameter of export_run must be an integer >= 1; got {processes!r}."
         )
+    options = {
+        "top": top,
+        "route_top": route_top,
+        "field_top": field_top,
+        "per_licence": per_licence,
+        "start": start,
+        "start_name": start_name,
+    }
+    with _gdal_env():
+        return _export(run_dir, formats, title, options, processes)
+
+
+def _gdal_env():
+    """GDAL's block cache as a run has it (``processing.gdal_cache_mb``) unless one is set.
+
+    (GDAL's default is 5 % of RAM: the QField package's JPEG copy of a full scene would
+    hold a few hundred MB of it.)
+    """
+    import contextlib
+
+    import rasterio
+    import rasterio.env
+
+    if rasterio.env.hasenv():
+        return contextlib.nullcontext()
+    return rasterio.Env(GDAL_CACHEMAX=DEFAULT_GDAL_CACHE_MB * 2**20)
+
+
+def _export(
+    run_dir: Path, formats: Sequence[str], title: str, options: dict, processes: int | None
+) -> dict[str, list[str]]:
+    """Write ``formats`` (the checked options of :func:`export_run`)."""
+    top, route_top = options["top"], options["route_top"]
+
     layers = _layers(run_dir, formats)
-    field = _FieldSet(layers, field_top, per_licence)
-    field.start, field.start_name = start, start_name or "START"
+    field = _FieldSet(layers, options["field_top"], options["per_licence"])
+    field.start, field.start_name = options["start"], options["start_name"] or "START"
     written: dict[str, list[Path]] = {}
     if "qgis" in formats:
         # before a second process opens targets.gpkg: the styles replace the file
@@ -180,14 +214,6 @@ def export_run(
         return _relative(run_dir, formats, written)
     from geo.pipeline._side import SideExports
 
-    options = {
-        "top": top,
-        "route_top": route_top,
-        "field_top": field_top,
-        "per_licence": per_licence,
-        "start": start,
-        "start_name": start_name,
-    }
     child = SideExports(run_dir, side, _outputs(run_dir, side), options)
     try:
         here = [f for f in formats if f not in side and f != "qgis"]
@@ -351,6 +377,8 @@ def _recorded(manifest: dict) -> dict[str, Any]:
     out: dict[str, Any] = {}
     start = (spec.get("field") or {}).get("start") if isinstance(spec.get("field"), dict) else None
     if isinstance(start, dict):
+        from geo.pipeline.spec import StartPoint
+
         try:
             point = StartPoint.model_validate(start)
             out["start"] = {"lon": point.lon, "lat": point.lat, "name": point.name}

@@ -31,6 +31,7 @@ from pydantic import (
 from pydantic_core import ErrorDetails
 
 from geo.errors import InputNotFoundError, InvalidParameterError, PipelineSpecError
+from geo.pipeline._formats import DEFAULT_GDAL_CACHE_MB, EXPORT_FORMATS
 from geo.pipeline._yaml import load_yaml
 from geo.prospectivity.combine import KNOWLEDGE_METHODS, MEMBERSHIP_FUNCTIONS, Membership
 from geo.spectral.anomaly import METHODS
@@ -843,22 +844,6 @@ class Targets(_Model):
         )
 
 
-#: Field formats a run can write (``export.formats``; written by geo.pipeline.export).
-EXPORT_FORMATS = (
-    "qgis",
-    "kml",
-    "kmz",
-    "gpx",
-    "geojson",
-    "shp",
-    "csv",
-    "html",
-    "pdf",
-    "qfield",
-    "geopdf",
-)
-
-
 class Export(_Model):
     """``export``: the field formats written at the end of every run (all by default)."""
 
@@ -924,11 +909,8 @@ class Processing(_Model):
     chunk: Annotated[int, Field(ge=64, le=8192)] = Field(
         default=1024, description="Chunk edge in pixels (snapped to the files' tiles)."
     )
-    # 32 MB: decimated and unaligned reads stay fast (a tile row of several bands); a
-    # bigger cache mostly holds written blocks (128 MB: +0.3 GB peak on a Landsat scene,
-    # no faster)
     gdal_cache_mb: Annotated[int, Field(ge=8, le=65536)] = Field(
-        default=32, description="GDAL's block cache in MB."
+        default=DEFAULT_GDAL_CACHE_MB, description="GDAL's block cache in MB."
     )
 
 

@@ -7,9 +7,11 @@ half-written.
 
 from __future__ import annotations
 
-import multiprocessing
 import re
 import shutil
+import subprocess
+import sys
+import textwrap
 import threading
 
 import pytest
@@ -33,6 +35,20 @@ def _pdf_pages(path) -> list[str]:
 
     stamp = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC")
     return [stamp.sub("<time>", page.extract_text()) for page in PdfReader(path).pages]
+
+
+@pytest.fixture
+def children(monkeypatch):
+    """The child processes the exports start (to check that none is left running)."""
+    started: list = []
+    original = _side.SideExports.__init__
+
+    def init(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        started.append(self._proc)
+
+    monkeypatch.setattr(_side.SideExports, "__init__", init)
+    return started
 
 
 @pytest.fixture
@@ -66,7 +82,7 @@ class _Steps(Reporter):
         return counting()
 
 
-def test_two_processes_write_the_files_one_process_writes(many, tmp_path):
+def test_two_processes_write_the_files_one_process_writes(many, tmp_path, children):
     one = tmp_path / "alone" / many.name  # (the QField layer ids derive from the name)
     shutil.copytree(many, one)
     serial = export_run(one, FORMATS, field_top=FIELD_TOP, processes=1)
@@ -93,17 +109,17 @@ def test_two_processes_write_the_files_one_process_writes(many, tmp_path):
     # the child's PDF pages reached this process's reporter, one step a page
     assert steps.steps["report: PDF pages"] == FIELD_TOP
     assert steps.steps["report: target sheets"] == FIELD_TOP
-    assert not multiprocessing.active_children()
+    assert len(children) == 1 and children[0].returncode == 0
     assert not [p for p in many.rglob("*") if ".partial" in p.name]
 
 
-def test_an_error_in_the_second_process_is_raised_here(many):
+def test_an_error_in_the_second_process_is_raised_here(many, children):
     # the QField folder cannot be made (a file holds its name): only the child writes there
     (many / "exports").mkdir()
     (many / "exports" / "qfield").write_text("not a folder")
-    with pytest.raises(OSError):
+    with pytest.raises(OSError, match="File exists"):
         export_run(many, FORMATS, field_top=FIELD_TOP, processes=2)
-    assert not multiprocessing.active_children()
+    assert len(children) == 1 and children[0].poll() is not None
     assert not [p for p in many.rglob("*") if ".partial" in p.name]
     # what this process wrote before the child's error was told is whole
     assert (many / "exports" / "targets.kml").stat().st_size > 0
@@ -126,10 +142,12 @@ class _CancelAtFirstSheet(Reporter):
         return cancelling()
 
 
-def test_a_cancelled_export_stops_the_second_process_and_leaves_nothing_half_written(many):
+def test_a_cancelled_export_stops_the_second_process_and_leaves_nothing_half_written(
+    many, children
+):
     with use_reporter(_CancelAtFirstSheet()), pytest.raises(RunCancelled):
         export_run(many, FORMATS, field_top=FIELD_TOP, processes=2)
-    assert not multiprocessing.active_children()
+    assert len(children) == 1 and children[0].poll() is not None
     assert not [p for p in many.rglob("*") if ".partial" in p.name]
     if (many / "report.pdf").exists():  # the child may have finished first: then it is whole
         assert len(_pdf_pages(many / "report.pdf")) == 2 + FIELD_TOP
@@ -166,3 +184,25 @@ def test_when_a_second_process_is_used():
     thread.start()
     thread.join()
     assert found == [[]]  # off the main thread (a batch's scenes side by side): one process
+
+
+def test_a_script_without_a_main_guard_exports_on_two_processes(many):
+    """A trainee's script calling geo at its top level is not run again by the child."""
+    script = many.parent / "export_script.py"
+    script.write_text(
+        textwrap.dedent(
+            f"""
+            from geo.pipeline.export import export_run
+            print("script body ran")
+            export_run({str(many)!r}, {FORMATS!r}, field_top={FIELD_TOP}, processes=2)
+            """
+        ),
+        encoding="utf-8",
+    )
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=600, check=False
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.count("script body ran") == 1
+    assert len(_pdf_pages(many / "report.pdf")) == 2 + FIELD_TOP
+    assert (many / "exports" / "qfield" / "geo_targets.qgs").is_file()
