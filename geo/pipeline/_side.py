@@ -49,7 +49,7 @@ from typing import Any, TextIO
 
 from geo.progress import Reporter, reporter
 
-__all__ = ["MIN_SHEETS", "SIDE_FORMATS", "SideExports", "side_formats"]
+__all__ = ["MIN_SHEETS", "SIDE_FORMATS", "ChildLost", "SideExports", "side_formats"]
 
 #: The formats the child writes: both PDFs (matplotlib pages: the report's PDF is the
 #: longest format to write) and the QField package (a JPEG copy of the scene), so that on
@@ -69,6 +69,10 @@ _BOOTSTRAP = (
 )
 
 
+class ChildLost(RuntimeError):
+    """The child process stopped without telling its result (killed, out of memory...)."""
+
+
 def side_formats(formats: Sequence[str], sheets: int, processes: int | None) -> list[str]:
     """Return the formats a child process should write (empty: write them all here).
 
@@ -78,6 +82,8 @@ def side_formats(formats: Sequence[str], sheets: int, processes: int | None) -> 
     side = [f for f in formats if f in SIDE_FORMATS]
     if not side or len(side) == len(formats) or processes == 1:
         return []  # nothing to share: one process writes everything
+    if not sys.executable:  # an embedded interpreter that cannot start another
+        return []
     if processes is None:
         if (os.cpu_count() or 1) < 2 or sheets < MIN_SHEETS:
             return []
@@ -114,10 +120,16 @@ def child_main(job: dict[str, Any]) -> None:
     """Entry point of the child process: write the job's formats, report on stdout."""
     import contextlib
 
-    # the messages keep fd 1 to themselves: print() and C libraries write to stderr
+    # the messages keep fd 1 to themselves: print() and C libraries write to stderr (where
+    # there is one: a windowed Windows program may have none, then they go nowhere)
     out = os.fdopen(os.dup(1), "w", encoding="utf-8")
-    os.dup2(2, 1)
-    sys.stdout = sys.stderr
+    try:
+        os.dup2(2, 1)
+    except OSError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 1)
+        os.close(devnull)
+    sys.stdout = sys.stderr if sys.stderr is not None else open(os.devnull, "w", encoding="utf-8")
     line = _LineReporter(out)
 
     import rasterio
@@ -255,10 +267,7 @@ class SideExports:
                     continue
                 if text is None:
                     code = self._proc.wait()
-                    raise RuntimeError(
-                        f"the export process stopped without a word (exit code {code}): out "
-                        "of memory? Run `geo export` again."
-                    )
+                    raise ChildLost(f"the export process stopped without a word (exit code {code})")
                 try:
                     message = json.loads(text)
                 except ValueError:

@@ -44,6 +44,7 @@ import json
 import os
 import shutil
 import uuid
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -54,7 +55,7 @@ import pyogrio
 
 from geo._memory import release_memory
 from geo._vectorfile import dates_as_text
-from geo.errors import InputNotFoundError, InvalidParameterError
+from geo.errors import GeoWarning, InputNotFoundError, InvalidParameterError
 from geo.export._common import DEFAULT_FIELD_TOP, select_field_targets
 from geo.pipeline._formats import DEFAULT_GDAL_CACHE_MB, EXPORT_FORMATS
 from geo.pipeline._side import side_formats
@@ -212,16 +213,27 @@ def _export(
     if not side:
         written.update(_write(run_dir, formats, layers, title, field, top, route_top))
         return _relative(run_dir, formats, written)
-    from geo.pipeline._side import SideExports
+    from geo.pipeline._side import ChildLost, SideExports
 
-    child = SideExports(run_dir, side, _outputs(run_dir, side), options)
+    try:
+        child = SideExports(run_dir, side, _outputs(run_dir, side), options)
+    except OSError:  # no interpreter to start (an embedded Python): one process
+        written.update(_write(run_dir, formats, layers, title, field, top, route_top))
+        return _relative(run_dir, formats, written)
     try:
         here = [f for f in formats if f not in side and f != "qgis"]
         written.update(_write(run_dir, here, layers, title, field, top, route_top))
-        del layers
         release_memory()
         for fmt, paths in child.wait().items():
             written[fmt] = [run_dir / p for p in paths]
+    except ChildLost as lost:
+        # it died without a word (killed, out of memory, a broken environment): the
+        # formats are written here instead, the others' memory being freed
+        child.stop()
+        warnings.warn(
+            f"{lost}; writing {', '.join(side)} in this process instead.", GeoWarning, stacklevel=2
+        )
+        written.update(_write(run_dir, side, layers, title, field, top, route_top))
     except BaseException:
         child.stop()
         raise

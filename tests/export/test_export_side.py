@@ -16,7 +16,7 @@ import threading
 
 import pytest
 
-from geo.errors import GeoError, RunCancelled, VectorError
+from geo.errors import GeoError, GeoWarning, RunCancelled, VectorError
 from geo.pipeline import _side
 from geo.pipeline._side import MIN_SHEETS, side_formats
 from geo.pipeline.export import export_run
@@ -206,3 +206,22 @@ def test_a_script_without_a_main_guard_exports_on_two_processes(many):
     assert done.stdout.count("script body ran") == 1
     assert len(_pdf_pages(many / "report.pdf")) == 2 + FIELD_TOP
     assert (many / "exports" / "qfield" / "geo_targets.qgs").is_file()
+
+
+def test_a_child_that_dies_without_a_word_leaves_its_formats_to_this_process(
+    many, monkeypatch, children
+):
+    monkeypatch.setattr(_side, "_BOOTSTRAP", "import sys; sys.exit(3)")  # dies at once
+    with pytest.warns(GeoWarning, match=r"exit code 3.*writing pdf, geopdf, qfield in this"):
+        written = export_run(many, FORMATS, field_top=FIELD_TOP, processes=2)
+    assert list(written) == FORMATS
+    assert len(_pdf_pages(many / "report.pdf")) == 2 + FIELD_TOP
+    assert (many / "exports" / "qfield" / "geo_targets.qgs").is_file()
+    assert (many / "exports" / "targets_map.pdf").stat().st_size > 0
+    assert len(children) == 1 and children[0].returncode == 3
+
+
+def test_no_interpreter_to_start_means_one_process(many, monkeypatch):
+    monkeypatch.setattr(sys, "executable", "")
+    assert side_formats(["html", "pdf"], 50, None) == []
+    assert side_formats(["html", "pdf"], 50, 2) == []
