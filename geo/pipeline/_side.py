@@ -233,6 +233,9 @@ class SideExports:
             stdout=subprocess.PIPE,
             text=True,
             encoding="utf-8",
+            # Windows: no console window flashing up when the run itself has none (the QGIS
+            # plugin starts geo without one); 0 elsewhere
+            creationflags=getattr(subprocess, "CREATE_NO_WINDOW", 0),
         )
         assert self._proc.stdin is not None and self._proc.stdout is not None
         self._proc.stdin.write(json.dumps(job) + "\n")
