@@ -131,8 +131,7 @@ def _picture(targets, licences, basemap, bounds) -> tuple[np.ndarray, tuple[int,
     ax.set_ylim(miny, maxy)
     canvas.draw()
     over = np.asarray(canvas.buffer_rgba())  # straight (not premultiplied) alpha
-    if over.shape[:2] != (height, width):  # (the canvas rounds its size to whole pixels)
-        raise RuntimeError(f"geopdf: canvas {over.shape[:2]} is not the page {(height, width)}")
+    height, width = over.shape[:2]  # (the canvas's whole pixels: the basemap follows them)
     page = _basemap(basemap, bounds, (height, width))
     for top in range(0, height, 256):  # "over" compositing, a band of rows at a time
         rows = slice(top, top + 256)

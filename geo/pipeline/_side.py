@@ -238,8 +238,13 @@ class SideExports:
             creationflags=getattr(subprocess, "CREATE_NO_WINDOW", 0),
         )
         assert self._proc.stdin is not None and self._proc.stdout is not None
-        self._proc.stdin.write(json.dumps(job) + "\n")
-        self._proc.stdin.close()
+        try:
+            self._proc.stdin.write(json.dumps(job) + "\n")
+            self._proc.stdin.close()
+        except OSError:  # it died at once: reaped here, the caller writes the formats itself
+            self._proc.kill()
+            self._proc.wait()
+            raise
         # a thread reads the lines so that the wait can time out to check for a cancel
         # (a pipe cannot be polled on Windows)
         self._lines: queue.Queue[str | None] = queue.Queue()

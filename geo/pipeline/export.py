@@ -208,21 +208,24 @@ def _export(
         # before a second process opens targets.gpkg: the styles replace the file
         written["qgis"] = _qgis(run_dir)
     release_memory()  # each format's temporaries are freed before the next one's
+
+    def write(names: Sequence[str]) -> None:
+        written.update(_write(run_dir, names, layers, title, field, top, route_top))
+
     sheets = min(top, len(field.targets)) if "pdf" in formats else 0
     side = side_formats(formats, sheets, processes)
     if not side:
-        written.update(_write(run_dir, formats, layers, title, field, top, route_top))
+        write(formats)
         return _relative(run_dir, formats, written)
     from geo.pipeline._side import ChildLost, SideExports
 
     try:
         child = SideExports(run_dir, side, _outputs(run_dir, side), options)
     except OSError:  # no interpreter to start (an embedded Python): one process
-        written.update(_write(run_dir, formats, layers, title, field, top, route_top))
+        write(formats)
         return _relative(run_dir, formats, written)
     try:
-        here = [f for f in formats if f not in side and f != "qgis"]
-        written.update(_write(run_dir, here, layers, title, field, top, route_top))
+        write([f for f in formats if f not in side and f != "qgis"])
         release_memory()
         for fmt, paths in child.wait().items():
             written[fmt] = [run_dir / p for p in paths]
@@ -233,7 +236,7 @@ def _export(
         warnings.warn(
             f"{lost}; writing {', '.join(side)} in this process instead.", GeoWarning, stacklevel=2
         )
-        written.update(_write(run_dir, side, layers, title, field, top, route_top))
+        write(side)
     except BaseException:
         child.stop()
         raise

@@ -221,7 +221,7 @@ def test_a_child_that_dies_without_a_word_leaves_its_formats_to_this_process(
     assert len(children) == 1 and children[0].returncode == 3
 
 
-def test_no_interpreter_to_start_means_one_process(many, monkeypatch):
+def test_no_interpreter_to_start_means_one_process(monkeypatch):
     monkeypatch.setattr(sys, "executable", "")
     assert side_formats(["html", "pdf"], 50, None) == []
     assert side_formats(["html", "pdf"], 50, 2) == []

@@ -121,3 +121,41 @@ def test_geopdf_places_every_target_within_a_pixel(prospect_run, tmp_path):
         expected_row = (maxy - y) / (maxy - miny) * height
         assert abs(col - expected_col) <= 1 and abs(row - expected_row) <= 1
         assert 0 <= col < width and 0 <= row < height
+
+
+def test_geopdf_lays_the_vectors_over_the_basemap_pixel_for_pixel(tmp_path):
+    """A flat basemap keeps its colour away from the vectors; nodata is the white page."""
+    import numpy as np
+    import rasterio
+    from rasterio.transform import from_origin
+    from shapely.geometry import box
+
+    from geo.export import geopdf
+
+    crs = "EPSG:32735"
+    basemap = tmp_path / "true_colour.tif"
+    rgb = np.zeros((3, 200, 200), dtype="uint8")
+    rgb[0], rgb[1], rgb[2] = 40, 120, 200
+    rgb[:, :, :40] = 0  # the western fifth has no data
+    with rasterio.open(
+        basemap, "w", driver="GTiff", width=200, height=200, count=3, dtype="uint8",
+        crs=crs, transform=from_origin(500_000, 7_000_000, 30, 30),
+    ) as dst:  # fmt: skip
+        dst.write(rgb)
+    target = box(502_800, 6_996_800, 503_200, 6_997_200)
+    targets = gpd.GeoDataFrame(
+        {"target_id": ["T1"], "rank": [1], "score": [0.9], "licence_id": [None],
+         "easting": [503_000.0], "northing": [6_997_000.0]},
+        geometry=[target], crs=crs,
+    )  # fmt: skip
+    bounds = (500_000, 6_994_000, 506_000, 7_000_000)  # the basemap's extent
+    page, (height, width) = geopdf._picture(targets, None, basemap, bounds)
+    assert page.shape == (3, height, width) and page.dtype == np.uint8
+    # far from the target: exactly the basemap, and white where it has no data
+    assert tuple(page[:, height // 2, int(width * 0.9)]) == (40, 120, 200)
+    assert tuple(page[:, height // 2, int(width * 0.1)]) == (255, 255, 255)
+    # the outline is drawn over it: pixels of the target colour near its edge
+    col = round((502_800 - 500_000) / 6000 * width)
+    row = round((7_000_000 - 6_997_000) / 6000 * height)
+    strip = page[:, row, col - 3 : col + 4].T.astype(int)
+    assert (np.abs(strip - np.array(geopdf._TARGET)).sum(axis=1) < 60).any()

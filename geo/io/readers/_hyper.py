@@ -28,7 +28,9 @@ relative spectral response.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
+from datetime import date
 
 import dask.array as dsa
 import numpy as np
@@ -62,6 +64,30 @@ MIN_OVERLAP = 0.01
 BROADBAND_ROLES: tuple[str, ...] = tuple(b.role for b in OLI_BANDS)
 
 _FWHM_TO_SIGMA = 1.0 / (2.0 * math.sqrt(2.0 * math.log(2.0)))
+
+
+_DAY = re.compile(r"\s*(\d{4})-?(\d{2})-?(\d{2})")
+
+
+def first_date(candidates: Sequence[tuple[str | None, str]]) -> tuple[date, str] | None:
+    """Return the first valid day of ``(text, where)`` candidates, with its ``where``.
+
+    A text counts when it starts with ``YYYY-MM-DD`` or ``YYYYMMDD`` (a time may follow);
+    None when no candidate holds a real day.
+
+    Examples
+    --------
+    >>> first_date([("2024-13-01T10:00", "metadata"), ("20240315", "file name")])
+    (datetime.date(2024, 3, 15), 'file name')
+    """
+    for text, where in candidates:
+        match = _DAY.match(text or "")
+        if match:
+            try:
+                return date(*(int(g) for g in match.groups())), where
+            except ValueError:
+                continue  # a damaged value: the next candidate
+    return None
 
 
 def band_names(count: int) -> list[str]:

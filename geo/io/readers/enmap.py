@@ -54,7 +54,7 @@ from dask.base import tokenize
 
 from geo.errors import CRSError, InputNotFoundError, MetadataError, ProductError
 from geo.io._raster import WindowReader, _stamp, check_same_grid, open_band, probe, scale_values
-from geo.io.readers._hyper import broadband_roles, broadband_weights
+from geo.io.readers._hyper import broadband_roles, broadband_weights, first_date
 from geo.io.scene import Scene
 from geo.sensors import OLI_BANDS
 
@@ -683,20 +683,15 @@ def _resolve_overlap(
 
 def _acquisition_date(root: ET.Element, layout: _Layout) -> tuple[date, str]:
     node = _find(root, "temporalCoverage/startTime")
-    text = (node.text or "").strip() if node is not None else ""
-    match = re.match(r"(\d{4})-(\d{2})-(\d{2})", text)
-    if match:
-        try:
-            return date(*(int(g) for g in match.groups())), "base/temporalCoverage/startTime"
-        except ValueError:
-            pass
     stamp = _NAME_TIME.search(layout.product_id)
-    if stamp:
-        digits = stamp.group(1)
-        try:
-            return date(int(digits[:4]), int(digits[4:6]), int(digits[6:])), "product name"
-        except ValueError:
-            pass
+    found = first_date(
+        [
+            (node.text if node is not None else None, "base/temporalCoverage/startTime"),
+            (stamp.group(1) if stamp else None, "product name"),
+        ]
+    )
+    if found is not None:
+        return found
     raise MetadataError(
         f"{layout.xml_source}: no acquisition date (base/temporalCoverage/startTime, nor a "
         "YYYYMMDDThhmmssZ stamp in the product name)."

@@ -47,6 +47,7 @@ from rasterio.crs import CRS
 
 from geo.errors import InputNotFoundError, MetadataError, ProductError
 from geo.io._raster import _span, read_error
+from geo.io.readers._hyper import first_date
 from geo.io.readers.enmap import (
     HYPER_CHUNK,
     OVERLAP_RULE,
@@ -350,20 +351,15 @@ def _grid(
 
 
 def _acquisition_date(attrs: dict[str, Any], path: Path) -> tuple[date, str]:
-    text = _text(attrs.get("Product_StartTime")) or ""
-    match = re.match(r"\s*(\d{4})-(\d{2})-(\d{2})", text)
-    if match:
-        try:
-            return date(*(int(g) for g in match.groups())), "Product_StartTime"
-        except ValueError:
-            pass
     stamp = _STAMP.search(path.name)
-    if stamp:
-        digits = stamp.group(1)
-        try:
-            return date(int(digits[:4]), int(digits[4:6]), int(digits[6:])), "file name"
-        except ValueError:
-            pass
+    found = first_date(
+        [
+            (_text(attrs.get("Product_StartTime")), "Product_StartTime"),
+            (stamp.group(1) if stamp else None, "file name"),
+        ]
+    )
+    if found is not None:
+        return found
     raise MetadataError(
         f"{path}: no acquisition date (Product_StartTime, nor a YYYYMMDDhhmmss stamp in "
         "the file name)."
