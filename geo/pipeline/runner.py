@@ -163,7 +163,8 @@ def _run_stages(
     """Run the enabled stages of ``table`` in order, each timed; tell ``progress``.
 
     ``prepare(stage)`` is called before each enabled stage runs (the output folder, the
-    manifest a stage reads).
+    manifest a stage reads). Before a ``folder_only`` stage the context lets go of its
+    in-memory grids.
     """
     from geo.progress import reporter
 
@@ -175,6 +176,9 @@ def _run_stages(
             continue
         if prepare is not None:
             prepare(stage)
+        if getattr(stage, "folder_only", False):
+            ctx.release_grids()
+            release_memory()
         tell("start", stage.name, None)
         try:
             with timer.stage(stage.name):

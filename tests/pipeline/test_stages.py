@@ -59,6 +59,7 @@ def test_the_table_runs_in_this_order_and_every_entry_is_a_stage():
     # only ingest runs before the output folder exists; only the field formats read the manifest
     assert [s.name for s in STAGES if getattr(s, "before_output", False)] == ["ingest"]
     assert [s.name for s in STAGES if getattr(s, "reads_manifest", False)] == ["field_exports"]
+    assert [s.name for s in STAGES if getattr(s, "folder_only", False)] == ["field_exports"]
     assert [s.name for s in STAGES if getattr(s, "needs_pixels", False)] == PIXEL_METHODS
 
 
@@ -163,6 +164,40 @@ def test_the_progress_hook_hears_every_stage(tmp_path, monkeypatch):
     ]
     assert all(isinstance(e[2], float) for e in events if e[0] == "done")
     assert all(e[2] is None for e in events if e[0] != "done")
+
+
+def test_a_folder_only_stage_runs_after_the_grids_are_let_go(tmp_path, monkeypatch):
+    """The field files' stage reads the folder: the whole-scene arrays are gone by then."""
+    from geo.pipeline.runner import run_pipeline
+
+    seen = {}
+
+    class Before:
+        name = "before"
+
+        def enabled(self, ctx):
+            return True
+
+        def run(self, ctx):
+            seen["before"] = ctx.rgb is not None
+            ctx.prospect = ctx.staged = object()  # held by a stage like the real ones
+
+    class FolderOnly:
+        name = "folder_only"
+        folder_only = True
+
+        def enabled(self, ctx):
+            return True
+
+        def run(self, ctx):
+            seen["after"] = (ctx.rgb, ctx.prospect, ctx.staged, ctx.inside)
+            seen["targets"] = len(ctx.targets)
+
+    monkeypatch.setattr(stages_module, "STAGES", (*STAGES[:-2], Before(), FolderOnly()))
+    result = run_pipeline(load_spec(PIPELINE), out=tmp_path / "run")
+    assert seen["before"] is True
+    assert seen["after"] == (None, None, None, None)
+    assert seen["targets"] == len(result.targets) > 0  # the run's results stay
 
 
 # --------------------------------------------------------------------------- one ranking

@@ -14,6 +14,10 @@ Optional attributes the runner looks at (``getattr`` with these defaults):
 ``reads_manifest = False``
     The stage reads ``manifest.json`` of the staging folder (``field_exports``): the
     runner writes the manifest as it stands before running it.
+``folder_only = False``
+    The stage reads nothing but the staging folder (``field_exports``): the runner lets
+    go of the whole-scene grids the earlier stages held in memory
+    (:meth:`RunContext.release_grids`) before it runs, so its peak is not added to theirs.
 ``needs_pixels = False``
     With ``configured(spec)``: a method that cannot run on a scene without usable pixels;
     listed in the manifest's ``usable.skipped`` when the scene has none.
@@ -119,6 +123,14 @@ class RunContext:
     manifest: dict = field(default_factory=_sections)  # the stages' manifest sections
     methods: dict = field(default_factory=dict)  # the manifest's "methods" section
     today: str = field(default_factory=lambda: dt.date.today().isoformat())
+
+    def release_grids(self) -> None:
+        """Let go of the whole-scene arrays held for the stages (their rasters are on disk).
+
+        The true-colour preview, the area-of-interest mask and the prospectivity stage's
+        study area and occurrence cells; the targets, zones and licences stay.
+        """
+        self.rgb = self.inside = self.prospect = self.staged = None
 
     def __post_init__(self) -> None:
         # ``methods`` *is* the manifest's section (a re-ranked manifest keeps its own)

@@ -52,6 +52,7 @@ class FieldExportsStage:
     name: str = "field_exports"
     sections: tuple[str, ...] = ("exports",)
     reads_manifest: bool = True  # export_run reads the folder's manifest.json
+    folder_only: bool = True  # the grids held in memory are let go before it runs
 
     def enabled(self, ctx: RunContext) -> bool:
         """Tell whether the pipeline asks for at least one format."""
