@@ -10,7 +10,13 @@ import xarray as xr
 from geo.errors import BandError
 from geo.io._raster import open_chunked, probe
 
-__all__ = ["open_run_layer", "read_raster_layer"]
+__all__ = ["open_run_layer", "read_raster_layer", "run_layer_file"]
+
+#: The layers :func:`open_run_layer` returned, by the name of their dask array: its file
+#: and whether nodata became NaN. The name is a token of the file and the operations that
+#: made the array, so a layer computed from one (``where``, ``astype``) is not found here.
+_FILES: dict[str, tuple[str, bool]] = {}
+_MAX_FILES = 4096  # a long batch opens many layers: the oldest names are forgotten
 
 
 def read_raster_layer(
@@ -56,4 +62,20 @@ def open_run_layer(path, chunk: int, *, masked: bool = True, squeeze: bool = Tru
             path, chunks={"band": 1, "y": chunk, "x": chunk}, masked=masked, lock=False
         ),
     )
-    return da.squeeze("band", drop=True) if squeeze else da
+    out = da.squeeze("band", drop=True) if squeeze else da
+    if out.ndim == 2 and isinstance(getattr(out.data, "name", None), str):
+        if len(_FILES) >= _MAX_FILES:
+            del _FILES[next(iter(_FILES))]
+        _FILES[out.data.name] = (str(path), masked)
+    return out
+
+
+def run_layer_file(layer) -> tuple[str, bool] | None:
+    """Return ``(path, masked)`` of a layer exactly as :func:`open_run_layer` opened it.
+
+    None for anything else (a layer in memory, or computed from a file's layer): a window
+    of a layer found here may be read straight from its file (band 1), which for a few
+    pixels is much cheaper than through dask, whose smallest read is a whole chunk.
+    """
+    name = getattr(getattr(layer, "data", None), "name", None)
+    return _FILES.get(name) if isinstance(name, str) else None

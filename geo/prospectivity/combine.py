@@ -613,6 +613,29 @@ def _breakdown_row(combination, names, blocks, inside, baseline, support) -> dic
     return rec
 
 
+def _by_chunk(windows, chunks, batch: int) -> list[list[int]]:
+    """Split the window indices into batches of ``batch``, neighbours on the grid together.
+
+    The windows are taken in the order of the chunk each starts in (row of chunks, then
+    column): a chunk that several windows of one batch need is read and decoded once for
+    them all, instead of once per batch that needs it (targets in rank order are spread over
+    the scene). Without dask chunks, in order.
+    """
+    order = list(range(len(windows)))
+    if chunks:
+        row_edges, col_edges = (np.cumsum(c) for c in chunks[:2])
+
+        def key(i: int) -> tuple[int, int]:
+            (rows, cols), _ = windows[i]
+            return (
+                int(np.searchsorted(row_edges, rows.start, side="right")),
+                int(np.searchsorted(col_edges, cols.start, side="right")),
+            )
+
+        order.sort(key=key)
+    return [order[k : k + batch] for k in range(0, len(order), batch)]
+
+
 def target_breakdown(
     targets: gpd.GeoDataFrame,
     layers: Mapping[str, xr.DataArray],
@@ -665,16 +688,14 @@ def target_breakdown(
     names = list(combination.names)
     first = layers[names[0]]
     transform, shape = first.rio.transform(), first.shape
-    rows = []
-    geoms = list(targets.geometry)
+    windows = [polygon_window(g, transform, shape) for g in targets.geometry]
+    rows: list[dict | None] = [None] * len(windows)
     batch = 64  # targets read together: one pass of the scheduler per batch, not per target
-    for start in range(0, len(geoms), batch):
-        windows = [polygon_window(g, transform, shape) for g in geoms[start : start + batch]]
-        blocks = read_windows_many([[layers[n] for n in names] for _ in windows], windows)
-        for (_, inside), target_blocks in zip(windows, blocks, strict=True):
-            rows.append(
-                _breakdown_row(combination, names, target_blocks, inside, baseline, support)
-            )
+    for part in _by_chunk(windows, first.chunks, batch):
+        some = [windows[i] for i in part]
+        blocks = read_windows_many([[layers[n] for n in names] for _ in some], some)
+        for i, (_, inside), target_blocks in zip(part, some, blocks, strict=True):
+            rows[i] = _breakdown_row(combination, names, target_blocks, inside, baseline, support)
     columns = ["score_p90", "score_mean", "score_max", "score_std"]
     columns += [f"mean_{n}" for n in names] + [f"contrib_{n}" for n in names]
     columns += ["n_evidence", "evidence", "supporting"]

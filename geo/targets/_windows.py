@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import dask
 import numpy as np
+import rasterio
 import shapely
 from affine import Affine
 from rasterio import features
-from rasterio.windows import from_bounds
+from rasterio.windows import Window, from_bounds
+
+from geo.io.layers import run_layer_file
 
 
 def polygon_window(geom, transform: Affine, shape: tuple[int, ...]):
@@ -50,17 +53,47 @@ def read_windows(layers, window, dtype="float64") -> list[np.ndarray]:
 
 
 def read_windows_many(layer_lists, windows, dtype="float64") -> list[list[np.ndarray]]:
-    """:func:`read_windows` for several windows at once (one scheduler pass for all)."""
-    parts = [
-        [layer[w].data for layer in layers]
-        for layers, (w, _) in zip(layer_lists, windows, strict=True)
-    ]
-    flat = dask.compute(*[p for group in parts for p in group])
-    out, i = [], 0
-    for group in parts:
-        out.append([np.asarray(a, dtype=dtype) for a in flat[i : i + len(group)]])
-        i += len(group)
+    """:func:`read_windows` for several windows at once.
+
+    A layer as :func:`~geo.io.layers.open_run_layer` opened it is read (in a float
+    ``dtype``) window by window from its file, decoding only the file's tiles under each
+    window; the others are computed through dask, in one scheduler pass for all.
+    """
+    out: list[list] = [[None] * len(layers) for layers in layer_lists]
+    lazy: list[tuple[int, int, object]] = []
+    files: dict[tuple[str, bool], list[tuple[int, int, tuple[slice, slice]]]] = {}
+    floating = np.issubdtype(np.dtype(dtype), np.floating)
+    for i, (layers, (w, _)) in enumerate(zip(layer_lists, windows, strict=True)):
+        for j, layer in enumerate(layers):
+            found = run_layer_file(layer) if floating else None
+            if found is None:
+                lazy.append((i, j, layer[w].data))
+            else:
+                files.setdefault(found, []).append((i, j, w))
+    for (path, masked), reads in files.items():
+        with rasterio.open(path) as src:
+            for i, j, (rows, cols) in reads:
+                out[i][j] = _file_window(src, rows, cols, masked, dtype)
+    if lazy:
+        computed = dask.compute(*[part for _, _, part in lazy])
+        for (i, j, _), values in zip(lazy, computed, strict=True):
+            out[i][j] = np.asarray(values, dtype=dtype)
     return out
+
+
+def _file_window(src, rows: slice, cols: slice, masked: bool, dtype) -> np.ndarray:
+    """Band 1 of ``src`` under a window (clipped to the grid), masked pixels as NaN.
+
+    The values :func:`~geo.io.layers.open_run_layer` gives: with ``masked``, rioxarray
+    reads the band's mask (its nodata) and fills what it masks with NaN, as here.
+    """
+    shape = (max(rows.stop - rows.start, 0), max(cols.stop - cols.start, 0))
+    if 0 in shape:
+        return np.empty(shape, dtype=dtype)
+    window = Window.from_slices(rows, cols)
+    if not masked:
+        return src.read(1, window=window).astype(dtype)
+    return np.ma.filled(src.read(1, window=window, masked=True).astype(dtype), np.nan)
 
 
 def grid_blocks(layer, max_edge: int = 2048) -> list[tuple[slice, slice]]:
