@@ -524,7 +524,7 @@ def top_fraction_cutoff(score, fraction: float, *, valid=None) -> tuple[float, f
     the achieved fraction is returned next to the cutoff. The cutoff is exact and the
     memory bounded: one pass counts the scores in 4096 bins (chunk by chunk for a
     dask-backed score), and only the distinct values of the bin holding the cutoff are
-    then gathered, with their counts.
+    then gathered, with their counts (which give the achieved fraction too).
 
     Examples
     --------
@@ -575,11 +575,10 @@ def top_fraction_cutoff(score, fraction: float, *, valid=None) -> tuple[float, f
         counts_in = np.bincount(inverse, weights=np.concatenate([p[1] for p in parts]))
         order = np.argsort(values)[::-1]
         running = above + np.cumsum(counts_in[order])
-        cutoff = float(values[order][np.searchsorted(running, k)])
-    else:
-        cutoff = lo
-    achieved = float((v >= cutoff).sum().compute()) / n
-    return cutoff, achieved
+        at = int(np.searchsorted(running, k))
+        # every cell of the bins above and of the bin's values down to the cutoff: no pass
+        return float(values[order][at]), float(running[at]) / n
+    return lo, 1.0  # one value everywhere: all of it is at the cutoff
 
 
 def _breakdown_row(combination, names, blocks, inside, baseline, support) -> dict:

@@ -152,6 +152,11 @@ def test_top_fraction_cutoff_keeps_ties_whole():
     score = np.array([[5.0, 4.0, 4.0, 4.0, 1.0, 0.0, np.nan]])
     cutoff, achieved = top_fraction_cutoff(score, 0.3)
     assert cutoff == 4.0 and achieved == pytest.approx(4 / 6)
+    # the same from chunks (the binned path), and a score of one value: all of it is kept
+    chunked = make_raster(score).chunk({"x": 3})
+    assert top_fraction_cutoff(chunked, 0.3) == (4.0, pytest.approx(4 / 6))
+    flat = make_raster(np.where(np.isnan(score), np.nan, 2.5)).chunk({"x": 3})
+    assert top_fraction_cutoff(flat, 0.3) == (2.5, 1.0)
     with pytest.raises(InvalidParameterError, match="top_area_fraction"):
         top_fraction_cutoff(score, 1.5)
 
