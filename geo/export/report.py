@@ -49,6 +49,7 @@ import importlib.resources
 import io
 import json
 import math
+import zlib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -207,40 +208,71 @@ def _png_bytes(pixels: np.ndarray, *, fast: bool = False) -> bytes:
 
 
 class _Picture:
-    """A picture of the page: its PNG, or a JPEG when the page must be smaller.
+    """A picture of the page: a PNG, or a JPEG when the page must be smaller.
 
-    Renders as its data URI in the template (``{{ picture }}``; base64 needs no escaping).
+    Made from a PNG's bytes (a run's picture), or drafted from a figure's pixels
+    (``pixels``, the map sheets): those are kept zlib-compressed (level 1: several times
+    faster to write and to read back than a PNG through PIL) until the page decides
+    between a JPEG (:meth:`shrink`) and the final PNG (:meth:`settle`). Renders as its data
+    URI in the template (``{{ picture }}``; base64 needs no escaping).
     """
 
     def __init__(
         self,
-        png: bytes,
+        png: bytes | None = None,
         background: tuple[int, int, int] = (255, 255, 255),
         *,
-        draft: bool = False,
+        pixels: np.ndarray | None = None,
     ) -> None:
-        self.png = png
-        self.uri = _png_data_uri(png)
         self.background = background  # what shows through transparent pixels
-        #: ``png`` is a quick (zlib level 1) encoding: :meth:`settle` writes the final PNG
-        #: if the picture stays a PNG (most of a large report's sheets become JPEGs).
-        self.draft = draft
+        self.blank = False  # rendered empty (the page's text measured alone)
+        self.png = png
+        self._raw: bytes | None = None
+        self._shape: tuple[int, ...] = ()
+        if pixels is not None:
+            if pixels.shape[-1] == 4 and bool((pixels[..., 3] == 255).all()):
+                pixels = pixels[..., :3]  # opaque: no alpha to keep
+            pixels = np.ascontiguousarray(pixels, dtype=np.uint8)
+            self._raw, self._shape = zlib.compress(pixels.data, 1), pixels.shape
+            self.uri = ""
+            # its size until the page decides: the compressed pixels as a data URI (a
+            # PNG of them at full compression is smaller)
+            self.size = len("data:image/png;base64,") + 4 * math.ceil(len(self._raw) / 3)
+        elif png is not None:
+            self.uri = _png_data_uri(png)
+            self.size = len(self.uri)
+        else:
+            raise ValueError("_Picture: give a PNG or pixels")
+
+    @property
+    def draft(self) -> bool:
+        """Whether the picture is still the figure's pixels (neither JPEG nor final PNG)."""
+        return self._raw is not None and not self.uri
+
+    def _pixels(self) -> np.ndarray:
+        if self._raw is not None:
+            return np.frombuffer(zlib.decompress(self._raw), np.uint8).reshape(self._shape)
+        from PIL import Image
+
+        with Image.open(io.BytesIO(self.png or b"")) as image:
+            return np.asarray(image.convert("RGBA"))
+
+    def write_png(self) -> None:
+        """Embed a draft as its PNG at full compression (its pixels kept, to shrink still)."""
+        if self.draft:
+            self.uri = _png_data_uri(_png_bytes(self._pixels()))
+            self.size = len(self.uri)
 
     def settle(self) -> None:
-        """Re-encode a draft PNG that the page keeps as a PNG at full compression."""
-        if self.draft and self.uri.startswith("data:image/png"):
-            from PIL import Image
-
-            with Image.open(io.BytesIO(self.png)) as image:
-                self.png = _png_bytes(np.asarray(image))
-            self.uri = _png_data_uri(self.png)
-        self.draft = False
+        """Embed a draft as its PNG (see :meth:`write_png`); drop the pixels."""
+        self.write_png()
+        self._raw = None
 
     def __str__(self) -> str:
-        return self.uri
+        return "" if self.blank else self.uri
 
     def __html__(self) -> str:
-        return self.uri
+        return str(self)
 
     def shrink(self, quality: int, scale: float) -> int:
         """Embed as a JPEG of ``quality`` at ``scale`` if smaller; return the bytes saved."""
@@ -248,21 +280,25 @@ class _Picture:
 
         # decoded again at each step (rarely more than one): kept, the pixels of a full
         # report's 50 sheets would hold ~150 MB until the page is written
-        with Image.open(io.BytesIO(self.png)) as decoded:
-            rgba = decoded.convert("RGBA")
-        image = Image.new("RGB", rgba.size, self.background)
-        image.paste(rgba, mask=rgba.getchannel("A"))
-        del rgba
+        pixels = self._pixels()
+        if pixels.shape[-1] == 4:  # transparent pixels show the background
+            rgba = Image.fromarray(pixels)
+            image = Image.new("RGB", rgba.size, self.background)
+            image.paste(rgba, mask=rgba.getchannel("A"))
+            del rgba
+        else:
+            image = Image.fromarray(pixels)
+        del pixels
         if scale < 1:
             size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
             image = image.resize(size, Image.Resampling.LANCZOS)
         buf = io.BytesIO()
         image.save(buf, format="JPEG", quality=quality, optimize=True)
         uri = _png_data_uri(buf.getvalue(), "image/jpeg")
-        saved = len(self.uri) - len(uri)
+        saved = self.size - len(uri)
         if saved <= 0:
             return 0
-        self.uri = uri
+        self.uri, self.size = uri, len(uri)
         return saved
 
 
@@ -275,27 +311,36 @@ def _fit_pictures(
     PNG. Otherwise, largest first, every picture becomes a JPEG of the first step of
     :data:`_JPEG_STEPS`; then the map sheets (the many pictures) step by step; the overview
     pictures (quicklook, basemap...) take the further steps only if the sheets at their
-    smallest are not enough.
+    smallest are not enough. The drafts' sizes are estimates: when the page fits by them,
+    the pictures left as PNG are written and the page measured again (and shrunk further
+    if their PNGs came out larger).
     """
     pictures = sheets + overviews
-    uris = [p.uri for p in pictures]
     for p in pictures:
-        p.uri = ""
+        p.blank = True
     text = len(template.render(**context).encode("utf-8"))
-    for p, uri in zip(pictures, uris, strict=True):
-        p.uri = uri
-    total = text + sum(len(p.uri) for p in pictures)
+    for p in pictures:
+        p.blank = False
     passes = [(_JPEG_STEPS[0], pictures)]
     passes += [(step, sheets) for step in _JPEG_STEPS[1:]]
     passes += [(step, overviews) for step in _JPEG_STEPS[1:]]
-    try:
+
+    def shrink(total: int) -> int:
         for (quality, scale), group in passes:
-            for p in sorted(group, key=lambda p: -len(p.uri)):
+            for p in sorted(group, key=lambda p: -p.size):
                 if total <= max_bytes:
                     return total
                 total -= p.shrink(quality, scale)
         return total
-    finally:  # the size was checked with the drafts: the final PNGs are smaller
+
+    try:
+        total = shrink(text + sum(p.size for p in pictures))
+        if total <= max_bytes and any(p.draft for p in pictures):
+            for p in pictures:
+                p.write_png()
+            total = shrink(text + sum(p.size for p in pictures))
+        return total
+    finally:
         for p in pictures:
             p.settle()
 
@@ -929,8 +974,8 @@ class _Run:
             return _sheet_figure(row, **kwargs)
         return _draw_map_sheet(ax, row, **kwargs)
 
-    def sheet_picture(self, i: int) -> bytes:
-        """PNG of target ``i``'s sheet figure for the HTML page.
+    def sheet_pixels(self, i: int) -> np.ndarray:
+        """Pixels (RGBA) of target ``i``'s sheet figure for the HTML page (a copy).
 
         When the PDF is written too (``keep_maps``), the map of the same drawing (its axes
         with the grid labels, cropped from the picture) is kept for the PDF's sheet, so each
@@ -952,7 +997,7 @@ class _Run:
                 _png_bytes(rgba[: height - max(int(bottom), 0), :, :3], fast=True),
                 info,
             )
-        return _png_bytes(rgba, fast=True)  # a draft: see _Picture.settle
+        return rgba.copy()  # the canvas's buffer goes with the figure
 
     def _sheet_kwargs(self) -> dict:
         return {
@@ -1557,7 +1602,7 @@ def _check_top(top: int) -> None:
 def _html_section(run: _Run, i: int) -> dict:
     """Return the report section of the ``i``-th target, with its map sheet."""
     row = run.targets.iloc[i]
-    sheet = _Picture(run.sheet_picture(i), draft=True)
+    sheet = _Picture(pixels=run.sheet_pixels(i))
     ev = _evidence(row, run.components)
     return {
         "id": _text(row["target_id"]),

@@ -447,3 +447,64 @@ def test_missing_run_folder_is_named(tmp_path):
 
     with pytest.raises(InputNotFoundError, match=r"manifest\.json"):
         write_report(tmp_path)
+
+
+class _Page:
+    """A template whose page is its pictures and a fixed text (as the report's is)."""
+
+    def __init__(self, text: int) -> None:
+        self.text = text
+
+    def render(self, pictures):
+        return "x" * self.text + "".join(str(p) for p in pictures)
+
+
+def _fit(pictures, max_bytes, text=1000):
+    from geo.export.report import _fit_pictures
+
+    page = _Page(text)
+    total = _fit_pictures(page, {"pictures": pictures}, pictures, [], max_bytes)
+    return total, len(page.render(pictures).encode())
+
+
+def test_sheet_pictures_fit_the_page_by_their_real_size():
+    """A draft's size is an estimate; the page is measured again with the PNGs written."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    from geo.export.report import _Picture
+
+    rng = np.random.default_rng(3)
+    noise = rng.integers(0, 256, (120, 160, 4), dtype=np.uint8)
+    noise[..., 3] = 255  # opaque: kept as RGB
+    # random pixels: PNG's filters and headers make the PNG larger than the estimate
+    drafts = [_Picture(pixels=noise) for _ in range(3)]
+    estimate = sum(p.size for p in drafts)
+    png = _Picture(pixels=noise)
+    png.settle()
+    assert png.size > drafts[0].size
+    # room for the estimates but not for the PNGs: as many become JPEGs as the page needs
+    total, measured = _fit(drafts, 1000 + estimate)
+    assert total == measured <= 1000 + estimate
+    kinds = [str(p).split(";", 1)[0] for p in drafts]
+    assert "data:image/jpeg" in kinds and "data:image/png" in kinds
+    # room for the PNGs: kept lossless, the very pixels
+    drafts = [_Picture(pixels=noise) for _ in range(3)]
+    total, measured = _fit(drafts, 1000 + 3 * png.size)
+    assert total == measured == 1000 + 3 * png.size
+    for p in drafts:
+        data = base64.b64decode(str(p).split(",", 1)[1])
+        with Image.open(io.BytesIO(data)) as image:
+            assert image.mode == "RGB"
+            np.testing.assert_array_equal(np.asarray(image), noise[..., :3])
+    # transparent pixels show the picture's background in its JPEG
+    clear = rng.integers(0, 256, (40, 40, 4), dtype=np.uint8)
+    clear[..., 3] = 0
+    dark = _Picture(pixels=clear, background=(30, 30, 30))
+    _fit([dark], 1000 + 10)  # cannot fit: every step taken
+    assert str(dark).startswith("data:image/jpeg")
+    data = base64.b64decode(str(dark).split(",", 1)[1])
+    with Image.open(io.BytesIO(data)) as image:
+        assert np.abs(np.asarray(image).astype(int) - 30).max() <= 2
