@@ -15,7 +15,8 @@ __all__ = ["open_run_layer", "read_raster_layer", "run_layer_file"]
 #: The layers :func:`open_run_layer` returned, by the name of their dask array: its file
 #: and whether nodata became NaN. The name is a token of the file and the operations that
 #: made the array, so a layer computed from one (``where``, ``astype``) is not found here.
-_FILES: dict[str, tuple[str, bool]] = {}
+#: rioxarray's token leaves ``masked`` out: a file opened both ways is ambiguous (None).
+_FILES: dict[str, tuple[str, bool | None]] = {}
 _MAX_FILES = 4096  # a long batch opens many layers: the oldest names are forgotten
 
 
@@ -66,7 +67,11 @@ def open_run_layer(path, chunk: int, *, masked: bool = True, squeeze: bool = Tru
     if out.ndim == 2 and isinstance(getattr(out.data, "name", None), str):
         if len(_FILES) >= _MAX_FILES:
             del _FILES[next(iter(_FILES))]
-        _FILES[out.data.name] = (str(path), masked)
+        known = _FILES.get(out.data.name)
+        _FILES[out.data.name] = (
+            str(path),
+            masked if known in (None, (str(path), masked)) else None,
+        )
     return out
 
 
@@ -78,4 +83,7 @@ def run_layer_file(layer) -> tuple[str, bool] | None:
     pixels is much cheaper than through dask, whose smallest read is a whole chunk.
     """
     name = getattr(getattr(layer, "data", None), "name", None)
-    return _FILES.get(name) if isinstance(name, str) else None
+    found = _FILES.get(name) if isinstance(name, str) else None
+    if found is None or found[1] is None:
+        return None
+    return found[0], found[1]

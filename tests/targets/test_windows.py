@@ -61,6 +61,21 @@ def test_only_a_layer_as_opened_is_read_from_its_file(layers):
     assert run_layer_file(opened.compute()) is None
 
 
+def test_a_file_opened_masked_and_not_is_read_through_dask(layers, tmp_path):
+    """rioxarray gives both the same dask name: which one a name stands for is unknown."""
+    import shutil
+
+    path = shutil.copy(layers["sentinel"], tmp_path / "both.tif")
+    masked = open_run_layer(path, 16)
+    assert run_layer_file(masked) == (str(path), True)
+    raw = open_run_layer(path, 16, masked=False)
+    assert masked.data.name == raw.data.name  # why the registry cannot tell them apart
+    assert run_layer_file(masked) is None and run_layer_file(raw) is None
+    window = ((slice(3, 9), slice(40, 50)), None)
+    [[got]] = read_windows_many([[masked]], [window])
+    assert np.isnan(got).all()  # nodata, as masked reads it
+
+
 windows = st.tuples(
     st.integers(0, SHAPE[0]), st.integers(0, 20), st.integers(0, SHAPE[1]), st.integers(0, 20)
 ).map(lambda t: (slice(t[0], min(t[0] + t[1], SHAPE[0])), slice(t[2], min(t[2] + t[3], SHAPE[1]))))
