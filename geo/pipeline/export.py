@@ -40,6 +40,7 @@ whatever the scene.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -60,7 +61,7 @@ from geo.export._common import DEFAULT_FIELD_TOP, select_field_targets
 from geo.pipeline._formats import DEFAULT_GDAL_CACHE_MB, EXPORT_FORMATS
 from geo.pipeline._side import side_formats
 
-__all__ = ["EXPORT_FORMATS", "MAX_REPORT_SHEETS", "MAX_ROUTE", "export_run"]
+__all__ = ["EXPORT_FORMATS", "MAX_REPORT_SHEETS", "MAX_ROUTE", "Exported", "export_run"]
 
 #: Most report sheets / PDF pages by default (the pipeline's ``export.top`` allows 200).
 MAX_REPORT_SHEETS = 200
@@ -86,6 +87,16 @@ def _layers(run_dir: Path, formats: Sequence[str]) -> dict[str, gpd.GeoDataFrame
     }
 
 
+class Exported(dict[str, list[str]]):
+    """What :func:`export_run` wrote: ``{format: [paths relative to the run folder]}``.
+
+    ``second_process`` names the formats a second Python process wrote (empty: all were
+    written in the calling process), which a run's manifest records.
+    """
+
+    second_process: tuple[str, ...] = ()
+
+
 def export_run(
     run_dir: str | Path,
     formats: Sequence[str] = EXPORT_FORMATS,
@@ -97,7 +108,7 @@ def export_run(
     start: tuple[float, float] | None = None,
     start_name: str | None = None,
     processes: int | None = None,
-) -> dict[str, list[str]]:
+) -> Exported:
     """Write the field formats of a run; return ``{format: [paths relative to run_dir]}``.
 
     Parameters
@@ -126,7 +137,9 @@ def export_run(
     processes : int, optional
         1: write every format in this process; 2: write the PDFs in a second process
         meanwhile; default: 2 where it pays (two cores, ten report sheets or more; see
-        :mod:`geo.pipeline._side`). The files are the same either way.
+        :mod:`geo.pipeline._side`). The files hold the same either way; the report PDF's
+        maps are drawn on its pages when the second process writes it, and are the HTML
+        page's pictures when one process writes both (``second_process`` of the result).
 
     Raises
     ------
@@ -184,8 +197,6 @@ def _gdal_env():
     (GDAL's default is 5 % of RAM: the QField package's JPEG copy of a full scene would
     hold a few hundred MB of it.)
     """
-    import contextlib
-
     import rasterio
     import rasterio.env
 
@@ -196,7 +207,7 @@ def _gdal_env():
 
 def _export(
     run_dir: Path, formats: Sequence[str], title: str, options: dict, processes: int | None
-) -> dict[str, list[str]]:
+) -> Exported:
     """Write ``formats`` (the checked options of :func:`export_run`)."""
     top, route_top = options["top"], options["route_top"]
 
@@ -225,10 +236,13 @@ def _export(
         write(formats)
         return _relative(run_dir, formats, written)
     try:
-        write([f for f in formats if f not in side and f != "qgis"])
+        write([f for f in formats if f not in side])
         release_memory()
         for fmt, paths in child.wait().items():
             written[fmt] = [run_dir / p for p in paths]
+        result = _relative(run_dir, formats, written)
+        result.second_process = tuple(side)
+        return result
     except ChildLost as lost:
         # it died without a word (killed, out of memory, a broken environment): the
         # formats are written here instead, the others' memory being freed
@@ -256,13 +270,13 @@ def _outputs(run_dir: Path, formats: Sequence[str]) -> list[Path]:
     return [path for fmt in formats for path in files.get(fmt, [])]
 
 
-def _relative(run_dir: Path, formats: Sequence[str], written: dict) -> dict[str, list[str]]:
+def _relative(run_dir: Path, formats: Sequence[str], written: dict) -> Exported:
     """``{format: [paths relative to run_dir]}`` in the order of ``formats``."""
-    return {
-        fmt: [str(Path(p).relative_to(run_dir)) for p in written[fmt]]
+    return Exported(
+        (fmt, [str(Path(p).relative_to(run_dir)) for p in written[fmt]])
         for fmt in formats
         if fmt in written
-    }
+    )
 
 
 def _write(

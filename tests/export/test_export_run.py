@@ -29,6 +29,12 @@ def test_every_run_writes_every_field_format(prospect_run):
         for rel in paths:
             assert (out / rel).is_file() and (out / rel).stat().st_size > 0, rel
     assert set(prospect_run.manifest["outputs"]) >= {p for v in exports.values() for p in v}
+    # which process wrote them: all here, or the PDFs and QField package by a second one
+    record = prospect_run.manifest["export_processes"]
+    assert record in (
+        {"processes": 1, "second_process": []},
+        {"processes": 2, "second_process": ["pdf", "qfield", "geopdf"]},
+    )
     # nothing half-written is left anywhere in the run
     assert not [p for p in out.rglob("*") if ".partial" in p.name or p.name.startswith(".")]
 

@@ -93,6 +93,9 @@ def test_two_processes_write_the_files_one_process_writes(many, tmp_path, childr
 
     assert shared == serial  # the same files, listed in the same order
     assert list(shared) == FORMATS
+    # which process wrote what: what a run's manifest records (export_processes)
+    assert serial.second_process == ()
+    assert shared.second_process == ("pdf", "geopdf", "qfield")
     assert _pdf_pages(many / "exports/targets_map.pdf") == _pdf_pages(
         one / "exports/targets_map.pdf"
     )
@@ -215,6 +218,7 @@ def test_a_child_that_dies_without_a_word_leaves_its_formats_to_this_process(
     with pytest.warns(GeoWarning, match=r"exit code 3.*writing pdf, geopdf, qfield in this"):
         written = export_run(many, FORMATS, field_top=FIELD_TOP, processes=2)
     assert list(written) == FORMATS
+    assert written.second_process == ()  # all written here in the end
     assert len(_pdf_pages(many / "report.pdf")) == 2 + FIELD_TOP
     assert (many / "exports" / "qfield" / "geo_targets.qgs").is_file()
     assert (many / "exports" / "targets_map.pdf").stat().st_size > 0

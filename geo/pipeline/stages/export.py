@@ -50,7 +50,7 @@ class FieldExportsStage:
     """The pipeline's ``export.formats`` (KML, GPX, report...) from the staged run folder."""
 
     name: str = "field_exports"
-    sections: tuple[str, ...] = ("exports",)
+    sections: tuple[str, ...] = ("exports", "export_processes")
     reads_manifest: bool = True  # export_run reads the folder's manifest.json
     folder_only: bool = True  # the grids held in memory are let go before it runs
 
@@ -59,13 +59,14 @@ class FieldExportsStage:
         return bool(ctx.spec.export.formats)
 
     def run(self, ctx: RunContext) -> None:
-        """Write the formats; ``exports`` of the manifest lists the files.
+        """Write the formats; the manifest lists them and the processes that wrote them.
 
-        The field files hold the pipeline's field set (``field.top``, ``field.per_licence``);
+        ``exports``: the files per format; ``export_processes``: whether a second process
+        wrote some of them. The field files hold the pipeline's field set (``field.top``, ``field.per_licence``);
         ``export.top`` and ``export.route_top`` default to it and never exceed it.
         """
         opts, field = ctx.spec.export, ctx.spec.field
-        ctx.manifest["exports"] = export_run(
+        written = export_run(
             required(ctx.tmp, "ctx.tmp"),
             opts.formats,
             top=opts.top,
@@ -75,6 +76,11 @@ class FieldExportsStage:
             start=(field.start.lon, field.start.lat) if field.start else None,
             start_name=field.start.name if field.start else None,
         )
+        ctx.manifest["exports"] = dict(written)
+        ctx.manifest["export_processes"] = {
+            "processes": 2 if written.second_process else 1,
+            "second_process": list(written.second_process),
+        }
 
 
 def write_targets(folder: Path, targets, zones, licences, prospect=None) -> None:
