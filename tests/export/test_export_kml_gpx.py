@@ -461,3 +461,24 @@ def test_gpx_names_and_comments_are_plain_ascii(prospect_run):
     gpx = gpxpy.parse((prospect_run.out_dir / "exports" / "targets.gpx").read_text())
     for w in gpx.waypoints:
         assert w.name.isascii() and w.comment.isascii(), (w.name, w.comment)
+
+
+def test_overlay_png_is_chosen_as_by_its_full_encode(tmp_path):
+    """The level-1 shortcut picks what encoding at level 6 first would have picked."""
+    rng = np.random.default_rng(7)
+    from geo.testing import make_raster
+
+    noise = tmp_path / "noise.tif"
+    pixels = rng.integers(1, 256, (3, 200, 240)).astype(np.uint8)
+    make_raster(pixels.astype("float32")).astype("uint8").rio.to_raster(noise)
+    rgba = np.dstack([*rasterio.open(noise).read(), np.full((200, 240), 255, np.uint8)])
+    full = io.BytesIO()
+    Image.fromarray(rgba).save(full, format="PNG", compress_level=6)
+    level6 = len(full.getvalue())
+    for limit in (level6 // 3, level6 - 1, level6, 2 * level6):
+        png, _ = overlay_from_true_colour(noise, max_px=240, max_bytes=limit)
+        if level6 > limit:  # too big in full colour: the 256-colour picture, as before
+            assert png == kml_module._palette_png(rgba, limit)
+            assert Image.open(io.BytesIO(png)).mode == "P" and len(png) <= limit
+        else:
+            assert png == full.getvalue()

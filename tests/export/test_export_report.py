@@ -369,6 +369,45 @@ def test_wrapped_caption_lines_fit_their_width(text, size):
     assert "".join(wrapped.split()) == "".join(text.split())  # every letter kept, in order
 
 
+def test_wrapped_caption_fits_even_when_character_widths_underestimate(monkeypatch):
+    """The whole measure of the widest line catches what the summed widths miss."""
+    from matplotlib.font_manager import FontProperties
+    from matplotlib.textpath import TextPath
+
+    import geo.export.report as report
+
+    text = "Target point: UTM 35S 412345 E 7654321 N, inside licence PL 123/2019. " * 6
+    real = report._char_width
+    monkeypatch.setattr(report, "_char_width", lambda c, size: 0.5 * real(c, size))
+    wrapped = report._wrap_lines(text, 300.0, 7.0)
+    prop = FontProperties(family="DejaVu Sans", size=7.0)
+    assert len(wrapped.split("\n")) > 2
+    for line in wrapped.split("\n"):
+        assert TextPath((0, 0), line, prop=prop).get_extents().width <= 300.0
+    assert "".join(wrapped.split()) == "".join(text.split())
+
+
+def test_pdf_bars_start_at_zero_first_item_on_top():
+    from matplotlib.patches import Rectangle
+
+    from geo.export.report import _figure, _pdf_bars
+
+    fig = _figure(8.27, 11.69)
+    _pdf_bars(fig, [("faults", 2.0), ("clay", -1.0)], "Evidence", (0.5, 0.2, 0.4, 0.1))
+    # span: [-1, 2] widened by a quarter of 3 on each side -> [-1.75, 2.75]; zero at 1.75/4.5
+    zero = 0.5 + 1.75 / 4.5 * 0.4
+    bars = [a for a in fig.artists if isinstance(a, Rectangle) and a.get_facecolor()[3] > 0]
+    assert len(bars) == 2
+    top, bottom = sorted(bars, key=lambda r: -r.get_y())
+    assert top.get_x() == pytest.approx(zero) and top.get_width() == pytest.approx(2 / 4.5 * 0.4)
+    assert bottom.get_x() + bottom.get_width() == pytest.approx(zero)
+    assert bottom.get_width() == pytest.approx(1 / 4.5 * 0.4)
+    texts = {t.get_text(): t for t in fig.texts}
+    assert {"Evidence", "faults", "clay", "+2.00", "-1.00"} <= set(texts)
+    assert texts["faults"].get_position()[1] > texts["clay"].get_position()[1]
+    assert texts["-1.00"].get_horizontalalignment() == "right"  # left of its bar's end
+
+
 def test_utm_grid_is_what_a_gps_shows():
     from geo.export.report import _utm_grid
 
