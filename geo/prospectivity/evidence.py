@@ -49,7 +49,7 @@ _EDT_PAD_PX = 64  # halo (pixels) rasterized around the grid before the distance
 _EDT_TILE_PX = 512  # distance transform strip height and tile width (pixels)
 _EDT_COARSE = 16  # pixels per coarse cell edge of the distance bound
 _EDT_WINDOW_PX = 2048 * 2048  # largest grown tile (~40 MB); beyond, the separable transform
-_EDT_FEW_PX = 64  # at most this many burned pixels (points): brute force, not the transform
+_EDT_FEW_PX = 64  # at most this many burned pixels (points): an envelope of their columns only
 
 
 def distance_to_lines(
@@ -747,30 +747,30 @@ def _distance_strips(
 def _few_edt_strips(
     burned: np.ndarray, sampling: tuple[float, float], pad: int, *, rows: int = _EDT_TILE_PX
 ) -> Iterator[tuple[int, int, np.ndarray]]:
-    """Yield the distance transform of a few burned pixels (points) by brute force, by strips.
+    """Yield the distance transform of a few burned pixels (points), by strips.
 
-    Each pixel's squared distance to every burned pixel, ``(Δc·dx)² + (Δr·dy)²`` in float64
-    as the separable transform sums it, the least kept: exact, and faster than the
-    separable transform when the burned pixels are few (points, fault intersections).
+    Per strip, each column holding a burned pixel gets the squared vertical distance from
+    every row to its nearest burned pixel, ``(Δr·dy)²``; each row then reads the lower
+    envelope of those few parabolas (:func:`_lower_envelope`) at every column, adding
+    ``(Δc·dx)²`` in float64 as the separable transform does: exact, and the envelope has
+    as many vertices as there are such columns (the points), not the grid's width.
     """
     dy, dx = sampling
     big_y, big_x = burned.shape
     ny, nx = big_y - 2 * pad, big_x - 2 * pad
     br, bc = np.nonzero(burned)
     x = np.arange(big_x) * dx
-    cols = x[pad : pad + nx]
-    col_terms = [(cols - x[c]) ** 2 for c in bc]  # (Δc·dx)², per burned pixel
+    cols, which = np.unique(bc, return_inverse=True)  # the columns holding a point
     for r0 in range(0, ny, rows):
         r1 = min(r0 + rows, ny)
         r = np.arange(r0 + pad, r1 + pad, dtype="float64")
-        best = np.full((r1 - r0, nx), np.inf)
-        term = np.empty_like(best)
-        for a, col_term in zip(br, col_terms, strict=True):
-            np.add(col_term[None, :], ((r - a) * dy)[:, None] ** 2, out=term)
-            np.minimum(best, term, out=best)
-        del term
-        yield r0, r1, np.sqrt(best, out=best).astype("float32")
-        del best
+        sq = np.full((cols.size, r1 - r0), np.inf)  # a column's vertical part, squared
+        for a, j in zip(br, which, strict=True):
+            np.minimum(sq[j], ((r - a) * dy) ** 2, out=sq[j])
+        d2 = _lower_envelope(np.ascontiguousarray(sq.T), x[cols], x[pad : pad + nx])
+        del sq
+        yield r0, r1, np.sqrt(d2, out=d2).astype("float32")
+        del d2
 
 
 def _tiled_edt(
@@ -872,7 +872,8 @@ def _edt_strips(
             del last, nxt, strip
             sq = np.where(g < none_below // 2, (g * dy) ** 2, np.inf)  # vertical part, squared
             del g
-            d2 = _lower_envelope(sq, np.arange(big_x) * dx, pad, nx)
+            x = np.arange(big_x) * dx
+            d2 = _lower_envelope(sq, x, x[pad : pad + nx])
             out[:] = np.sqrt(d2)
             del sq, d2
         above = np.maximum(above, _last_burned(burned[R0:R1], R0, -none_below))
@@ -897,15 +898,16 @@ def _last_burned(rows: np.ndarray, start: int, none: int) -> np.ndarray:
     return np.where(hit.any(axis=0), last, none).astype(np.int32)
 
 
-def _lower_envelope(sq: np.ndarray, x: np.ndarray, c0: int, n_out: int) -> np.ndarray:
-    """Row by row ``min over q of sq[:, q] + (x[p] - x[q])**2`` for ``p`` in ``c0 .. c0+n_out``.
+def _lower_envelope(sq: np.ndarray, x: np.ndarray, xs: np.ndarray) -> np.ndarray:
+    """Row by row ``min over q of sq[:, q] + (xs[p] - x[q])**2`` at every output ``xs[p]``.
 
     The lower envelope of parabolas of Felzenszwalb & Huttenlocher (2012), vectorised over
     the rows: one pass over the columns builds every row's envelope (vertices ``v``, their
     values ``fv = sq + x²`` and boundaries ``z``), then each row reads its envelope at every
-    output column with one binary search (the boundaries increase). ``inf`` in ``sq`` is a
-    column without a burned pixel. The envelopes are stored flat, position ``i`` of row
-    ``r`` at ``i * n_rows + r``, so one index serves ``v``, ``fv`` and ``z``.
+    output position with one binary search (the boundaries increase). ``x`` increases;
+    ``inf`` in ``sq`` is a column without a burned pixel. The envelopes are stored flat,
+    position ``i`` of row ``r`` at ``i * n_rows + r``, so one index serves ``v``, ``fv``
+    and ``z``.
     """
     n_rows, n = sq.shape
     k = np.full(n_rows, -1, dtype=np.int64)  # index of the last parabola of each envelope
@@ -955,8 +957,7 @@ def _lower_envelope(sq: np.ndarray, x: np.ndarray, c0: int, n_out: int) -> np.nd
         z[pos + n_rows] = np.inf
         k[act] = (pos - act) // n_rows
     del fv
-    d2 = np.full((n_rows, n_out), np.inf)
-    xs = x[c0 : c0 + n_out]
+    d2 = np.full((n_rows, xs.size), np.inf)
     vr = v.reshape(n, n_rows)
     zr = z.reshape(n + 1, n_rows)
     for r in np.flatnonzero(k >= 0):

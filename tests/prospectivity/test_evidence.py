@@ -310,19 +310,22 @@ def test_tiled_distance_transform_equals_one_whole_grid_transform(density, windo
     np.testing.assert_allclose(out, want.astype("float32"), rtol=1e-6, atol=1e-3)
 
 
-@pytest.mark.parametrize("n_points", [1, 5, 40])
-def test_few_points_brute_force_equals_one_whole_grid_transform(n_points, monkeypatch):
-    """Few burned pixels (points): brute force, strip by strip = scipy's whole-grid EDT."""
+@pytest.mark.parametrize("n_points", [1, 5, 40, 64, "stacked"])
+def test_few_points_envelope_equals_one_whole_grid_transform(n_points, monkeypatch):
+    """Few burned pixels (points): their columns' envelope, strip by strip = scipy's EDT."""
     from scipy import ndimage
 
     import geo.prospectivity.evidence as ev
 
-    rng = np.random.default_rng(n_points)
     pad, sampling = 3, (30.0, 20.0)
     burned = np.zeros((97 + 2 * pad, 61 + 2 * pad), dtype="uint8")
-    burned[
-        rng.integers(0, burned.shape[0], n_points), rng.integers(0, burned.shape[1], n_points)
-    ] = 1
+    if n_points == "stacked":  # points sharing a column, a row, and on the halo's edges
+        burned[[10, 40, 41, 40, 0, 102], [20, 20, 20, 50, 0, 66]] = 1
+    else:
+        rng = np.random.default_rng(n_points)
+        burned[
+            rng.integers(0, burned.shape[0], n_points), rng.integers(0, burned.shape[1], n_points)
+        ] = 1
     want = ndimage.distance_transform_edt(burned == 0, sampling=sampling)[pad:-pad, pad:-pad]
     got = np.concatenate(
         [strip for _, _, strip in ev._few_edt_strips(burned, sampling, pad, rows=16)]
