@@ -61,11 +61,11 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 _BLOCK = 512
-#: Chunks per block row computed at once. Each block's compute optimizes the whole upstream
-#: graph again (0.26 s a block for the alteration pipeline's masks, nine indices, overviews
-#: and histograms): 8 (a Landsat row of 1024² chunks) rather than 4 took that stage from
-#: 14.6-15.9 to 12.1-12.9 s on the full scene, for 10-25 MB more at its peak.
-_BLOCK_CHUNKS = 8
+#: Chunks per block row computed at once (:func:`stage_rasters`' ``block_chunks``): two
+#: threads keep busy on 4. Each block's compute optimizes the whole upstream graph again,
+#: so a pass over a large graph gains from wider blocks (the index stage: 8, see
+#: ``geo.pipeline.stages.masks``), at the cost of memory.
+_BLOCK_CHUNKS = 4
 
 #: GDAL creation options of the COGs, per ``outputs.compression`` name and kind of data
 #: (``float`` layers, ``int`` layers: masks, flags, classes, the 8-bit basemap). Chosen from
@@ -216,19 +216,23 @@ def stage_rasters(
     folder: Path,
     *,
     taps: Sequence[tuple[dsa.Array, Any]] = (),
+    block_chunks: int = _BLOCK_CHUNKS,
 ) -> StagedRasters:
     """Compute every layer in one chunked pass into uncompressed staging files.
 
-    The pass goes a block of chunks at a time (a chunk row, at most ``_BLOCK_CHUNKS``
+    The pass goes a block of chunks at a time (a chunk row, at most ``block_chunks``
     chunks wide): every layer of a block is computed together, so the input chunks are read
     once, and memory holds one block whatever the scene's size. The overview levels of the
     averaged layers are computed from the same blocks. ``taps`` are ``(array, target)``
     pairs computed in the same pass, on the layers' chunk grid: each block of ``array``
     goes to ``target[key] = block`` (e.g. a :class:`~geo.spectral.anomaly.ValueHistogram`
     counting the values of the layer being written; an array that *is* a layer's data
-    shares its tasks). Returns the staged layers; :meth:`StagedRasters.finish` turns them
-    into COGs.
+    shares its tasks). Each block is one dask compute, which optimizes the whole graph
+    again: wider blocks (``block_chunks``) spend less time on that, and more memory.
+    Returns the staged layers; :meth:`StagedRasters.finish` turns them into COGs.
     """
+    if block_chunks < 1:
+        raise ValueError(f"block_chunks must be at least 1; got {block_chunks!r}")
     inside_run(folder)
     folder.mkdir(parents=True, exist_ok=True)
     staged = StagedRasters(folder, dict(layers))
@@ -288,10 +292,10 @@ def stage_rasters(
                 datasets.append(dst)
                 levels.append((i, factor, dst))
                 staged.overviews.setdefault(name, []).append(dst.name)
-        # one block of chunks (a chunk row, at most _BLOCK_CHUNKS chunks wide) at a time: the
+        # one block of chunks (a chunk row, at most block_chunks chunks wide) at a time: the
         # input chunks are read once (every layer of a block is computed together) and memory
         # holds one block, whatever the scene's height or width
-        ends = list(cols[::_BLOCK_CHUNKS])  # every _BLOCK_CHUNKS-th chunk edge, and the last
+        ends = list(cols[::block_chunks])  # every block_chunks-th chunk edge, and the last
         if len(cols) and ends[-1] != cols[-1]:
             ends.append(cols[-1])
         guards.update({dst.name: _Guard() for dst in datasets})

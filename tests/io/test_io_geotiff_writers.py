@@ -327,3 +327,40 @@ def test_the_thread_budget_is_dask_s(monkeypatch):
         assert writers._threads() == 3
     with dask.config.set(scheduler="synchronous"):
         assert writers._threads() == 1
+
+
+@pytest.mark.parametrize("block_chunks", [1, 3, 9])
+def test_block_width_changes_neither_files_nor_taps(tmp_path, block_chunks):
+    """Blocks of 1, 3 or 9 chunks (a row of 9: one block) write the same layers and levels,
+    and a tap sees every chunk once."""
+    rng = np.random.default_rng(3)
+    values = rng.random((1300, 2100)).astype("float32")  # 6 x 9 chunks of 256 px
+    values[rng.random(values.shape) < 0.1] = np.nan
+    layer = make_raster(values).chunk(256)
+
+    class Sums:  # the pass's threads call it side by side
+        def __init__(self):
+            self.total, self.calls, self.lock = 0.0, 0, threading.Lock()
+
+        def __setitem__(self, key, block):
+            part = float(np.nansum(block.astype("float64")))
+            with self.lock:
+                self.total += part
+                self.calls += 1
+
+    tap = Sums()
+    out = tmp_path / str(block_chunks)
+    staged = writers.stage_rasters(
+        {"ratio": RasterLayer(layer)}, out, taps=[(layer.data, tap)], block_chunks=block_chunks
+    )
+    written = staged.finish()
+    with rasterio.open(written["ratio"]) as src:
+        np.testing.assert_array_equal(src.read(1), values)
+        with rasterio.open(written["ratio"], overview_level=0) as ovr:
+            np.testing.assert_allclose(
+                ovr.read(1), _means_2x2(values, np.nan), rtol=1e-6, equal_nan=True
+            )
+    assert tap.calls == 6 * 9
+    assert tap.total == pytest.approx(float(np.nansum(values.astype("float64"))), rel=1e-12)
+    with pytest.raises(ValueError, match="block_chunks"):
+        writers.stage_rasters({"ratio": RasterLayer(layer)}, tmp_path / "no", block_chunks=0)

@@ -154,7 +154,10 @@ class MasksIndicesStage:
                 values = values.where(ctx.inside)
             taps.append((values.data, hist))
             ctx.pass_stats[name] = hist
-        staged = stage_rasters(layers, rasters, taps=taps)
+        # blocks of 8 chunks, not 4: this pass's graph (masks, every index, overviews,
+        # histograms) is optimized again for each block, 0.26 s a block on the alteration
+        # pipeline; on the full scene the stage took 12.1-12.9 s instead of 14.6-15.9 s
+        staged = stage_rasters(layers, rasters, taps=taps, block_chunks=8)
         # the anomaly stage derives z-scores and flags from the staged indices
         keep = list(ctx.pass_stats) if any(s.name == "anomalies" for s in ctx.stages) else []
         staged.finish(keep=keep)
